@@ -70,7 +70,7 @@ void ThreadPool::worker_main(int index) {
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  if (n_threads_ == 1 || n == 1) {
+  if (n_threads_ == 1) {
     fn(0, n, 0);
     return;
   }
