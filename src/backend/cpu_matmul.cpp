@@ -14,6 +14,8 @@
 #include "quantlab/core/half.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -34,7 +36,7 @@ constexpr int64_t kRowBlock = 64;          // rows decoded/processed together by
 constexpr int64_t kThreadRowUnit = 16;     // granularity of the split of rows across threads
 constexpr int64_t kKBlock = 512;           // input-dimension block for large batches (multiple of 256)
 constexpr int64_t kConvertMinTokens = 8;   // from this batch size on, F16/BF16 go through scratch
-constexpr int64_t kSerialWork = 1 << 16;   // multiply-adds below which threading costs more than it saves
+constexpr int64_t kSerialWork = 1 << 18;   // multiply-adds below which threading costs more than it saves
 
 // ---------------------------------------------------------------------------------------------
 // Lane arithmetic: the portable version and the AVX-512 version perform the same operations in
@@ -69,6 +71,7 @@ struct PortableArch {
     return r;
   }
   static void store(float* p, const V& a) { std::memcpy(p, a.v, sizeof(a.v)); }
+  static void pin(V&) {}
   static float hsum(const V& a) {
     float s8[8], s4[4], s2[2];
     for (int i = 0; i < 8; ++i) s8[i] = a.v[i] + a.v[i + 8];
@@ -93,6 +96,9 @@ struct Avx512Arch {
   static V load_bf16(const uint16_t* p) { return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static V load_bf16(const uint16_t* p, int n) { return widen_bf16(_mm256_maskz_loadu_epi16(mask(n), p)); }
   static void store(float* p, V a) { _mm512_storeu_ps(p, a); }
+  // Keeps a loaded vector in a register: without this GCC folds the load into every FMA that
+  // uses it, turning 8 loads per 16 FMAs into 20 and making the tile load-bound.
+  static void pin(V& a) { asm("" : "+v"(a)); }
   static float hsum(V a) {
     const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_maskz_extractf32x8_ps(0xff, a, 1));
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
@@ -143,9 +149,13 @@ void tile(const TileArgs& a) {
   int64_t k = 0;
   for (; k + kLanes <= a.len; k += kLanes) {
     V xv[C];
-    for (int c = 0; c < C; ++c) xv[c] = A::load_f32(a.x[c] + k);
+    for (int c = 0; c < C; ++c) {
+      xv[c] = A::load_f32(a.x[c] + k);
+      A::pin(xv[c]);
+    }
     for (int r = 0; r < R; ++r) {
-      const V wv = load_w<A, S>(a.w[r], k);
+      V wv = load_w<A, S>(a.w[r], k);
+      A::pin(wv);
       for (int c = 0; c < C; ++c) acc[r][c] = A::fma(wv, xv[c], acc[r][c]);
     }
   }
@@ -167,20 +177,24 @@ void tile(const TileArgs& a) {
 
 using TileFn = void (*)(const TileArgs&);
 
+template <class A, Src S, int R, int... C>
+constexpr std::array<TileFn, sizeof...(C)> tile_row(std::integer_sequence<int, C...>) {
+  return {tile<A, S, R, C + 1>...};
+}
+template <class A, Src S, int... R>
+constexpr std::array<std::array<TileFn, kTileTokens>, sizeof...(R)> tile_table(std::integer_sequence<int, R...>) {
+  return {tile_row<A, S, R + 1>(std::make_integer_sequence<int, kTileTokens>())...};
+}
 template <class A, Src S>
 TileFn tile_fn(int r, int c) {
-  static constexpr TileFn table[kTileRows][kTileTokens] = {
-      {tile<A, S, 1, 1>, tile<A, S, 1, 2>, tile<A, S, 1, 3>, tile<A, S, 1, 4>},
-      {tile<A, S, 2, 1>, tile<A, S, 2, 2>, tile<A, S, 2, 3>, tile<A, S, 2, 4>},
-      {tile<A, S, 3, 1>, tile<A, S, 3, 2>, tile<A, S, 3, 3>, tile<A, S, 3, 4>},
-      {tile<A, S, 4, 1>, tile<A, S, 4, 2>, tile<A, S, 4, 3>, tile<A, S, 4, 4>},
-  };
-  return table[r - 1][c - 1];
+  static constexpr auto table = tile_table<A, S>(std::make_integer_sequence<int, kTileRows>());
+  return table[size_t(r - 1)][size_t(c - 1)];
 }
 
 struct Scratch {
   std::vector<float> weights;  // decoded weight block [kRowBlock][k block]
   std::vector<float> acc;      // lane sums between input blocks
+  std::vector<float> x;        // the activations' current input block [tokens][k block], padded
 };
 
 void row_to_f32_fast(FormatId format, const void* src, float* dst, int64_t n) {
@@ -209,16 +223,23 @@ void matmul_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float*
                  Scratch& scratch) {
   const int64_t n = w.cols;
   const FormatId fmt = w.format;
-  const bool in_place = fmt == FormatId::F32 ||
-                        ((fmt == FormatId::F16 || fmt == FormatId::BF16) && n_tokens < kConvertMinTokens);
+  // Small batches read the weights where they lie (each is used once or a few times); larger
+  // ones copy each block to a padded scratch first (decoding it once for all tokens, and keeping
+  // rows off the 4 KiB stride at which they would evict each other from L1).
+  const bool in_place = n_tokens < kConvertMinTokens &&
+                        (fmt == FormatId::F32 || fmt == FormatId::F16 || fmt == FormatId::BF16);
   const Src src = !in_place || fmt == FormatId::F32 ? Src::F32 : fmt == FormatId::F16 ? Src::F16 : Src::BF16;
   const size_t elem_bytes = fmt == FormatId::F32 ? 4 : 2;
   // One input block (lane sums stay in registers) unless the batch is large and rows are long.
   const int64_t k_block = (n_tokens <= kTileTokens || n <= 2 * kKBlock) ? n : kKBlock;
   const int64_t n_token_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
-  if (!in_place) scratch.weights.resize(size_t(kRowBlock * k_block));
+  const int64_t pad_stride = k_block + kLanes;  // padded row stride of the scratch copies
+  if (!in_place) {
+    scratch.weights.resize(size_t(kRowBlock * pad_stride));
+    scratch.x.resize(size_t(n_tokens * pad_stride));
+  }
   if (k_block < n)
-    scratch.acc.resize(size_t((kRowBlock / kTileRows) * n_token_tiles * kTileRows * kTileTokens * kLanes));
+    scratch.acc.resize(size_t(((kRowBlock + kTileRows - 1) / kTileRows) * n_token_tiles * kTileRows * kTileTokens * kLanes));
 
   const void* wp[kRowBlock];
   for (int64_t rb = r_begin; rb < r_end; rb += kRowBlock) {
@@ -229,11 +250,14 @@ void matmul_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float*
         if (in_place) {
           wp[i] = w.row(rb + i) + size_t(k0) * elem_bytes;
         } else {
-          float* dst = scratch.weights.data() + i * len;
+          float* dst = scratch.weights.data() + i * pad_stride;
           row_to_f32_fast(fmt, w.row(rb + i) + row_bytes(fmt, k0), dst, len);
           wp[i] = dst;
         }
       }
+      if (!in_place)
+        for (int64_t t = 0; t < n_tokens; ++t)
+          std::memcpy(scratch.x.data() + t * pad_stride, x + t * n + k0, size_t(len) * sizeof(float));
       TileArgs args{};
       args.len = len;
       args.first = k0 == 0;
@@ -242,7 +266,7 @@ void matmul_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float*
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
         const int ct = int(std::min<int64_t>(kTileTokens, n_tokens - t0));
         const float* xp[kTileTokens];
-        for (int c = 0; c < ct; ++c) xp[c] = x + (t0 + c) * n + k0;
+        for (int c = 0; c < ct; ++c) xp[c] = in_place ? x + (t0 + c) * n + k0 : scratch.x.data() + (t0 + c) * pad_stride;
         args.x = xp;
         for (int64_t r = 0; r < nr; r += kTileRows) {
           const int cr = int(std::min<int64_t>(kTileRows, nr - r));

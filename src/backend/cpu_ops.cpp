@@ -93,7 +93,7 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
   };
   const int64_t items = n_tokens * s.n_head;
   const int64_t work = items * (first_pos + n_tokens) * s.head_dim;
-  if (pool.size() == 1 || work < (1 << 15)) {
+  if (pool.size() == 1 || work < (1 << 17)) {
     std::vector<float> scores;
     for (int64_t i = 0; i < items; ++i) one(i, scores);
     return;

@@ -50,9 +50,9 @@ void ThreadPool::run_share(int index) {
 }
 
 void ThreadPool::worker_main(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
+    uint32_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < kSpinRounds; ++spin) {
       cpu_relax();
       g = generation_.load(std::memory_order_acquire);

@@ -34,7 +34,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint32_t> generation_{0};  // 32-bit: waits on it map to a plain futex
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;
