@@ -2,7 +2,9 @@
 """Independent float64 numpy forward pass of a llama2.c checkpoint (Karpathy's run.c semantics:
 RMSNorm eps 1e-5, RoPE on adjacent pairs with base 10000, SwiGLU, tied or separate classifier).
 Writes the reference fixture that tests/model checks quantlab's forward pass, greedy decoding and
-chunked perplexity against.
+chunked perplexity against. It also runs the same weights as Hugging Face-style Qwen2 (QKV biases)
+and Qwen3 (Q/K RMSNorm) models with rotate_half RoPE on un-permuted Q/K rows, which the GGUF loader
+tests rebuild as qwen2/qwen3 GGUF files.
 
 Command that made tests/model/fixtures/aidreams260K_reference.txt:
     python3 tools/llama2c_reference.py ../shared/models/aidreams260K/aidreams260K.bin \
@@ -132,6 +134,59 @@ def perplexity(cfg, w, tokens, n_ctx, bos=1):
     return float(np.exp(mean)), float(se * np.exp(mean))
 
 
+def to_hf_rows(w, n_heads, hs):
+    """llama2.c/GGUF-llama Q/K rows (pairs adjacent) -> Hugging Face rows (halves): inverse of
+    llama.cpp's convert permute."""
+    return w.reshape(n_heads, hs // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def derived(kind, n):
+    """Extra per-architecture weights (HF layout), same definition as tests/model/gguf_model_test.cpp."""
+    i = np.arange(n, dtype=np.float64)
+    f = {"q_norm": 1 + 0.25 * np.sin(0.37 * i), "k_norm": 1 + 0.25 * np.cos(0.53 * i),
+         "q_bias": 0.1 * np.sin(0.11 * i), "k_bias": 0.1 * np.cos(0.07 * i), "v_bias": 0.1 * np.sin(0.05 * i + 1)}[kind]
+    return f.astype(np.float32).astype(np.float64)
+
+
+def rotate_half_rope(x, hs, base=10000.0):
+    T = x.shape[0]
+    inv = base ** (-np.arange(0, hs, 2, dtype=np.float64) / hs)
+    ang = np.arange(T)[:, None] * inv[None, :]
+    cos = np.concatenate([np.cos(ang), np.cos(ang)], -1)[:, None, :]
+    sin = np.concatenate([np.sin(ang), np.sin(ang)], -1)[:, None, :]
+    rot = np.concatenate([-x[..., hs // 2:], x[..., :hs // 2]], -1)
+    return x * cos + rot * sin
+
+
+def forward_hf(cfg, w, tokens, arch):
+    """Hugging Face Qwen2 (QKV bias) / Qwen3 (per-head q/k RMSNorm before RoPE) semantics with
+    rotate_half RoPE on HF-layout weights derived from the llama2.c checkpoint."""
+    T, hs, H, Hkv = len(tokens), cfg["hs"], cfg["n_heads"], cfg["n_kv_heads"]
+    x = w["emb"][np.array(tokens)]
+    mask = np.triu(np.full((T, T), -np.inf), 1)
+    for l in range(cfg["n_layers"]):
+        xn = rmsnorm(x, w["rms_att"][l])
+        wq, wk = to_hf_rows(w["wq"][l], H, hs), to_hf_rows(w["wk"][l], Hkv, hs)
+        q, k, v = xn @ wq.T, xn @ wk.T, xn @ w["wv"][l].T
+        if arch == "qwen2":
+            q, k, v = q + derived("q_bias", H * hs), k + derived("k_bias", Hkv * hs), v + derived("v_bias", Hkv * hs)
+        q, k, v = q.reshape(T, H, hs), k.reshape(T, Hkv, hs), v.reshape(T, Hkv, hs)
+        if arch == "qwen3":
+            q, k = rmsnorm(q, derived("q_norm", hs)), rmsnorm(k, derived("k_norm", hs))
+        q, k = rotate_half_rope(q, hs), rotate_half_rope(k, hs)
+        rep = H // Hkv
+        k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
+        att = np.einsum("thd,shd->hts", q, k) / np.sqrt(hs) + mask
+        att = np.exp(att - att.max(-1, keepdims=True))
+        att /= att.sum(-1, keepdims=True)
+        o = np.einsum("hts,shd->thd", att, v).reshape(T, H * hs)
+        x = x + o @ w["wo"][l].T
+        xn = rmsnorm(x, w["rms_ffn"][l])
+        g = xn @ w["w1"][l].T
+        x = x + (g / (1.0 + np.exp(-g)) * (xn @ w["w3"][l].T)) @ w["w2"][l].T
+    return rmsnorm(x, w["rms_final"]) @ w["cls"].T
+
+
 PROBE_IDS = [0, 1, 2, 13, 100, 257, 300, 511]
 
 
@@ -157,6 +212,14 @@ def main():
         lse = m + np.log(np.exp(lg - m).sum())
         lines.append(f"position {t} argmax {int(np.argmax(lg))} max {lg.max():.9g} lse {lse:.9g} probes " +
                      " ".join(f"{lg[i]:.9g}" for i in PROBE_IDS))
+    for arch in ("qwen2", "qwen3"):
+        lg_all = forward_hf(cfg, w, tokens[:12], arch)
+        for t in range(12):
+            lg = lg_all[t]
+            m = lg.max()
+            lse = m + np.log(np.exp(lg - m).sum())
+            lines.append(f"{arch}_position {t} argmax {int(np.argmax(lg))} max {m:.9g} lse {lse:.9g} probes " +
+                         " ".join(f"{lg[i]:.9g}" for i in PROBE_IDS))
     lines.append("greedy_prompt 1")
     lines.append("greedy " + " ".join(map(str, greedy_ids)))
     lines.append("ppl_tokens " + " ".join(map(str, ppl_tokens)))

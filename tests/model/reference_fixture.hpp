@@ -19,6 +19,7 @@ struct PositionReference {
 struct LlamaReference {
   std::vector<int32_t> tokens, probe_ids, greedy, ppl_tokens;
   std::vector<PositionReference> positions;
+  std::map<std::string, std::vector<PositionReference>> arch_positions;  // "qwen2", "qwen3"
   int32_t greedy_prompt = 0;
   int64_t ppl_ctx = 0;
   double ppl = 0, ppl_stderr = 0;
@@ -49,14 +50,15 @@ inline LlamaReference read_reference() {
     else if (key == "ppl_ctx") {
       std::string k;
       s >> r.ppl_ctx >> k >> r.ppl >> k >> r.ppl_stderr;
-    } else if (key == "position") {
+    } else if (key == "position" || key == "qwen2_position" || key == "qwen3_position") {
       PositionReference p;
       int t;
       std::string k;
       s >> t >> k >> p.argmax >> k >> p.max >> k >> p.lse >> k;
       double v;
       while (s >> v) p.probes.push_back(v);
-      r.positions.push_back(p);
+      if (key == "position") r.positions.push_back(p);
+      else r.arch_positions[key.substr(0, 5)].push_back(p);
     }
   }
   return r;
