@@ -1,6 +1,7 @@
 #include "quantlab/quant/int_grid.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/half.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,7 +22,11 @@ IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, co
   }
   if (lo == 0 && hi == 0) lo = -1, hi = 1;
   IntGroupParams p;
-  p.scale = (hi - lo) / float(maxq);
+  // Scales are stored as f16 in every export: fit with the f16 value so the in-memory model and
+  // a reloaded file agree bit for bit.
+  p.scale = fp16_to_f32(f32_to_fp16((hi - lo) / float(maxq)));
+  if (!(p.scale > 0)) p.scale = fp16_to_f32(1);  // smallest f16 subnormal; avoids 0/0
+
   p.zero = spec.symmetric ? float((maxq + 1) / 2) : __builtin_nearbyintf(-lo / p.scale);
   return p;
 }
