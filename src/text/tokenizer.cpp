@@ -92,11 +92,13 @@ void validate(Vocab& v) {
   }
 }
 
-bool is_end_of_turn_text(const std::string& t) {
-  static const char* const kTexts[] = {"<|eot_id|>", "<|im_end|>",      "<|end|>", "<end_of_turn>",
+// End-of-turn token texts of the common chat formats, most specific first (llama.cpp's list).
+const char* const kEndOfTurnTexts[] = {"<|eot_id|>",    "<|im_end|>",      "<|end|>", "<end_of_turn>",
                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>",   "_<EOT>",
                                        "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
-  return std::any_of(std::begin(kTexts), std::end(kTexts), [&](const char* s) { return t == s; });
+
+bool is_end_of_turn_text(const std::string& t) {
+  return std::any_of(std::begin(kEndOfTurnTexts), std::end(kEndOfTurnTexts), [&](const char* s) { return t == s; });
 }
 
 }  // namespace
@@ -118,11 +120,13 @@ struct Tokenizer::Impl {
         throw Error(vocab.source, "tokens[" + std::to_string(i) + "]",
                     "duplicate token '" + vocab.tokens[i] + "' (first at id " + std::to_string(index.find(vocab.tokens[i])) + ")");
     if (vocab.eot_id < 0) {
-      for (size_t i = 0; i < vocab.tokens.size(); ++i)
-        if (is_end_of_turn_text(vocab.tokens[i])) {
-          vocab.eot_id = static_cast<int32_t>(i);
+      for (const char* t : kEndOfTurnTexts) {
+        const int32_t id = index.find(t);
+        if (id >= 0 && vocab.kinds[id] != TokenKind::Normal) {
+          vocab.eot_id = id;
           break;
         }
+      }
     }
     for (int32_t id : {vocab.eos_id, vocab.eot_id, vocab.eom_id})
       if (id >= 0) eog.insert(id);
@@ -180,16 +184,24 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special, b
     case TokenizerAlgorithm::ByteLevelBpe: {
       if (add_special && v.add_bos) out.push_back(v.bos_id);
       text_detail::ByteLevelBpe::WordCache cache;
+      bool prev_special = true;
       for (const auto& f : fragments) {
         if (f.token >= 0) {
           out.push_back(f.token);
+          prev_special = true;
+          continue;
+        }
+        if (!v.byte_encode) {
+          // SentencePiece converted to BPE: spaces become U+2581, with the same prefix rule.
+          std::string s = (v.add_space_prefix && prev_special) ? " " : "";
+          s.append(piece(f));
+          impl_->bpe->encode(escape_spaces(v.normalize_nfc ? unicode::nfc(s) : s), out, cache);
         } else if (v.normalize_nfc) {
           impl_->bpe->encode(unicode::nfc(piece(f)), out, cache);
-        } else if (!v.byte_encode) {
-          impl_->bpe->encode(escape_spaces(piece(f)), out, cache);
         } else {
           impl_->bpe->encode(piece(f), out, cache);
         }
+        prev_special = false;
       }
       if (add_special && v.add_eos) out.push_back(v.eos_id);
       break;
@@ -270,8 +282,8 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
       continue;  // a control token does not consume the leading-space removal
     }
     std::string p = token_piece(id);
-    if (first && strip_first_space && !p.empty() && p[0] == ' ') p.erase(0, 1);
-    if (!p.empty()) first = false;
+    if (first && strip_first_space && !p.empty() && p[0] == ' ') p.erase(0, 1);  // the encoder's prefix
+    first = false;
     out += p;
   }
   return out;
