@@ -1,7 +1,9 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
+#include "model_tokenizer.hpp"
 #include "token_ids.hpp"
 
+#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/perplexity.hpp"
 #include "quantlab/model/model.hpp"
@@ -16,10 +18,18 @@ namespace {
 
 int run_eval_ppl(const Args& args) {
   const std::string model_path = args.require("model");
-  if (args.has("file"))
-    throw Error("--file", "", "text input needs a tokenizer, which this build does not have yet; use --ids");
-  const std::string ids_path = args.require("ids");
-  const std::vector<int32_t> tokens = read_token_ids_file(ids_path);
+  if (args.has("file") == args.has("ids")) throw Error("--file", "", "give exactly one of --file and --ids");
+  const std::string input_path = args.has("file") ? args.require("file") : args.require("ids");
+  std::vector<int32_t> tokens;
+  if (args.has("file")) {
+    const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
+    if (!tokenizer) throw Error("--file", "", "this model has no tokenizer inside; give --tokenizer PATH or --ids");
+    const MappedFile text(input_path);
+    // As llama-perplexity: the whole text at once, BOS per the vocabulary, special text not parsed.
+    tokens = tokenizer->encode({reinterpret_cast<const char*>(text.data()), text.size()}, true, false);
+  } else {
+    tokens = read_token_ids_file(input_path);
+  }
   const long long threads = args.get_int("threads", 0);
   if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
   PerplexityOptions o;
@@ -46,7 +56,8 @@ int run_eval_ppl(const Args& args) {
   if (json) {
     print_json({{"command", "eval ppl"},
                 {"model", model_path},
-                {"input", {{"path", ids_path}, {"sha256", sha256_file(ids_path)}, {"n_tokens", r.n_tokens}}},
+                {"input", {{"path", input_path}, {"sha256", sha256_file(input_path)}, {"n_tokens", r.n_tokens},
+                           {"kind", args.has("file") ? "text" : "token ids"}}},
                 {"n_ctx", o.n_ctx},
                 {"n_chunks", r.n_chunks},
                 {"n_scored", r.n_scored},
@@ -70,7 +81,8 @@ int run_eval_ppl(const Args& args) {
 QUANTLAB_COMMAND(Command{"eval ppl",
                          "chunked perplexity, as llama.cpp's llama-perplexity computes it",
                          {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
-                          {"file", Takes::Value, "text file (needs a tokenizer)"},
+                          {"file", Takes::Value, "text file, tokenized whole with the model's tokenizer"},
+                          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
                           {"ids", Takes::Value, "file of token ids (whitespace or comma separated), BOS included"},
                           {"ctx", Takes::Value, "context per chunk (default 512)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},

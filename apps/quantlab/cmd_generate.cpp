@@ -1,5 +1,6 @@
 // quantlab generate: runs the model on a prompt and samples a continuation.
 #include "command.hpp"
+#include "model_tokenizer.hpp"
 #include "token_ids.hpp"
 
 #include "quantlab/backend/matmul.hpp"
@@ -19,10 +20,17 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 int run_generate(const Args& args) {
   const std::string model_path = args.require("model");
-  if (args.has("prompt"))
-    throw Error("--prompt", "", "text prompts need a tokenizer, which this build does not have yet; use --prompt-ids");
-  const std::vector<int32_t> prompt = parse_token_ids(args.require("prompt-ids"), "--prompt-ids");
-  if (prompt.empty()) throw Error("--prompt-ids", "", "is empty");
+  if (args.has("prompt") == args.has("prompt-ids")) throw Error("--prompt", "", "give exactly one of --prompt and --prompt-ids");
+  const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
+  std::vector<int32_t> prompt;
+  if (args.has("prompt")) {
+    if (!tokenizer) throw Error("--prompt", "", "this model has no tokenizer inside; give --tokenizer PATH or --prompt-ids");
+    // As llama.cpp's completion tool: BOS per the vocabulary, special-token text parsed.
+    prompt = tokenizer->encode(args.require("prompt"), true, true);
+  } else {
+    prompt = parse_token_ids(args.require("prompt-ids"), "--prompt-ids");
+  }
+  if (prompt.empty()) throw Error("--prompt", "", "encodes to no tokens");
   const long long n_predict = args.get_int("n", 64);
   if (n_predict < 0 || n_predict > (1 << 20)) throw Error("--n", "", "must be between 0 and 1048576");
   const long long threads = args.get_int("threads", 0);
@@ -51,7 +59,8 @@ int run_generate(const Args& args) {
   for (long long i = 0; i < n_predict; ++i) {
     const int32_t tok = sampler.sample(logits);
     out.push_back(tok);
-    if (tok == model.config.eos_id && !ignore_eos) {
+    const bool end = tokenizer ? tokenizer->is_end_of_generation(tok) : tok == model.config.eos_id;
+    if (end && !ignore_eos) {
       stop = "eos";
       break;
     }
@@ -64,8 +73,9 @@ int run_generate(const Args& args) {
   // Tokens actually decoded through the model (the last sampled one is never fed back).
   const double n_decoded = out.empty() ? 0.0 : double(out.size() - 1);
 
+  const std::string text = tokenizer ? tokenizer->decode(out) : std::string();
   if (args.has("json")) {
-    print_json({{"command", "generate"},
+    nlohmann::json j = {{"command", "generate"},
                 {"model", model_path},
                 {"prompt_ids", prompt},
                 {"ids", out},
@@ -79,14 +89,22 @@ int run_generate(const Args& args) {
                 {"prompt_ms", prompt_ms},
                 {"generate_ms", gen_ms},
                 {"prompt_tokens_per_s", prompt_ms > 0 ? 1000.0 * double(prompt.size()) / prompt_ms : 0.0},
-                {"generate_tokens_per_s", gen_ms > 0 ? 1000.0 * n_decoded / gen_ms : 0.0}});
-  } else {
+                {"generate_tokens_per_s", gen_ms > 0 ? 1000.0 * n_decoded / gen_ms : 0.0}};
+    if (tokenizer) j["text"] = text;
+    print_json(j);
+  } else if (tokenizer) {
+    std::printf("%s\n", text.c_str());
+    std::fprintf(stderr, "ids:");
+    for (int32_t id : out) std::fprintf(stderr, " %d", id);
+    std::fprintf(stderr, "\n");
+  }
+  if (!args.has("json")) {
     std::string line;
     for (size_t i = 0; i < out.size(); ++i) {
       if (i) line += ' ';
       line += std::to_string(out[i]);
     }
-    std::printf("%s\n", line.c_str());
+    if (!tokenizer) std::printf("%s\n", line.c_str());
     std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s (%d threads)\n",
                  prompt.size(), prompt_ms > 0 ? 1000.0 * double(prompt.size()) / prompt_ms : 0.0, out.size(),
                  gen_ms > 0 ? 1000.0 * n_decoded / gen_ms : 0.0, pool.size());
@@ -99,6 +117,7 @@ QUANTLAB_COMMAND(Command{"generate",
                          {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
                           {"prompt", Takes::Value, "prompt text (needs a tokenizer)"},
                           {"prompt-ids", Takes::Value, "prompt as token ids, e.g. \"1 319 459\""},
+                          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
                           {"n", Takes::Value, "tokens to generate (default 64)"},
                           {"temp", Takes::Value, "temperature; 0 = greedy (default 0)"},
                           {"top-k", Takes::Value, "keep the k most likely tokens (0 = off)"},
