@@ -1,9 +1,7 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
-#include "model_tokenizer.hpp"
-#include "token_ids.hpp"
+#include "eval_input.hpp"
 
-#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/perplexity.hpp"
 #include "quantlab/model/model.hpp"
@@ -18,20 +16,10 @@ namespace {
 
 int run_eval_ppl(const Args& args) {
   const std::string model_path = args.require("model");
-  if (args.has("file") == args.has("ids")) throw Error("--file", "", "give exactly one of --file and --ids");
-  const std::string input_path = args.has("file") ? args.require("file") : args.require("ids");
-  std::vector<int32_t> tokens;
-  if (args.has("file")) {
-    const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
-    if (!tokenizer) throw Error("--file", "", "this model has no tokenizer inside; give --tokenizer PATH or --ids");
-    const MappedFile text(input_path);
-    // As llama-perplexity: the whole text at once, BOS per the vocabulary, special text not parsed.
-    tokens = tokenizer->encode({reinterpret_cast<const char*>(text.data()), text.size()}, true, false);
-  } else {
-    tokens = read_token_ids_file(input_path);
-  }
-  const long long threads = args.get_int("threads", 0);
-  if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
+  const EvalInput input = load_eval_input(args, model_path);
+  const std::vector<int32_t>& tokens = input.tokens;
+  const std::string& input_path = input.path;
+  const int threads = thread_count(args);
   PerplexityOptions o;
   o.n_ctx = args.get_int("ctx", 512);
   o.n_chunks = args.get_int("chunks", -1);
@@ -41,7 +29,7 @@ int run_eval_ppl(const Args& args) {
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
   if (o.add_bos && o.bos_id < 0) throw Error(model_path, "bos_token_id", "the model adds BOS but names no BOS token");
-  ThreadPool pool(static_cast<int>(threads));
+  ThreadPool pool(threads);
   Session session(model, pool, o.n_ctx);
   const bool json = args.has("json");
   const auto t0 = std::chrono::steady_clock::now();
@@ -57,7 +45,7 @@ int run_eval_ppl(const Args& args) {
     print_json({{"command", "eval ppl"},
                 {"model", model_path},
                 {"input", {{"path", input_path}, {"sha256", sha256_file(input_path)}, {"n_tokens", r.n_tokens},
-                           {"kind", args.has("file") ? "text" : "token ids"}}},
+                           {"kind", input.kind}}},
                 {"n_ctx", o.n_ctx},
                 {"n_chunks", r.n_chunks},
                 {"n_scored", r.n_scored},

@@ -15,6 +15,21 @@ double token_nll(std::span<const float> logits, int32_t target) {
   return -(double(logits[size_t(target)] - mx) - std::log(sum_exp));
 }
 
+std::span<const float> evaluate_chunk(Session& session, std::span<const int32_t> tokens, int64_t index,
+                                      const PerplexityOptions& o, std::vector<int32_t>& chunk) {
+  const int64_t n_ctx = o.n_ctx;
+  if ((index + 1) * n_ctx > int64_t(tokens.size())) throw Error("perplexity", "tokens", "chunk past the end of the input");
+  chunk.assign(tokens.begin() + index * n_ctx, tokens.begin() + (index + 1) * n_ctx);
+  if (o.add_bos) chunk[0] = o.bos_id;
+  session.rewind(0);
+  return session.forward(chunk, n_ctx / 2);
+}
+
+int64_t chunk_count(int64_t n_tokens, const PerplexityOptions& o) {
+  const int64_t max_chunks = n_tokens / o.n_ctx;
+  return o.n_chunks < 0 ? max_chunks : std::min(o.n_chunks, max_chunks);
+}
+
 PerplexityResult perplexity(Session& session, std::span<const int32_t> tokens, const PerplexityOptions& o,
                             const std::function<void(int64_t, double)>& on_chunk) {
   const int64_t n_ctx = o.n_ctx;
@@ -24,20 +39,16 @@ PerplexityResult perplexity(Session& session, std::span<const int32_t> tokens, c
     throw Error("perplexity", "tokens", "need at least " + std::to_string(2 * n_ctx) + " tokens for a context of " +
                                             std::to_string(n_ctx) + ", the input has " + std::to_string(tokens.size()));
   const int64_t n_vocab = session.model().config.n_vocab;
-  const int64_t max_chunks = int64_t(tokens.size()) / n_ctx;
-  const int64_t n_chunks = o.n_chunks < 0 ? max_chunks : std::min(o.n_chunks, max_chunks);
+  const int64_t n_chunks = chunk_count(int64_t(tokens.size()), o);
   const int64_t first = n_ctx / 2;
 
   PerplexityResult r;
   r.n_tokens = int64_t(tokens.size());
   double nll = 0.0, nll2 = 0.0;
   int64_t count = 0;
-  std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
+  std::vector<int32_t> chunk;
   for (int64_t i = 0; i < n_chunks; ++i) {
-    std::copy(tokens.begin() + i * n_ctx, tokens.begin() + (i + 1) * n_ctx, chunk.begin());
-    if (o.add_bos) chunk[0] = o.bos_id;
-    session.rewind(0);
-    const std::span<const float> logits = session.forward(chunk, first);
+    const std::span<const float> logits = evaluate_chunk(session, tokens, i, o, chunk);
     // Logits row j is position first + j and predicts the original token at first + j + 1.
     for (int64_t j = 0; j < n_ctx - 1 - first; ++j) {
       const double v = token_nll(logits.subspan(size_t(j * n_vocab), size_t(n_vocab)), chunk[size_t(first + j + 1)]);

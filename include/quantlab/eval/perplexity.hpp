@@ -36,6 +36,16 @@ struct PerplexityResult {
 PerplexityResult perplexity(Session& session, std::span<const int32_t> tokens, const PerplexityOptions& options,
                             const std::function<void(int64_t, double)>& on_chunk = {});
 
+// Runs chunk `index` of `tokens` (n_ctx tokens, the first replaced by BOS when options.add_bos) in
+// a fresh context; `chunk` receives the tokens as evaluated. Returns the logits of positions
+// n_ctx/2 .. n_ctx-1 ([n_ctx - n_ctx/2][n_vocab]); row j predicts chunk[n_ctx/2 + j + 1].
+// Shared by perplexity and KL divergence so both score exactly the same positions.
+std::span<const float> evaluate_chunk(Session& session, std::span<const int32_t> tokens, int64_t index,
+                                      const PerplexityOptions& options, std::vector<int32_t>& chunk);
+
+// Number of chunks `perplexity` scores for this input (llama.cpp: n_tokens / n_ctx, capped by n_chunks).
+int64_t chunk_count(int64_t n_tokens, const PerplexityOptions& options);
+
 // -log p(target) from logits, as llama.cpp's log_softmax (max in float, sum of expf in double).
 double token_nll(std::span<const float> logits, int32_t target);
 
