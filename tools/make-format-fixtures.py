@@ -50,7 +50,7 @@ TYPES = [
     (T.Q5_K, True, BOTH, "chunk"), (T.Q6_K, True, BOTH, "chunk"), (T.Q8_K, True, PLAIN, "ref"),
     (T.IQ4_NL, True, BOTH, "chunk"), (T.IQ4_XS, True, BOTH, "chunk"),
     (T.TQ1_0, True, PLAIN, "chunk"), (T.TQ2_0, True, PLAIN, "chunk"),
-    (T.IQ2_XXS, False, WEIGHTED, "chunk"), (T.IQ2_XS, False, WEIGHTED, "chunk"), (T.IQ2_S, False, BOTH, "chunk"),
+    (T.IQ2_XXS, True, WEIGHTED, "chunk"), (T.IQ2_XS, True, WEIGHTED, "chunk"), (T.IQ2_S, True, BOTH, "chunk"),
     (T.IQ3_XXS, True, BOTH, "chunk"), (T.IQ3_S, True, BOTH, "chunk"),
     (T.IQ1_S, False, WEIGHTED, "chunk"), (T.IQ1_M, False, WEIGHTED, "chunk"),
 ]

@@ -92,7 +92,7 @@ float iq3_scale_search(const Lattice& lattice, const float* xval, const float* w
     const float id = (float(2 * kIq3MaxLevel + 1) + float(step) * 0.2f) / max;
     const float this_scale = 1 / id;
     for (int k = 0; k < 8; ++k) {
-      const int packed = round_group(lattice, id, xval + 4 * k, kIq3MaxLevel, Laux + 4 * k);
+      const int packed = round_group<4>(lattice, id, xval + 4 * k, kIq3MaxLevel, Laux + 4 * k);
       on_grid_aux[k] = lattice.grid_index(packed) >= 0;
       if (!on_grid_aux[k]) lattice.best_neighbour(packed, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
     }
@@ -116,7 +116,7 @@ float iq3_resnap(const Lattice& lattice, const float* xval, const float* weight,
   for (int k = 0; k < 8; ++k) {
     if (only_off_grid && on_grid[k]) continue;
     int8_t levels[4];
-    const int packed = round_group(lattice, id, xval + 4 * k, kIq3MaxLevel, levels);
+    const int packed = round_group<4>(lattice, id, xval + 4 * k, kIq3MaxLevel, levels);
     int index = lattice.grid_index(packed);
     if (index < 0) index = lattice.best_neighbour(packed, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
     for (int i = 0; i < 4; ++i) L[4 * k + i] = int8_t(lattice.level(index, i));

@@ -16,14 +16,17 @@ class Lattice {
   Lattice(const uint64_t* entries, int size, int dim, const std::vector<int>& values, int bits, int max_level, int rings);
 
   int dim() const { return dim_; }
+  int bits() const { return bits_; }
   int size() const { return int(points_.size() / size_t(dim_)); }
   // Level (0..) of coordinate i of grid entry `index`.
   int level(int index, int i) const { return points_[size_t(index) * size_t(dim_) + size_t(i)]; }
 
   // Packed level vector (levels must be in 0..max_level).
   int pack(const int8_t* levels) const;
-  // Grid index of a packed vector, or -1 when it is off the grid.
-  int grid_index(int packed) const { return map_[size_t(packed)]; }
+  // Grid index of a packed vector, or -1 when it is off the grid (or not a valid packing).
+  int grid_index(int packed) const {
+    return packed >= 0 && size_t(packed) < map_.size() ? map_[size_t(packed)] : -1;
+  }
 
   // Off-grid vector: the neighbour minimising sum w * (scale * (2l+1) - x)^2 (first on ties);
   // writes its levels to `levels` and returns its index.

@@ -56,9 +56,11 @@ inline void split_signs(const float* x, float* xval, uint8_t* signs, int groups)
   }
 }
 
-// Levels of one lattice group for inverse scale `id` (q = 2l + 1 approximates id * x).
+// Levels of one lattice group of Dim values for inverse scale `id` (q = 2l + 1 approximates
+// id * x); returns them packed.
+template <int Dim>
 inline int round_group(const Lattice& lattice, float id, const float* xval, int max_level, int8_t* levels) {
-  for (int i = 0; i < lattice.dim(); ++i)
+  for (int i = 0; i < Dim; ++i)
     levels[i] = int8_t(std::max(0, std::min(max_level, nearest_int(0.5f * (id * xval[i] - 1)))));
   return lattice.pack(levels);
 }
@@ -76,8 +78,10 @@ inline void fit_odd_levels(const int8_t* L, const float* xval, const float* weig
 }
 
 // Grid index of a group's final levels. llama.cpp aborts if they are off the grid, which only
-// garbage (NaN) input can cause; quantlab encodes entry 0 instead.
+// degenerate input (NaN, all-zero weights) can cause; quantlab encodes entry 0 instead.
 inline int final_grid_index(const Lattice& lattice, const int8_t* levels) {
+  for (int i = 0; i < lattice.dim(); ++i)
+    if (levels[i] < 0 || levels[i] >= (1 << lattice.bits())) return 0;
   const int index = lattice.grid_index(lattice.pack(levels));
   return index >= 0 ? index : 0;
 }
