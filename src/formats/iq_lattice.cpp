@@ -29,8 +29,10 @@ Lattice::Lattice(const uint64_t* entries, int size, int dim, const std::vector<i
   }
   // Neighbour lists of every off-grid vector the quantizers can produce (levels 0..max_level):
   // all grid entries at the `rings` smallest distinct squared distances, by distance then index.
+  if (rings < 1 || rings > 8) throw std::logic_error("neighbour rings out of range");
   neighbours_.resize(map_.size());
-  std::vector<std::pair<int, int>> by_distance(static_cast<size_t>(size));
+  std::vector<std::pair<int, int>> by_distance;
+  std::vector<int> distances(static_cast<size_t>(size));
   int8_t levels[8] = {};
   int combinations = 1;
   for (int i = 0; i < dim; ++i) combinations *= max_level + 1;
@@ -38,21 +40,32 @@ Lattice::Lattice(const uint64_t* entries, int size, int dim, const std::vector<i
     for (int i = 0, rest = c; i < dim; ++i, rest /= max_level + 1) levels[i] = int8_t(rest % (max_level + 1));
     const int packed = pack(levels);
     if (map_[size_t(packed)] >= 0) continue;
+    // The `rings` smallest distinct distances, then the entries within them, sorted.
+    std::vector<int>& d2 = distances;
+    int smallest[8];
+    int found = 0;
     for (int k = 0; k < size; ++k) {
-      int d2 = 0;
+      int sum = 0;
       for (int i = 0; i < dim; ++i) {
         const int diff = level(k, i) - levels[i];
-        d2 += diff * diff;
+        sum += diff * diff;
       }
-      by_distance[size_t(k)] = {d2, k};
+      d2[size_t(k)] = sum;
+      int pos = 0;
+      while (pos < found && smallest[pos] < sum) ++pos;
+      if (pos < found && smallest[pos] == sum) continue;
+      if (pos >= rings) continue;
+      for (int j = std::min(found, rings - 1); j > pos; --j) smallest[j] = smallest[j - 1];
+      smallest[pos] = sum;
+      found = std::min(found + 1, rings);
     }
+    const int threshold = smallest[found - 1];
+    by_distance.clear();
+    for (int k = 0; k < size; ++k)
+      if (d2[size_t(k)] <= threshold) by_distance.emplace_back(d2[size_t(k)], k);
     std::sort(by_distance.begin(), by_distance.end());
     auto& list = neighbours_[size_t(packed)];
-    int distinct = 1;
-    for (size_t j = 0; j < by_distance.size(); ++j) {
-      if (j > 0 && by_distance[j].first > by_distance[j - 1].first && ++distinct > rings) break;
-      list.push_back(uint16_t(by_distance[j].second));
-    }
+    for (const auto& entry : by_distance) list.push_back(uint16_t(entry.second));
   }
 }
 
