@@ -52,7 +52,7 @@ TYPES = [
     (T.TQ1_0, True, PLAIN, "chunk"), (T.TQ2_0, True, PLAIN, "chunk"),
     (T.IQ2_XXS, True, WEIGHTED, "chunk"), (T.IQ2_XS, True, WEIGHTED, "chunk"), (T.IQ2_S, True, BOTH, "chunk"),
     (T.IQ3_XXS, True, BOTH, "chunk"), (T.IQ3_S, True, BOTH, "chunk"),
-    (T.IQ1_S, False, WEIGHTED, "chunk"), (T.IQ1_M, False, WEIGHTED, "chunk"),
+    (T.IQ1_S, True, WEIGHTED, "chunk"), (T.IQ1_M, True, BOTH, "chunk"),
 ]
 GGUF_CAN_ENCODE = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0, T.TQ2_0}
 GGUF_CANNOT_DECODE = {T.Q8_1, T.Q8_K}

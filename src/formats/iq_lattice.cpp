@@ -112,6 +112,10 @@ const Lattice& iq2s_lattice() {
   static const Lattice lattice(kIq2sGrid, 1024, 8, kIq2Values, 2, 2, 1);
   return lattice;
 }
+const Lattice& iq1s_lattice() {
+  static const Lattice lattice(kIq1sGrid, 2048, 8, {-1, 0, 1}, 2, 2, 3);
+  return lattice;
+}
 const Lattice& iq3xxs_lattice() {
   static const std::vector<uint64_t> entries(std::begin(kIq3xxsGrid), std::end(kIq3xxsGrid));
   static const Lattice lattice(entries.data(), 256, 4, {0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3e}, 3, 7, 2);

@@ -47,5 +47,6 @@ const Lattice& iq2xs_lattice();
 const Lattice& iq2s_lattice();
 const Lattice& iq3xxs_lattice();
 const Lattice& iq3s_lattice();
+const Lattice& iq1s_lattice();  // shared by IQ1_S and IQ1_M
 
 }  // namespace quantlab::formats

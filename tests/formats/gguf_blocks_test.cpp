@@ -225,7 +225,7 @@ TEST(GgufBlocks, EncodersSurviveNonFiniteAndExtremeInputs) {
 // llama.cpp asserts; quantlab reports the missing importance matrix as an error.
 TEST(GgufBlocks, EncodersThatNeedImportanceRefuseToRunWithout) {
   std::vector<float> x(256, 0.5f);
-  for (const char* name : {"iq2_xxs", "iq2_xs"}) {
+  for (const char* name : {"iq2_xxs", "iq2_xs", "iq1_s"}) {
     const FormatTraits& f = traits_of(name);
     std::vector<uint8_t> out(f.block_bytes);
     EXPECT_THROW(f.from_float(x.data(), out.data(), 256, nullptr), Error) << name;
