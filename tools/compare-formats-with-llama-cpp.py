@@ -19,9 +19,10 @@ from gguf import GGMLQuantizationType as T
 from gguf import quants
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ENCODED = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K,
-           T.IQ4_NL, T.IQ4_XS, T.TQ1_0, T.TQ2_0]
-DECODED_ONLY = [T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS, T.IQ3_S, T.IQ1_S, T.IQ1_M]
+TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_NL, T.IQ4_XS,
+         T.TQ1_0, T.TQ2_0, T.IQ3_XXS, T.IQ3_S, T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ1_S, T.IQ1_M]
+# llama.cpp refuses these without an importance matrix.
+WEIGHTED_ONLY = {T.IQ2_XXS, T.IQ2_XS, T.IQ1_S}
 
 
 def name(t: T) -> str:
@@ -75,17 +76,16 @@ def main() -> int:
         importance = (np.exp(2 * rng.standard_normal(args.cols)) * (rng.random(args.cols) > 0.02)).astype(np.float32)
         x.tofile(tmp / "in.f32")
         importance.tofile(tmp / "imatrix.f32")
-        for t in ENCODED + DECODED_ONLY:
-            for imat in (["-", tmp / "imatrix.f32"] if t in ENCODED else [tmp / "imatrix.f32"]):
+        for t in TYPES:
+            for imat in ([tmp / "imatrix.f32"] if t in WEIGHTED_ONLY else ["-", tmp / "imatrix.f32"]):
                 run(ref, "quantize", int(t), args.cols, args.rows, tmp / "in.f32", imat, tmp / "ref.bin")
                 expected = np.fromfile(tmp / "ref.bin", np.uint8)
                 label = f"seed {seed} {name(t):8s} imatrix={'no ' if imat == '-' else 'yes'}"
-                if t in ENCODED:
-                    run(ours, "quantize", name(t), args.cols, args.rows, tmp / "in.f32", imat, tmp / "ours.bin")
-                    got = np.fromfile(tmp / "ours.bin", np.uint8)
-                    bad_rows = sorted(set((np.flatnonzero(got != expected) // (len(expected) // args.rows)).tolist()))
-                    print(f"{label} encode: {'identical' if not bad_rows else f'DIFFERENT in rows {bad_rows[:8]}'}")
-                    failures += bool(bad_rows)
+                run(ours, "quantize", name(t), args.cols, args.rows, tmp / "in.f32", imat, tmp / "ours.bin")
+                got = np.fromfile(tmp / "ours.bin", np.uint8)
+                bad_rows = sorted(set((np.flatnonzero(got != expected) // (len(expected) // args.rows)).tolist()))
+                print(f"{label} encode: {'identical' if not bad_rows else f'DIFFERENT in rows {bad_rows[:8]}'}")
+                failures += bool(bad_rows)
                 run(ours, "dequantize", name(t), x.size, tmp / "ref.bin", tmp / "ours.f32")
                 decoded = np.fromfile(tmp / "ours.f32", np.float32)
                 reference = np.asarray(quants.dequantize(expected.reshape(args.rows, -1), t), np.float32).reshape(-1)

@@ -39,17 +39,20 @@ OUT = ROOT / "tests" / "formats" / "fixtures"
 ROWS, COLS = 8, 512
 SEED = 20261123
 
-# (type, encodable by quantlab, llama.cpp needs an imatrix, encoder of ggml to use)
+# (type, encodable by quantlab, variants encoded by llama.cpp, encoder of ggml to use). Without an
+# importance matrix ggml_quantize_chunk refuses IQ2_XXS, IQ2_XS and IQ1_S; Q8_0 and TQ ignore one
+# (kept to prove quantlab ignores it too).
+BOTH, WEIGHTED, PLAIN = ("plain", "imatrix"), ("imatrix",), ("plain",)
 TYPES = [
-    (T.Q4_0, True, False, "chunk"), (T.Q4_1, True, False, "chunk"), (T.Q5_0, True, False, "chunk"),
-    (T.Q5_1, True, False, "chunk"), (T.Q8_0, True, False, "chunk"), (T.Q8_1, True, False, "ref"),
-    (T.Q2_K, True, False, "chunk"), (T.Q3_K, True, False, "chunk"), (T.Q4_K, True, False, "chunk"),
-    (T.Q5_K, True, False, "chunk"), (T.Q6_K, True, False, "chunk"), (T.Q8_K, True, False, "ref"),
-    (T.IQ4_NL, True, False, "chunk"), (T.IQ4_XS, True, False, "chunk"),
-    (T.TQ1_0, True, False, "chunk"), (T.TQ2_0, True, False, "chunk"),
-    (T.IQ2_XXS, False, True, "chunk"), (T.IQ2_XS, False, True, "chunk"), (T.IQ2_S, False, True, "chunk"),
-    (T.IQ3_XXS, False, True, "chunk"), (T.IQ3_S, False, True, "chunk"),
-    (T.IQ1_S, False, True, "chunk"), (T.IQ1_M, False, True, "chunk"),
+    (T.Q4_0, True, BOTH, "chunk"), (T.Q4_1, True, BOTH, "chunk"), (T.Q5_0, True, BOTH, "chunk"),
+    (T.Q5_1, True, BOTH, "chunk"), (T.Q8_0, True, BOTH, "chunk"), (T.Q8_1, True, PLAIN, "ref"),
+    (T.Q2_K, True, BOTH, "chunk"), (T.Q3_K, True, BOTH, "chunk"), (T.Q4_K, True, BOTH, "chunk"),
+    (T.Q5_K, True, BOTH, "chunk"), (T.Q6_K, True, BOTH, "chunk"), (T.Q8_K, True, PLAIN, "ref"),
+    (T.IQ4_NL, True, BOTH, "chunk"), (T.IQ4_XS, True, BOTH, "chunk"),
+    (T.TQ1_0, True, PLAIN, "chunk"), (T.TQ2_0, True, PLAIN, "chunk"),
+    (T.IQ2_XXS, True, WEIGHTED, "chunk"), (T.IQ2_XS, True, WEIGHTED, "chunk"), (T.IQ2_S, True, BOTH, "chunk"),
+    (T.IQ3_XXS, True, BOTH, "chunk"), (T.IQ3_S, True, BOTH, "chunk"),
+    (T.IQ1_S, True, WEIGHTED, "chunk"), (T.IQ1_M, True, BOTH, "chunk"),
 ]
 GGUF_CAN_ENCODE = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0, T.TQ2_0}
 GGUF_CANNOT_DECODE = {T.Q8_1, T.Q8_K}
@@ -173,13 +176,11 @@ def main() -> None:
         "llama_cpp": "llama-cpp-python 0.3.36 vendored llama.cpp (ggml 0.25.3)",
         "rows": ROWS, "cols": COLS, "types": {},
     }
-    for t, encodable, needs_imatrix, how in TYPES:
+    for t, encodable, variant_names, how in TYPES:
         block_size, type_size = ggml.traits(t)
         entry = {"id": int(t), "block_size": block_size, "type_size": type_size,
                  "quantlab_encodes": encodable, "encoded": []}
-        variants = [("imatrix", importance)] if needs_imatrix else [("plain", None)]
-        if how == "chunk" and not needs_imatrix and t not in (T.TQ1_0, T.TQ2_0):
-            variants.append(("imatrix", importance))  # Q8_0 ignores it, as TQ does; kept to prove it
+        variants = [(label, importance if label == "imatrix" else None) for label in variant_names]
         for label, imp in variants:
             data = ggml.quantize(t, x, imp, how)
             assert len(data) == ROWS * COLS // block_size * type_size

@@ -1,6 +1,7 @@
 // GGUF block formats against independent references (fixtures made by
 // tools/make-format-fixtures.py): encodings must be byte-identical to llama.cpp's
 // ggml_quantize_chunk, decodings bit-identical to the PyPI gguf package.
+#include "quantlab/core/error.hpp"
 #include "quantlab/formats/format.hpp"
 #include "test_support.hpp"
 
@@ -182,10 +183,10 @@ TEST(GgufBlocks, UnalignedBuffersGiveTheSameResults) {
     SCOPED_TRACE(std::string(f->name));
     const size_t size = row_bytes(f->id, fx.cols);
     std::vector<uint8_t> aligned(size), shifted(size + 1);
-    f->from_float(fx.row(0), aligned.data(), fx.cols, nullptr);
+    f->from_float(fx.row(0), aligned.data(), fx.cols, fx.importance.data());
     std::vector<float> source(size_t(fx.cols) + 1);
     std::memcpy(source.data() + 1, fx.row(0), size_t(fx.cols) * 4);
-    f->from_float(source.data() + 1, shifted.data() + 1, fx.cols, nullptr);
+    f->from_float(source.data() + 1, shifted.data() + 1, fx.cols, fx.importance.data());
     EXPECT_EQ(0, std::memcmp(aligned.data(), shifted.data() + 1, size));
     std::vector<float> a(size_t(fx.cols)), b(size_t(fx.cols));
     f->to_float(aligned.data(), a.data(), fx.cols);
@@ -212,12 +213,22 @@ TEST(GgufBlocks, EncodersSurviveNonFiniteAndExtremeInputs) {
     if (!f->is_quantized || !f->from_float) continue;
     SCOPED_TRACE(std::string(f->name));
     std::vector<uint8_t> out(row_bytes(f->id, n));
-    f->from_float(x.data(), out.data(), n, nullptr);
+    if (!f->needs_importance) f->from_float(x.data(), out.data(), n, nullptr);
     f->from_float(x.data(), out.data(), n, importance.data());
     if (f->to_float) {
       std::vector<float> back(n);
       f->to_float(out.data(), back.data(), n);
     }
+  }
+}
+
+// llama.cpp asserts; quantlab reports the missing importance matrix as an error.
+TEST(GgufBlocks, EncodersThatNeedImportanceRefuseToRunWithout) {
+  std::vector<float> x(256, 0.5f);
+  for (const char* name : {"iq2_xxs", "iq2_xs", "iq1_s"}) {
+    const FormatTraits& f = traits_of(name);
+    std::vector<uint8_t> out(f.block_bytes);
+    EXPECT_THROW(f.from_float(x.data(), out.data(), 256, nullptr), Error) << name;
   }
 }
 

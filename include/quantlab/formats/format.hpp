@@ -30,7 +30,8 @@ using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 // Q5_1 encoders use the mean square of the entire row, so the bytes depend on where a row starts
 // and ends. With importance == null every GGUF encoder takes llama.cpp's reference path
 // (quantize_row_*_ref, or quantize_iq4_nl/xs without weights), as llama-quantize does without an
-// imatrix; the output is byte-identical to llama.cpp's for the same input either way.
+// imatrix; the output is byte-identical to llama.cpp's for the same input either way. The IQ2_XXS,
+// IQ2_XS and IQ1_S encoders throw quantlab::Error without importance (llama.cpp asserts there).
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n, const float* importance);
 
 struct FormatTraits {
