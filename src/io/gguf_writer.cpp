@@ -164,6 +164,8 @@ void GgufWriter::add_tensor(std::string name, std::vector<int64_t> ne, FormatId 
 uint64_t GgufWriter::alignment() const {
   const GgufValue* a = find("general.alignment");
   if (!a) return 32;
+  // llama.cpp refuses any other type for this key.
+  if (a->type != GgufType::UINT32) throw Error("", "general.alignment", std::string("expected uint32, found ") + gguf_type_name(a->type));
   const int64_t al = a->as_int("", "general.alignment");
   if (al <= 0 || al > (1 << 20) || (al & (al - 1)) != 0)
     throw Error("", "general.alignment", "alignment " + std::to_string(al) + " is not a power of two up to 1 MiB");

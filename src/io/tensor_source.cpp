@@ -136,6 +136,7 @@ std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return std::make_unique<SafetensorsSource>(path);
   if (!fs::exists(path, ec)) throw Error(path, "path", "no such file or folder");
+  if (!fs::is_regular_file(path, ec)) throw Error(path, "path", "not a regular file");
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return std::make_unique<SafetensorsSource>(path);
   uint8_t head[9] = {};
   std::ifstream in(path, std::ios::binary);

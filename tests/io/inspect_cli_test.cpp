@@ -4,6 +4,8 @@
 #include "quantlab/io/safetensors.hpp"
 #include "hostile_support.hpp"
 
+#include <sys/stat.h>
+
 using namespace quantlab;
 namespace fs = std::filesystem;
 
@@ -116,5 +118,12 @@ TEST(InspectCli, BadInputsGiveOneLineOnStderrAndNonZeroExit) {
   const auto r = inspect((dir / "absent.gguf").string());
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(lines(r.err), 1u);
+  // A FIFO must be refused, not waited on forever.
+  const auto fifo = (dir / "fifo.gguf").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto rf = inspect(fifo);
+  EXPECT_NE(rf.status, 0);
+  EXPECT_EQ(lines(rf.err), 1u) << rf.err;
+  EXPECT_THROW(GgufFile{fifo}, Error);
   fs::remove_all(dir);
 }
