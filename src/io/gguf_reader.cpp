@@ -208,6 +208,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     kv_.emplace_back(std::move(key), std::move(v));
   }
   if (const auto* a = find("general.alignment")) {
+    // llama.cpp refuses any other type for this key.
+    if (a->type != GgufType::UINT32) throw Error(path, "general.alignment", std::string("expected uint32, found ") + gguf_type_name(a->type));
     const int64_t al = a->as_int(path, "general.alignment");
     if (al <= 0 || al > (1 << 20) || (al & (al - 1)) != 0)
       throw Error(path, "general.alignment", "alignment " + std::to_string(al) + " is not a power of two up to 1 MiB");

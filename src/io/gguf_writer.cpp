@@ -164,6 +164,8 @@ void GgufWriter::add_tensor(std::string name, std::vector<int64_t> ne, FormatId 
 uint64_t GgufWriter::alignment() const {
   const GgufValue* a = find("general.alignment");
   if (!a) return 32;
+  // llama.cpp refuses any other type for this key.
+  if (a->type != GgufType::UINT32) throw Error("", "general.alignment", std::string("expected uint32, found ") + gguf_type_name(a->type));
   const int64_t al = a->as_int("", "general.alignment");
   if (al <= 0 || al > (1 << 20) || (al & (al - 1)) != 0)
     throw Error("", "general.alignment", "alignment " + std::to_string(al) + " is not a power of two up to 1 MiB");
@@ -232,34 +234,28 @@ template <typename Out>
 void GgufWriter::emit(Out& out, const std::string& dest) const {
   const Layout L = plan(dest);
   const uint64_t al = alignment();
-  uint64_t pos = 0;
-  auto count = [&](auto&& fn) {  // tracks the header size so the data section can be aligned
-    VectorOut tmp;
-    fn(tmp);
-    pos += tmp.bytes.size();
-    out.write(tmp.bytes.data(), tmp.bytes.size());
-  };
-  count([&](auto& o) {
-    put<VectorOut, uint32_t>(o, kMagic);
-    put<VectorOut, uint32_t>(o, version_);
-    put<VectorOut, uint64_t>(o, tensors_.size());
-    put<VectorOut, uint64_t>(o, kv_.size());
-  });
-  for (const auto& [key, v] : kv_)
-    count([&](auto& o) {
-      put_string(o, key);
-      put<VectorOut, uint32_t>(o, uint32_t(v.type));
-      put_value(o, v);
-    });
-  for (size_t i = 0; i < tensors_.size(); ++i)
-    count([&](auto& o) {
-      const Tensor& t = tensors_[i];
-      put_string(o, t.name);
-      put<VectorOut, uint32_t>(o, uint32_t(t.ne.size()));
-      for (int64_t d : t.ne) put<VectorOut, uint64_t>(o, uint64_t(d));
-      put<VectorOut, uint32_t>(o, uint32_t(t.type));
-      put<VectorOut, uint64_t>(o, L.offsets[i]);
-    });
+  // The header (metadata and tensor infos) is small next to the data: build it in memory so its
+  // size, and hence the padding before the data section, is known.
+  VectorOut h;
+  put<VectorOut, uint32_t>(h, kMagic);
+  put<VectorOut, uint32_t>(h, version_);
+  put<VectorOut, uint64_t>(h, tensors_.size());
+  put<VectorOut, uint64_t>(h, kv_.size());
+  for (const auto& kv : kv_) {
+    put_string(h, kv.first);
+    put<VectorOut, uint32_t>(h, uint32_t(kv.second.type));
+    put_value(h, kv.second);
+  }
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    put_string(h, t.name);
+    put<VectorOut, uint32_t>(h, uint32_t(t.ne.size()));
+    for (int64_t d : t.ne) put<VectorOut, uint64_t>(h, uint64_t(d));
+    put<VectorOut, uint32_t>(h, uint32_t(t.type));
+    put<VectorOut, uint64_t>(h, L.offsets[i]);
+  }
+  out.write(h.bytes.data(), h.bytes.size());
+  const uint64_t pos = h.bytes.size();
   if (tensors_.empty()) return;  // llama.cpp writes no data section (and no padding) then
   out.write_zeros(size_t(align_up(pos, al) - pos));
   std::vector<size_t> order(tensors_.size());

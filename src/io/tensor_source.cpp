@@ -135,7 +135,8 @@ nlohmann::json Llama2cSource::metadata(size_t) const {
 std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return std::make_unique<SafetensorsSource>(path);
-  if (!fs::exists(path, ec)) throw Error(path, "", "no such file or folder");
+  if (!fs::exists(path, ec)) throw Error(path, "path", "no such file or folder");
+  if (!fs::is_regular_file(path, ec)) throw Error(path, "path", "not a regular file");
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return std::make_unique<SafetensorsSource>(path);
   uint8_t head[9] = {};
   std::ifstream in(path, std::ios::binary);
@@ -147,7 +148,7 @@ std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
   if (ext == ".safetensors") return std::make_unique<SafetensorsSource>(path);
   if (ext == ".gguf") return std::make_unique<GgufSource>(path);
   if (ext == ".bin") return std::make_unique<Llama2cSource>(path);
-  throw Error(path, "", "not a GGUF, safetensors or llama2.c file (nor a model folder)");
+  throw Error(path, "format", "not a GGUF, safetensors or llama2.c file (nor a model folder)");
 }
 
 }  // namespace quantlab

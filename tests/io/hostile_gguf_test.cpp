@@ -132,6 +132,8 @@ TEST(HostileGguf, MetadataOddities) {
                         open_gguf, "general.alignment");
   test::expect_rejected("alignment-string.gguf", one_kv([](Bytes& b) { b.str("general.alignment").put<uint32_t>(8).str("32"); }),
                         open_gguf, "general.alignment");
+  test::expect_rejected("alignment-u64.gguf", one_kv([](Bytes& b) { b.str("general.alignment").put<uint32_t>(10).put<uint64_t>(32); }),
+                        open_gguf, "general.alignment");
   test::expect_rejected("empty-key.gguf", one_kv([](Bytes& b) { b.str("").put<uint32_t>(4).put<uint32_t>(1); }), open_gguf, "metadata[0]");
   test::expect_rejected("deep-arrays.gguf", one_kv([](Bytes& b) {
     b.str("deep").put<uint32_t>(9);
