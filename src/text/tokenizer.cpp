@@ -166,6 +166,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special, b
   switch (v.algorithm) {
     case TokenizerAlgorithm::SentencePieceBpe: {
       if (add_special && v.add_bos) out.push_back(v.bos_id);
+      text_detail::SentencePieceBpe::SegmentCache cache;
       bool prev_special = true;  // the first text piece gets the space prefix, and any after a special token
       for (const auto& f : fragments) {
         if (f.token >= 0) {
@@ -175,7 +176,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special, b
         }
         std::string s = (v.add_space_prefix && prev_special) ? " " : "";
         s.append(piece(f));
-        impl_->spm->encode(escape_spaces(s), out);
+        impl_->spm->encode(escape_spaces(s), out, cache);
         prev_special = false;
       }
       if (add_special && v.add_eos) out.push_back(v.eos_id);

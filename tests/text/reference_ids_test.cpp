@@ -1,5 +1,6 @@
 // Token ids against the real libraries: Hugging Face `tokenizers` for Qwen3's tokenizer.json and
 // `sentencepiece` for Llama 2's tokenizer.model (fixture made by tools/make-tokenizer-fixtures.py).
+#include "quantlab/core/sha256.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/text/tokenizer.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
@@ -8,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <fstream>
+#include <iterator>
 
 using namespace quantlab;
 
@@ -75,4 +78,30 @@ TEST(ReferenceIds, Llama2GgufVocabMatchesSentencePiece) {
   GgufFile f(path.string());
   const Tokenizer tok(vocab_from_gguf(f));
   expect_all(tok, fixture(), "llama2", /*parse_special=*/false);
+}
+
+// The whole WikiText-2 test text (1.3 MB) through both tokenizers, against the libraries' ids
+// (kept in the fixture as count + SHA-256), and within a time budget.
+TEST(ReferenceIds, WikiText2TestMatchesBothLibraries) {
+  const auto wiki = test::shared_dir() / "data/wikitext-2-raw/wiki.test.raw";
+  const auto qwen_path = test::shared_dir() / "data/tokenizers/qwen3/tokenizer.json";
+  const auto llama_path = test::shared_dir() / "data/tokenizers/llama2/tokenizer.bin";
+  QUANTLAB_REQUIRE_FILE(wiki);
+  QUANTLAB_REQUIRE_FILE(qwen_path);
+  QUANTLAB_REQUIRE_FILE(llama_path);
+  const auto fx = fixture()["wikitext2_test"];
+  ASSERT_EQ(sha256_file(wiki.string()), fx["file_sha256"].get<std::string>()) << "not the WikiText-2 file the fixture was made from";
+  std::ifstream in(wiki, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [key, path] : {std::pair{"qwen3", qwen_path}, std::pair{"llama2", llama_path}}) {
+    const Tokenizer tok = Tokenizer::load(path.string());
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/false);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "[ reference] " << key << " wiki.test.raw: " << ids.size() << " tokens in " << seconds << " s\n";
+    EXPECT_EQ(ids.size(), fx[key]["count"].get<size_t>()) << key;
+    const std::string joined = show(ids);
+    EXPECT_EQ(sha256_hex(joined.data(), joined.size()), fx[key]["sha256"].get<std::string>()) << key;
+    EXPECT_LT(seconds, 10.0) << key << " (sanitizer builds are slow; a Release build takes well under a second)";
+  }
 }
