@@ -9,6 +9,7 @@ Command (from the repository root, with ../shared beside it):
           .encode(s, add_special_tokens=False).ids  (Hugging Face always splits added tokens)
 - llama2: sentencepiece.SentencePieceProcessor(shared/data/tokenizers/llama2/tokenizer.model)
           .encode(s)  (no BOS; SentencePiece never parses "<s>" in text)
+- nfc_changes: whether NFC changes the sentence (llama.cpp's "qwen2" GGUF path has no NFC step)
 - *_decoded: each library's decode of those ids (qwen3 with skip_special_tokens=False)
 - wikitext2_test: the whole of shared/data/wikitext-2-raw/wiki.test.raw through both, kept as
   id count + SHA-256 of the ids joined by single spaces (the ids themselves would be megabytes)
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+import unicodedata
 
 import sentencepiece
 import tokenizers
@@ -93,6 +95,7 @@ def main():
         "qwen3": [qwen.encode(s, add_special_tokens=False).ids for s in SENTENCES],
         "llama2": [sp.encode(s) for s in SENTENCES],
     }
+    out["nfc_changes"] = [unicodedata.normalize("NFC", s) != s for s in SENTENCES]
     out["qwen3_decoded"] = [qwen.decode(ids, skip_special_tokens=False) for ids in out["qwen3"]]
     out["llama2_decoded"] = [sp.decode(ids) for ids in out["llama2"]]
 

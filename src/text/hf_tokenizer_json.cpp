@@ -82,6 +82,7 @@ struct PreTokenizerSetup {
   std::vector<std::string> regexes;
   bool byte_level = false;
   bool metaspace = false;
+  bool metaspace_prefix = true;  // Metaspace prepends U+2581 (prepend_scheme first/always)
   bool bert = false;
 };
 
@@ -119,6 +120,10 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& where
     out.regexes.push_back(r.opt_bool(p, "individual_digits", where, false) ? "\\p{N}" : "\\p{N}+");
   } else if (type == "Metaspace") {
     out.metaspace = true;
+    if (p.contains("replacement") && r.string(p["replacement"], where + ".replacement") != "\xE2\x96\x81")
+      r.fail(where + ".replacement", "only U+2581 is supported");
+    if (p.contains("prepend_scheme")) out.metaspace_prefix = r.string(p["prepend_scheme"], where + ".prepend_scheme") != "never";
+    else out.metaspace_prefix = r.opt_bool(p, "add_prefix_space", where, true);
   } else if (type == "BertPreTokenizer") {
     out.bert = true;
   } else {
@@ -285,7 +290,7 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
       // SentencePiece converted to BPE (Llama 2, Mistral, TinyLlama in tokenizer.json form).
       v.byte_encode = false;
       v.pre = "";
-      v.add_space_prefix = true;
+      v.add_space_prefix = pre.metaspace ? pre.metaspace_prefix : norm.prepend_space_marker;
       if (!pre.regexes.empty()) r.fail("pre_tokenizer", "regex splitting with a SentencePiece-style BPE is not supported");
       for (size_t i = 0; i < v.tokens.size(); ++i)
         if (v.tokens[i].size() == 6 && v.tokens[i].rfind("<0x", 0) == 0 && v.tokens[i][5] == '>' && v.kinds[i] == TokenKind::Normal)

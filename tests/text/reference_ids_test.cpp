@@ -105,3 +105,51 @@ TEST(ReferenceIds, WikiText2TestMatchesBothLibraries) {
     EXPECT_LT(seconds, 10.0) << key << " (sanitizer builds are slow; a Release build takes well under a second)";
   }
 }
+
+// A Qwen2/3 GGUF says only tokenizer.ggml.pre = "qwen2"; llama.cpp then uses its own rewrite of
+// the tokenizer.json regex. The same vocabulary through that recipe must give Hugging Face's ids
+// (for every sentence NFC leaves alone: the GGUF path has no normalizer, as in llama.cpp).
+TEST(ReferenceIds, Qwen2GgufRecipeMatchesTokenizerJsonRegex) {
+  const auto path = test::shared_dir() / "data/tokenizers/qwen3/tokenizer.json";
+  QUANTLAB_REQUIRE_FILE(path);
+  Vocab v = vocab_from_hf_tokenizer_json(path.string());
+  v.split_regexes.clear();
+  v.pre = "qwen2";
+  v.normalize_nfc = false;
+  const Tokenizer tok(std::move(v));
+  const auto fx = fixture();
+  size_t compared = 0;
+  for (size_t i = 0; i < fx["sentences"].size(); ++i) {
+    if (fx["nfc_changes"][i].get<bool>()) continue;
+    const auto want = fx["qwen3"][i].get<std::vector<int32_t>>();
+    EXPECT_EQ(show(tok.encode(fx["sentences"][i].get<std::string>(), false, true)), show(want)) << "sentence " << i;
+    ++compared;
+  }
+  EXPECT_GT(compared, 45u);
+}
+
+// llama.cpp's "llama3" recipe is a rewrite of Llama 3's tokenizer.json regex (case-insensitive
+// contractions spelled out); run both over one byte-level vocabulary: the splits must agree.
+TEST(ReferenceIds, Llama3RecipeEqualsTheOriginalRegex) {
+  const auto path = test::shared_dir() / "data/tokenizers/qwen3/tokenizer.json";
+  QUANTLAB_REQUIRE_FILE(path);
+  Vocab recipe = vocab_from_hf_tokenizer_json(path.string());
+  recipe.split_regexes.clear();
+  recipe.pre = "llama3";
+  recipe.ignore_merges = true;
+  Vocab original = vocab_from_hf_tokenizer_json(path.string());
+  original.split_regexes = {
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"};
+  original.ignore_merges = true;
+  const Tokenizer a(std::move(recipe)), b(std::move(original));
+  const auto fx = fixture();
+  for (size_t i = 0; i < fx["sentences"].size(); ++i) {
+    const std::string s = fx["sentences"][i];
+    EXPECT_EQ(show(a.encode(s, false, false)), show(b.encode(s, false, false))) << "sentence " << i;
+  }
+  // Digits go in groups of three: "1234567" is "123" "456" "7".
+  std::vector<int32_t> groups;
+  for (const char* g : {"123", "456", "7"})
+    for (int32_t id : a.encode(g, false, false)) groups.push_back(id);
+  EXPECT_EQ(show(a.encode("1234567", false, false)), show(groups));
+}
