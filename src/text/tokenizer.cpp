@@ -97,9 +97,6 @@ const char* const kEndOfTurnTexts[] = {"<|eot_id|>",    "<|im_end|>",      "<|en
                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>",   "_<EOT>",
                                        "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
 
-bool is_end_of_turn_text(const std::string& t) {
-  return std::any_of(std::begin(kEndOfTurnTexts), std::end(kEndOfTurnTexts), [&](const char* s) { return t == s; });
-}
 
 }  // namespace
 
@@ -130,8 +127,9 @@ struct Tokenizer::Impl {
     }
     for (int32_t id : {vocab.eos_id, vocab.eot_id, vocab.eom_id})
       if (id >= 0) eog.insert(id);
-    for (size_t i = 0; i < vocab.tokens.size(); ++i)
-      if (is_end_of_turn_text(vocab.tokens[i]) || vocab.tokens[i] == "<|eom_id|>") eog.insert(static_cast<int32_t>(i));
+    for (const char* t : kEndOfTurnTexts)
+      if (const int32_t id = index.find(t); id >= 0) eog.insert(id);
+    if (const int32_t id = index.find("<|eom_id|>"); id >= 0) eog.insert(id);
     specials.emplace(vocab);
     switch (vocab.algorithm) {
       case TokenizerAlgorithm::SentencePieceBpe: spm.emplace(vocab, index); break;

@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <thread>
+
 using namespace quantlab;
 
 namespace {
@@ -126,4 +130,21 @@ TEST(TokenizerBehaviour, BadIdsAreErrors) {
   EXPECT_THROW(tok.decode({1, 50257}), Error);
   EXPECT_THROW(tok.token_piece(-1), Error);
   EXPECT_EQ(tok.token_id("no such token text"), -1);
+}
+
+// DESIGN.md: identical outputs whatever the thread count. A Tokenizer is shared read-only.
+TEST(TokenizerBehaviour, SameIdsFromConcurrentThreads) {
+  const auto wiki = test::shared_dir() / "data/wikitext-2-raw/wiki.test.raw";
+  QUANTLAB_REQUIRE_FILE(vectors("gpt-2"));
+  QUANTLAB_REQUIRE_FILE(wiki);
+  const Tokenizer tok = from_gguf(vectors("gpt-2"));
+  std::ifstream in(wiki, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.resize(200000);
+  const auto single = tok.encode(text, false, false);
+  std::vector<std::vector<int32_t>> results(4);
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&] { r = tok.encode(text, false, false); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, single);
 }
