@@ -135,6 +135,49 @@ TEST(BadInput, Llama2cTokenizerBinCases) {
   expect_error(write_file("bytes.bin", no_bytes), "token 68");
 }
 
+// --- SentencePiece tokenizer.model --------------------------------------------------------------
+
+std::string pb_varint(uint64_t v) {
+  std::string s;
+  while (v >= 0x80) {
+    s += static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  s += static_cast<char>(v);
+  return s;
+}
+std::string pb_bytes(uint32_t field, const std::string& payload) {
+  return pb_varint((field << 3) | 2) + pb_varint(payload.size()) + payload;
+}
+std::string pb_int(uint32_t field, uint64_t v) { return pb_varint(field << 3) + pb_varint(v); }
+
+// A model with pieces <unk>, <s>, </s>, ▁a; trainer and normalizer as given.
+std::string spm_model(int model_type, const std::string& normalizer) {
+  std::string m;
+  for (const char* piece : {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a"}) m += pb_bytes(1, pb_bytes(1, piece));
+  m += pb_bytes(2, pb_int(3, model_type));
+  m += pb_bytes(3, pb_bytes(1, normalizer) + pb_int(4, 0));
+  return m;
+}
+
+TEST(BadInput, SentencePieceModelCases) {
+  const auto good = write_file("good.model", spm_model(2, "identity"));
+  EXPECT_EQ(Tokenizer::load(good.string()).encode("a", false, false), std::vector<int32_t>{3});
+  expect_error(write_file("unigram.model", spm_model(1, "identity")), "trainer_spec.model_type");
+  expect_error(write_file("nfkc.model", spm_model(2, "nmt_nfkc")), "normalizer_spec.name");
+  const std::string full = spm_model(2, "identity");
+  expect_error(write_file("trunc.model", full.substr(0, 20)), "pieces[2]");  // inside "</s>"
+  std::string bad_wire = full;
+  bad_wire += pb_varint((9 << 3) | 7);  // wire type 7 does not exist
+  expect_error(write_file("wire.model", bad_wire), "ModelProto");
+  const auto real = test::shared_dir() / "data/tokenizers/llama2/tokenizer.model";
+  if (fs::exists(real)) {
+    std::ifstream in(real, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    expect_error(write_file("cut.model", bytes.substr(0, bytes.size() / 2)), "pieces[");
+  }
+}
+
 // --- GGUF metadata --------------------------------------------------------------------------------
 
 struct Kv {

@@ -71,6 +71,17 @@ TEST(ReferenceIds, Llama2TokenizerBinMatchesSentencePiece) {
   expect_all(tok, fixture(), "llama2", /*parse_special=*/false);
 }
 
+TEST(ReferenceIds, Llama2SentencePieceModelMatchesSentencePiece) {
+  const auto path = test::shared_dir() / "data/tokenizers/llama2/tokenizer.model";
+  QUANTLAB_REQUIRE_FILE(path);
+  const Tokenizer tok = Tokenizer::load(path.string());
+  EXPECT_EQ(tok.vocab_size(), 32000u);
+  EXPECT_EQ(tok.bos_id(), 1);
+  EXPECT_TRUE(tok.add_bos());
+  EXPECT_EQ(tok.kind(3), TokenKind::Byte);
+  expect_all(tok, fixture(), "llama2", /*parse_special=*/false);
+}
+
 // The llama.cpp test vocabulary "llama-spm" is Llama 2's: same ids as SentencePiece.
 TEST(ReferenceIds, Llama2GgufVocabMatchesSentencePiece) {
   const auto path = test::shared_dir() / "data/tokenizer-tests/ggml-vocab-llama-spm.gguf";
