@@ -9,11 +9,16 @@ Command (from the repository root, with ../shared beside it):
           .encode(s, add_special_tokens=False).ids  (Hugging Face always splits added tokens)
 - llama2: sentencepiece.SentencePieceProcessor(shared/data/tokenizers/llama2/tokenizer.model)
           .encode(s)  (no BOS; SentencePiece never parses "<s>" in text)
+- nfc_changes: whether NFC changes the sentence (llama.cpp's "qwen2" GGUF path has no NFC step)
 - *_decoded: each library's decode of those ids (qwen3 with skip_special_tokens=False)
+- wikitext2_test: the whole of shared/data/wikitext-2-raw/wiki.test.raw through both, kept as
+  id count + SHA-256 of the ids joined by single spaces (the ids themselves would be megabytes)
 """
+import hashlib
 import json
 import os
 import sys
+import unicodedata
 
 import sentencepiece
 import tokenizers
@@ -90,8 +95,21 @@ def main():
         "qwen3": [qwen.encode(s, add_special_tokens=False).ids for s in SENTENCES],
         "llama2": [sp.encode(s) for s in SENTENCES],
     }
+    out["nfc_changes"] = [unicodedata.normalize("NFC", s) != s for s in SENTENCES]
     out["qwen3_decoded"] = [qwen.decode(ids, skip_special_tokens=False) for ids in out["qwen3"]]
     out["llama2_decoded"] = [sp.decode(ids) for ids in out["llama2"]]
+
+    raw = open(os.path.join(SHARED, "data/wikitext-2-raw/wiki.test.raw"), "rb").read()
+    text = raw.decode("utf-8")
+
+    def digest(ids):
+        return {"count": len(ids), "sha256": hashlib.sha256(" ".join(map(str, ids)).encode()).hexdigest()}
+
+    out["wikitext2_test"] = {
+        "file_sha256": hashlib.sha256(raw).hexdigest(),
+        "qwen3": digest(qwen.encode(text, add_special_tokens=False).ids),
+        "llama2": digest(sp.encode(text)),
+    }
     json.dump(out, sys.stdout, ensure_ascii=False, separators=(",", ":"))
     sys.stdout.write("\n")
 

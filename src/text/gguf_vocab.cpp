@@ -1,5 +1,6 @@
 // Vocabulary from GGUF metadata (tokenizer.ggml.*), with llama.cpp's per-model defaults.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/utf8.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
 #include "src/text/pretokenizer_patterns.hpp"
@@ -50,6 +51,9 @@ Vocab vocab_from_gguf(const GgufFile& f) {
   for (size_t i = 0; i < n; ++i) {
     std::string t = tokens.items[i].as_string(f.path(), "tokenizer.ggml.tokens");
     if (t.empty()) t = "[EMPTY_" + std::to_string(i) + "]";  // llama.cpp's stand-in, keeps ids unique
+    const size_t bad = utf8_first_invalid(t);
+    if (bad != t.size())
+      throw Error(f.path(), "tokenizer.ggml.tokens[" + std::to_string(i) + "]", "invalid UTF-8 at byte " + std::to_string(bad));
     v.tokens.push_back(std::move(t));
   }
 

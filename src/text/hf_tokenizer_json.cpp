@@ -82,6 +82,7 @@ struct PreTokenizerSetup {
   std::vector<std::string> regexes;
   bool byte_level = false;
   bool metaspace = false;
+  bool metaspace_prefix = true;  // Metaspace prepends U+2581 (prepend_scheme first/always)
   bool bert = false;
 };
 
@@ -119,6 +120,10 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& where
     out.regexes.push_back(r.opt_bool(p, "individual_digits", where, false) ? "\\p{N}" : "\\p{N}+");
   } else if (type == "Metaspace") {
     out.metaspace = true;
+    if (p.contains("replacement") && r.string(p["replacement"], where + ".replacement") != "\xE2\x96\x81")
+      r.fail(where + ".replacement", "only U+2581 is supported");
+    if (p.contains("prepend_scheme")) out.metaspace_prefix = r.string(p["prepend_scheme"], where + ".prepend_scheme") != "never";
+    else out.metaspace_prefix = r.opt_bool(p, "add_prefix_space", where, true);
   } else if (type == "BertPreTokenizer") {
     out.bert = true;
   } else {
@@ -182,15 +187,29 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
 
   Vocab v;
   v.source = path;
-  // Tokens by id: the model vocabulary, then added tokens (which may extend it).
-  std::map<int64_t, std::string> by_id;
+  // Tokens by id: the model vocabulary, then added tokens (which may extend it). Ids must be
+  // contiguous, so none can exceed the number of entries (which also bounds memory).
   const json& vocab = r.member(model, "vocab", "model");
   if (!vocab.is_object()) r.fail("model.vocab", "is not an object of token -> id");
+  const json* added_list = nullptr;
+  if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
+    added_list = &root["added_tokens"];
+    if (!added_list->is_array()) r.fail("added_tokens", "is not an array");
+  }
+  const size_t capacity = vocab.size() + (added_list ? added_list->size() : 0);
+  std::vector<std::string> by_id(capacity);
+  std::vector<uint8_t> have(capacity, 0);
+  const auto hole = [&](int64_t id) {
+    r.fail("model.vocab", "token ids are not contiguous: id " + std::to_string(id) + " with " +
+                              std::to_string(capacity) + " tokens in all");
+  };
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    const std::string where = "model.vocab[\"" + it.key() + "\"]";
+    const auto where = [&] { return "model.vocab[\"" + it.key() + "\"]"; };  // built only for errors
     if (!is_valid_utf8(it.key())) r.fail("model.vocab", "a token is not valid UTF-8");
-    const int64_t id = r.integer(it.value(), where);
-    if (id < 0 || id > (1 << 24)) r.fail(where, "id " + std::to_string(id) + " out of range");
+    if (!it.value().is_number_integer()) r.fail(where(), "is not an integer");
+    const int64_t id = it.value().get<int64_t>();
+    if (id < 0) r.fail(where(), "id " + std::to_string(id) + " is negative");
+    if (id >= static_cast<int64_t>(capacity)) hole(id);
     std::string t = it.key();
     if (model_type == "WordPiece") {
       // llama.cpp's representation: "##x" continues a word, other pieces start one (U+2581);
@@ -199,37 +218,35 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
       else if (t.rfind("##", 0) == 0) t = t.substr(2);
       else t = "\xE2\x96\x81" + t;
     }
-    if (!by_id.emplace(id, std::move(t)).second) r.fail(where, "id " + std::to_string(id) + " used twice");
+    if (have[id]) r.fail(where(), "id " + std::to_string(id) + " used twice");
+    have[id] = 1;
+    by_id[id] = std::move(t);
   }
   std::map<int64_t, std::pair<TokenKind, std::pair<bool, bool>>> added;  // id -> kind, (lstrip, rstrip)
-  if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
-    const json& list = root["added_tokens"];
-    if (!list.is_array()) r.fail("added_tokens", "is not an array");
+  if (added_list) {
+    const json& list = *added_list;
     for (size_t i = 0; i < list.size(); ++i) {
       const std::string where = "added_tokens[" + std::to_string(i) + "]";
       const json& a = list[i];
       const int64_t id = r.integer(r.member(a, "id", where), where + ".id");
-      if (id < 0 || id > (1 << 24)) r.fail(where + ".id", "id " + std::to_string(id) + " out of range");
+      if (id < 0) r.fail(where + ".id", "id " + std::to_string(id) + " is negative");
+      if (id >= static_cast<int64_t>(capacity)) hole(id);
       const std::string content = r.string(r.member(a, "content", where), where + ".content");
       if (content.empty()) r.fail(where + ".content", "is empty");
       const bool special = r.opt_bool(a, "special", where, false);
       by_id[id] = content;
+      have[id] = 1;
       added[id] = {special ? TokenKind::Control : TokenKind::UserDefined,
                    {r.opt_bool(a, "lstrip", where, false), r.opt_bool(a, "rstrip", where, false)}};
     }
   }
-  if (by_id.empty()) r.fail("model.vocab", "is empty");
-  const int64_t n = by_id.rbegin()->first + 1;
-  if (static_cast<int64_t>(by_id.size()) != n) {
-    int64_t expect = 0;
-    for (const auto& [id, t] : by_id) {
-      if (id != expect) break;
-      ++expect;
-    }
-    r.fail("model.vocab", "token ids are not contiguous: no token has id " + std::to_string(expect));
-  }
-  v.tokens.reserve(n);
-  for (auto& [id, t] : by_id) v.tokens.push_back(std::move(t));
+  size_t n = capacity;
+  while (n > 0 && !have[n - 1]) --n;
+  if (n == 0) r.fail("model.vocab", "is empty");
+  for (size_t id = 0; id < n; ++id)
+    if (!have[id]) r.fail("model.vocab", "token ids are not contiguous: no token has id " + std::to_string(id));
+  by_id.resize(n);
+  v.tokens = std::move(by_id);
   v.kinds.assign(n, TokenKind::Normal);
   v.lstrip.assign(n, 0);
   v.rstrip.assign(n, 0);
@@ -285,7 +302,7 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
       // SentencePiece converted to BPE (Llama 2, Mistral, TinyLlama in tokenizer.json form).
       v.byte_encode = false;
       v.pre = "";
-      v.add_space_prefix = true;
+      v.add_space_prefix = pre.metaspace ? pre.metaspace_prefix : norm.prepend_space_marker;
       if (!pre.regexes.empty()) r.fail("pre_tokenizer", "regex splitting with a SentencePiece-style BPE is not supported");
       for (size_t i = 0; i < v.tokens.size(); ++i)
         if (v.tokens[i].size() == 6 && v.tokens[i].rfind("<0x", 0) == 0 && v.tokens[i][5] == '>' && v.kinds[i] == TokenKind::Normal)

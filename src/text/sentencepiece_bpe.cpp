@@ -1,5 +1,6 @@
 #include "src/text/sentencepiece_bpe.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 
@@ -12,6 +13,48 @@ SentencePieceBpe::SentencePieceBpe(const Vocab& vocab, const TokenIndex& index) 
     int32_t id = index.find(hex);
     if (id < 0) id = index.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
     byte_tokens_[b] = id;
+  }
+  constexpr std::string_view kMarker = "\xE2\x96\x81";
+  splits_at_spaces_ = std::none_of(vocab.tokens.begin(), vocab.tokens.end(), [&](const std::string& t) {
+    if (t.find(kMarker, 1) == std::string::npos) return false;
+    for (size_t i = 0; i < t.size(); i += kMarker.size())
+      if (t.compare(i, kMarker.size(), kMarker) != 0) return true;  // U+2581 inside a word piece
+    return false;
+  });
+}
+
+void SentencePieceBpe::encode(std::string_view text, std::vector<int32_t>& out, SegmentCache& cache) const {
+  if (!splits_at_spaces_) {
+    encode_segment(text, out);
+    return;
+  }
+  constexpr std::string_view kMarker = "\xE2\x96\x81";
+  size_t start = 0;
+  while (start < text.size()) {
+    // The next cut: a U+2581 that follows something other than U+2581.
+    size_t end = start;
+    size_t pos = start;
+    while (true) {
+      pos = text.find(kMarker, pos + 1);
+      if (pos == std::string_view::npos) {
+        end = text.size();
+        break;
+      }
+      if (!(pos >= kMarker.size() && text.compare(pos - kMarker.size(), kMarker.size(), kMarker) == 0)) {
+        end = pos;
+        break;
+      }
+    }
+    const std::string_view seg = text.substr(start, end - start);
+    auto it = cache.find(seg);
+    if (it == cache.end()) {
+      std::vector<int32_t> ids;
+      encode_segment(seg, ids);
+      if (cache.size() > 200000) cache.clear();
+      it = cache.emplace(std::string(seg), std::move(ids)).first;
+    }
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    start = end;
   }
 }
 
@@ -45,7 +88,7 @@ size_t utf8_lead_length(unsigned char c) {
 
 }  // namespace
 
-void SentencePieceBpe::encode(std::string_view text, std::vector<int32_t>& out) const {
+void SentencePieceBpe::encode_segment(std::string_view text, std::vector<int32_t>& out) const {
   if (text.empty()) return;
   std::vector<Symbol> sym;
   sym.reserve(text.size());

@@ -7,7 +7,9 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace quantlab::text_detail {
@@ -15,10 +17,17 @@ namespace quantlab::text_detail {
 class SentencePieceBpe {
  public:
   SentencePieceBpe(const Vocab& vocab, const TokenIndex& index);
+
+  using SegmentCache = std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>>;
   // text is already whitespace-escaped (spaces as U+2581) and prefixed as the caller decided.
-  void encode(std::string_view text, std::vector<int32_t>& out) const;
+  void encode(std::string_view text, std::vector<int32_t>& out, SegmentCache& cache) const;
 
  private:
+  void encode_segment(std::string_view text, std::vector<int32_t>& out) const;
+  // True when no token has U+2581 after its start unless it is all U+2581: then no merge can
+  // cross the place where a U+2581 follows another character, the text can be cut there and
+  // each cut merged (and cached) on its own with the same result as merging the whole.
+  bool splits_at_spaces_ = false;
   const Vocab& vocab_;
   const TokenIndex& index_;
   std::array<int32_t, 256> byte_tokens_{};  // -1 when the vocabulary has neither <0xXX> nor the byte

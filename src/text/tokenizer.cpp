@@ -97,9 +97,6 @@ const char* const kEndOfTurnTexts[] = {"<|eot_id|>",    "<|im_end|>",      "<|en
                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>",   "_<EOT>",
                                        "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
 
-bool is_end_of_turn_text(const std::string& t) {
-  return std::any_of(std::begin(kEndOfTurnTexts), std::end(kEndOfTurnTexts), [&](const char* s) { return t == s; });
-}
 
 }  // namespace
 
@@ -130,8 +127,9 @@ struct Tokenizer::Impl {
     }
     for (int32_t id : {vocab.eos_id, vocab.eot_id, vocab.eom_id})
       if (id >= 0) eog.insert(id);
-    for (size_t i = 0; i < vocab.tokens.size(); ++i)
-      if (is_end_of_turn_text(vocab.tokens[i]) || vocab.tokens[i] == "<|eom_id|>") eog.insert(static_cast<int32_t>(i));
+    for (const char* t : kEndOfTurnTexts)
+      if (const int32_t id = index.find(t); id >= 0) eog.insert(id);
+    if (const int32_t id = index.find("<|eom_id|>"); id >= 0) eog.insert(id);
     specials.emplace(vocab);
     switch (vocab.algorithm) {
       case TokenizerAlgorithm::SentencePieceBpe: spm.emplace(vocab, index); break;
@@ -166,6 +164,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special, b
   switch (v.algorithm) {
     case TokenizerAlgorithm::SentencePieceBpe: {
       if (add_special && v.add_bos) out.push_back(v.bos_id);
+      text_detail::SentencePieceBpe::SegmentCache cache;
       bool prev_special = true;  // the first text piece gets the space prefix, and any after a special token
       for (const auto& f : fragments) {
         if (f.token >= 0) {
@@ -175,7 +174,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special, b
         }
         std::string s = (v.add_space_prefix && prev_special) ? " " : "";
         s.append(piece(f));
-        impl_->spm->encode(escape_spaces(s), out);
+        impl_->spm->encode(escape_spaces(s), out, cache);
         prev_special = false;
       }
       if (add_special && v.add_eos) out.push_back(v.eos_id);

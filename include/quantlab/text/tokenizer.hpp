@@ -28,7 +28,8 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
   // Loads from a GGUF file, a tokenizer.json (with tokenizer_config.json beside it when present),
-  // a Hugging Face model folder, or a llama2.c tokenizer.bin (told apart by content).
+  // a SentencePiece tokenizer.model, a Hugging Face model folder, or a llama2.c tokenizer.bin
+  // (told apart by content).
   static Tokenizer load(const std::string& path);
 
   std::vector<int32_t> encode(std::string_view text, bool add_special = true, bool parse_special = false) const;

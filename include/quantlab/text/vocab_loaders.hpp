@@ -22,4 +22,8 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
 // bytes. Its semantics are SentencePiece BPE: id 0 <unk>, 1 BOS, 2 EOS, 3..258 byte fallback.
 Vocab vocab_from_llama2c(const std::string& path);
 
+// SentencePiece tokenizer.model (protobuf ModelProto) of a BPE model with the identity
+// normalizer (Llama 1/2, Mistral, TinyLlama); other model types and normalizers are refused.
+Vocab vocab_from_sentencepiece_model(const std::string& path);
+
 }  // namespace quantlab
