@@ -12,6 +12,7 @@
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/half.hpp"
+#include "src/backend/quant_dot.hpp"
 
 #include <algorithm>
 #include <array>
@@ -287,6 +288,26 @@ void matmul_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float*
 }
 
 thread_local Scratch tls_scratch;
+thread_local std::vector<cpu::ActivationBlock> tls_quantized_x;
+
+// Formats with integer kernels: activations quantized once, then one row dot per (row, token).
+// Used at every batch size, so decode and prefill still agree bit for bit.
+void matmul_quantized_rows(const WeightMatrix& w, const cpu::ActivationBlock* xq, int64_t n_tokens, float* y,
+                           int64_t r_begin, int64_t r_end, cpu::QuantRowDot dot) {
+  const int64_t nb = w.cols / cpu::kQ8Block;
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const uint8_t* row = w.row(r);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = dot(row, xq + t * nb, nb);
+  }
+}
+
+const cpu::ActivationBlock* quantize_tokens(const WeightMatrix& w, const float* x, int64_t n_tokens,
+                                            std::vector<cpu::ActivationBlock>& buf) {
+  const int64_t nb = w.cols / cpu::kQ8Block;
+  buf.resize(size_t(n_tokens * nb));
+  for (int64_t t = 0; t < n_tokens; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+  return buf.data();
+}
 
 void check(const WeightMatrix& w) {
   if (w.empty()) throw Error("", "matmul", "empty weight matrix");
@@ -312,6 +333,18 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   check(w);
   if (n_tokens <= 0) return;
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
+  if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
+    const cpu::ActivationBlock* xq = quantize_tokens(w, x, n_tokens, tls_quantized_x);
+    // Integer work is cheaper per weight than f32: a larger serial threshold.
+    if (pool.size() == 1 || w.rows * w.cols * n_tokens < 2 * kSerialWork || units < 2) {
+      matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q->fast);
+      return;
+    }
+    pool.parallel_for(units, [&](int64_t u0, int64_t u1, int) {
+      matmul_quantized_rows(w, xq, n_tokens, y, u0 * kThreadRowUnit, std::min(w.rows, u1 * kThreadRowUnit), q->fast);
+    });
+    return;
+  }
   if (pool.size() == 1 || w.rows * w.cols * n_tokens < kSerialWork || units < 2) {
     matmul_rows<FastArch>(w, x, n_tokens, y, 0, w.rows, tls_scratch);
     return;
@@ -323,6 +356,11 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
 
 void matmul_portable(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   check(w);
+  if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
+    std::vector<cpu::ActivationBlock> buf;
+    matmul_quantized_rows(w, quantize_tokens(w, x, n_tokens, buf), n_tokens, y, 0, w.rows, q->portable);
+    return;
+  }
   Scratch scratch;
   matmul_rows<PortableArch>(w, x, n_tokens, y, 0, w.rows, scratch);
 }

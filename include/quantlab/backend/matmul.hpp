@@ -7,6 +7,10 @@
 // only which thread computes an element and when, never this sequence of roundings. So prefill and
 // one-token decode give the same bits, and 1 and N threads give the same bits; the portable path
 // (no SIMD) follows the same sequence and is the reference the SIMD kernels are tested against.
+//
+// Q4_0, Q4_1, Q5_0 and Q8_0 weights run as llama.cpp runs them: activations quantized to 8-bit
+// blocks of 32, exact integer block products (see src/backend/quant_dot.hpp). Every other format
+// is decoded to f32 block by block (registry to_float) and multiplied as above.
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/formats/format.hpp"
 
