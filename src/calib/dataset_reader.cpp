@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -42,10 +43,16 @@ json parse_record(std::string_view text, const std::string& path, size_t first_l
   try {
     return json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
-    const size_t at = e.byte > 0 ? e.byte - 1 : 0;
+    const size_t at = std::min(e.byte > 0 ? e.byte - 1 : 0, text.size());
+    // nlohmann's message counts lines inside the record; keep only its explanation and give the
+    // file's line and the column.
     std::string what = e.what();
-    if (auto p = what.find("parse error"); p != std::string::npos) what = what.substr(p);
-    throw Error(path, "line " + std::to_string(first_line + line_of_offset(text, at) - 1), "invalid JSON: " + what);
+    if (auto p = what.find("column "); p != std::string::npos)
+      if (auto q = what.find(": ", p); q != std::string::npos) what = what.substr(q + 2);
+    const size_t line_start = at == 0 ? 0 : text.rfind('\n', at - 1);
+    const size_t column = line_start == std::string_view::npos ? at + 1 : at - line_start;
+    throw Error(path, "line " + std::to_string(first_line + line_of_offset(text, at) - 1),
+                "invalid JSON at column " + std::to_string(column) + ": " + what);
   }
 }
 

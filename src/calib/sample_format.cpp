@@ -38,7 +38,7 @@ std::string format_sample(const Sample& s, const FormatOptions& opt) {
   switch (opt.mode) {
     case FormatMode::ChatTemplate: {
       if (!s.is_chat()) return s.text;
-      if (!opt.chat_template) throw Error(s.where(), "", "the model has no chat template; use --text-template or --raw");
+      if (!opt.chat_template) return format_sample(s, FormatOptions{FormatMode::Raw, nullptr, "", false});
       nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
       for (const auto& m : s.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
       try {

@@ -1,6 +1,4 @@
-// Packing is tokenizer-agnostic; these tests use a byte tokenizer (one id per UTF-8 byte, ids
-// 256+ for the special tokens "<s>" and "</s>" when special tokens are parsed), small enough that
-// every expected sequence can be written out by hand.
+#include "byte_tokenizer.hpp"
 #include "quantlab/calib/packing.hpp"
 #include "quantlab/calib/script_mix.hpp"
 #include "quantlab/core/error.hpp"
@@ -9,24 +7,9 @@
 namespace quantlab::calib {
 namespace {
 
-constexpr int32_t kBos = 256, kEos = 257;
-
-TokenizerFn byte_tokenizer() {
-  TokenizerFn t;
-  t.bos_id = kBos;
-  t.eos_id = kEos;
-  t.encode = [](std::string_view s, bool add_special, bool parse_special) {
-    std::vector<int32_t> ids;
-    if (add_special) ids.push_back(kBos);
-    for (size_t i = 0; i < s.size();) {
-      if (parse_special && s.substr(i, 3) == "<s>") ids.push_back(kBos), i += 3;
-      else if (parse_special && s.substr(i, 4) == "</s>") ids.push_back(kEos), i += 4;
-      else ids.push_back(static_cast<unsigned char>(s[i++]));
-    }
-    return ids;
-  };
-  return t;
-}
+using test_tokenizer::byte_tokenizer;
+using test_tokenizer::kBos;
+using test_tokenizer::kEos;
 
 Sample text_sample(std::string text, std::string category = "") {
   Sample s;

@@ -9,7 +9,7 @@
 namespace quantlab::calib {
 
 enum class FormatMode {
-  ChatTemplate,  // chat samples through the model's template; raw-text samples stay raw
+  ChatTemplate,  // chat samples through the model's template (joined as Raw when there is none)
   TextTemplate,  // every sample through `text_template` ({prompt}, {response}, {system}, fields)
   Raw,           // chat samples: turn contents joined by blank lines; text samples as they are
 };
