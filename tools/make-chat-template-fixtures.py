@@ -46,6 +46,7 @@ SPECIAL = {
     "phi-3.5": {"bos_token": "<s>", "eos_token": "<|endoftext|>"},
     "qwen2": {"bos_token": None, "eos_token": "<|im_end|>"},
     "qwen2.5": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "qwen2.5-coder": {"bos_token": None, "eos_token": "<|im_end|>"},
     "qwen3": {"bos_token": None, "eos_token": "<|im_end|>"},
     "smollm2": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
     "tinyllama-chat": {"bos_token": "<s>", "eos_token": "</s>"},
@@ -91,8 +92,10 @@ def main():
         for case in conversations:
             try:
                 results.append({"text": render(env, source, SPECIAL[name], case)})
-            except jinja2.exceptions.TemplateError as e:
-                results.append({"error": str(e)})
+            except jinja2.exceptions.TemplateError as e:  # raise_exception() and template errors
+                results.append({"error": str(e), "kind": type(e).__name__})
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:  # Python errors in expressions
+                results.append({"error": str(e), "kind": type(e).__name__})
         out[name] = {"special_tokens": SPECIAL[name], "results": results}
         ok = sum(1 for r in results if "text" in r)
         print(f"{name}: {ok} rendered, {len(results) - ok} raised")
