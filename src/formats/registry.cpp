@@ -11,6 +11,11 @@ const std::vector<const FormatTraits*>& all_formats() {
   static const std::vector<const FormatTraits*> table = {
       &formats::kF32, &formats::kF16, &formats::kBF16, &formats::kI8,
       &formats::kI16, &formats::kI32, &formats::kI64,  &formats::kF64,
+      &formats::kQ4_0, &formats::kQ4_1, &formats::kQ5_0, &formats::kQ5_1, &formats::kQ8_0, &formats::kQ8_1,
+      &formats::kQ2_K, &formats::kQ3_K, &formats::kQ4_K, &formats::kQ5_K, &formats::kQ6_K, &formats::kQ8_K,
+      &formats::kIQ4_NL, &formats::kIQ4_XS, &formats::kIQ2_XXS, &formats::kIQ2_XS, &formats::kIQ2_S,
+      &formats::kIQ3_XXS, &formats::kIQ3_S, &formats::kIQ1_S, &formats::kIQ1_M,
+      &formats::kTQ1_0, &formats::kTQ2_0,
   };
   return table;
 }

@@ -1,6 +1,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/utf8.hpp"
 #include "quantlab/io/gguf.hpp"
+#include "src/io/quote.hpp"
 
 #include <cstring>
 #include <algorithm>
@@ -41,6 +42,13 @@ class Cursor {
                                     " bytes, " + std::to_string(size_ - pos_) + " left");
   }
 
+  // Array elements left in the budget of the whole file: each costs far more memory than its
+  // on-disk bytes, so a hostile file of huge byte arrays could otherwise exhaust memory.
+  void take_items(uint64_t n, const std::string& field) {
+    if (n > items_left_) throw Error(path_, field, "more than 2^24 array elements in the metadata");
+    items_left_ -= n;
+  }
+
   size_t pos() const { return pos_; }
   size_t remaining() const { return size_ - pos_; }
   const std::string& path() const { return path_; }
@@ -50,6 +58,7 @@ class Cursor {
   const uint8_t* data_;
   size_t size_;
   size_t pos_ = 0;
+  uint64_t items_left_ = uint64_t(1) << 24;
 };
 
 size_t scalar_size(GgufType t) {
@@ -96,6 +105,7 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
       // before allocating anything.
       if (n > c.remaining() / scalar_size(arr->elem_type))
         throw Error(c.path(), key, "array length " + std::to_string(n) + " exceeds the file size");
+      c.take_items(n, key);
       arr->items.reserve(size_t(n));
       for (uint64_t i = 0; i < n; ++i) arr->items.push_back(read_value(c, arr->elem_type, key, depth + 1));
       v.v = std::move(arr);
@@ -190,10 +200,11 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     const std::string field = "metadata[" + std::to_string(i) + "]";
     std::string key = c.read_string(field + " key");
     if (key.empty() || !is_valid_utf8(key)) throw Error(path, field, "key is empty or not valid UTF-8");
-    const uint32_t t = c.read<uint32_t>(key + " (type)");
-    if (t > uint32_t(GgufType::FLOAT64)) throw Error(path, key, "unknown value type " + std::to_string(t));
-    GgufValue v = read_value(c, GgufType(t), key, 0);
-    if (!kv_index_.emplace(key, kv_.size()).second) throw Error(path, key, "duplicate metadata key");
+    const std::string key_field = io_detail::printable_field(key);
+    const uint32_t t = c.read<uint32_t>(key_field + " (type)");
+    if (t > uint32_t(GgufType::FLOAT64)) throw Error(path, key_field, "unknown value type " + std::to_string(t));
+    GgufValue v = read_value(c, GgufType(t), key_field, 0);
+    if (!kv_index_.emplace(key, kv_.size()).second) throw Error(path, key_field, "duplicate metadata key");
     kv_.emplace_back(std::move(key), std::move(v));
   }
   if (const auto* a = find("general.alignment")) {
@@ -207,7 +218,7 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;
     t.name = c.read_string("tensor[" + std::to_string(i) + "] name");
-    const std::string field = "tensor '" + t.name + "'";
+    const std::string field = "tensor " + io_detail::printable_name(t.name);
     if (t.name.empty() || !is_valid_utf8(t.name)) throw Error(path, "tensor[" + std::to_string(i) + "]", "name is empty or not valid UTF-8");
     const uint32_t n_dims = c.read<uint32_t>(field + " n_dims");
     if (n_dims < 1 || n_dims > 4) throw Error(path, field, "n_dims " + std::to_string(n_dims) + " is not in 1..4");
@@ -243,7 +254,7 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const auto& t = tensors_[i];
     if (t.offset > data_size || t.nbytes > data_size - t.offset)
-      throw Error(path, "tensor '" + t.name + "'",
+      throw Error(path, "tensor " + io_detail::printable_name(t.name),
                   "data [" + std::to_string(t.offset) + ", +" + std::to_string(t.nbytes) + ") lies past the end of the file");
     order.emplace_back(t.offset, i);
   }
@@ -251,7 +262,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
   for (size_t k = 1; k < order.size(); ++k) {
     const auto& prev = tensors_[order[k - 1].second];
     if (prev.offset + prev.nbytes > order[k].first)
-      throw Error(path, "tensor '" + tensors_[order[k].second].name + "'", "data overlaps tensor '" + prev.name + "'");
+      throw Error(path, "tensor " + io_detail::printable_name(tensors_[order[k].second].name),
+                  "data overlaps tensor " + io_detail::printable_name(prev.name));
   }
 }
 

@@ -26,6 +26,11 @@ enum class FormatId : uint32_t {
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 // Quantizes `n` values (a multiple of block_size) of one row. `importance` (n weights, may be
 // null) weighs the rounding error per column, as llama.cpp's imatrix does.
+// Pass whole rows: like llama.cpp's ggml_quantize_chunk, the importance-weighted Q4_0/Q4_1/Q5_0/
+// Q5_1 encoders use the mean square of the entire row, so the bytes depend on where a row starts
+// and ends. With importance == null every GGUF encoder takes llama.cpp's reference path
+// (quantize_row_*_ref, or quantize_iq4_nl/xs without weights), as llama-quantize does without an
+// imatrix; the output is byte-identical to llama.cpp's for the same input either way.
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n, const float* importance);
 
 struct FormatTraits {

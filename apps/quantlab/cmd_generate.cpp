@@ -1,0 +1,114 @@
+// quantlab generate: runs the model on a prompt and samples a continuation.
+#include "command.hpp"
+#include "token_ids.hpp"
+
+#include "quantlab/backend/matmul.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/model/sampler.hpp"
+#include "quantlab/model/session.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+namespace quantlab::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+int run_generate(const Args& args) {
+  const std::string model_path = args.require("model");
+  if (args.has("prompt"))
+    throw Error("--prompt", "", "text prompts need a tokenizer, which this build does not have yet; use --prompt-ids");
+  const std::vector<int32_t> prompt = parse_token_ids(args.require("prompt-ids"), "--prompt-ids");
+  if (prompt.empty()) throw Error("--prompt-ids", "", "is empty");
+  const long long n_predict = args.get_int("n", 64);
+  if (n_predict < 0 || n_predict > (1 << 20)) throw Error("--n", "", "must be between 0 and 1048576");
+  const long long threads = args.get_int("threads", 0);
+  if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
+  SamplingParams sp;
+  sp.temperature = float(args.get_double("temp", 0.0));
+  sp.top_k = int32_t(args.get_int("top-k", 0));
+  sp.top_p = float(args.get_double("top-p", 1.0));
+  sp.min_p = float(args.get_double("min-p", 0.0));
+  sp.seed = uint64_t(args.get_int("seed", 0));
+  const bool ignore_eos = args.has("ignore-eos");
+
+  const Model model = load_model(model_path);
+  ThreadPool pool(static_cast<int>(threads));
+  const int64_t n_ctx = args.get_int("ctx", int64_t(prompt.size()) + n_predict);
+  Session session(model, pool, n_ctx);
+  Sampler sampler(sp);
+
+  const auto t_prompt = Clock::now();
+  std::span<const float> logits = session.forward_last(prompt);
+  const double prompt_ms = ms_since(t_prompt);
+
+  std::vector<int32_t> out;
+  std::string stop = "length";
+  const auto t_gen = Clock::now();
+  for (long long i = 0; i < n_predict; ++i) {
+    const int32_t tok = sampler.sample(logits);
+    out.push_back(tok);
+    if (tok == model.config.eos_id && !ignore_eos) {
+      stop = "eos";
+      break;
+    }
+    if (i + 1 < n_predict) {
+      const int32_t one[1] = {tok};
+      logits = session.forward_last(one);
+    }
+  }
+  const double gen_ms = ms_since(t_gen);
+  // Tokens actually decoded through the model (the last sampled one is never fed back).
+  const double n_decoded = out.empty() ? 0.0 : double(out.size() - 1);
+
+  if (args.has("json")) {
+    print_json({{"command", "generate"},
+                {"model", model_path},
+                {"prompt_ids", prompt},
+                {"ids", out},
+                {"n_prompt", prompt.size()},
+                {"n_generated", out.size()},
+                {"stop", stop},
+                {"sampling", {{"temperature", sp.temperature}, {"top_k", sp.top_k}, {"top_p", sp.top_p},
+                              {"min_p", sp.min_p}, {"seed", sp.seed}}},
+                {"threads", pool.size()},
+                {"kernel", matmul_kernel_name()},
+                {"prompt_ms", prompt_ms},
+                {"generate_ms", gen_ms},
+                {"prompt_tokens_per_s", prompt_ms > 0 ? 1000.0 * double(prompt.size()) / prompt_ms : 0.0},
+                {"generate_tokens_per_s", gen_ms > 0 ? 1000.0 * n_decoded / gen_ms : 0.0}});
+  } else {
+    std::string line;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (i) line += ' ';
+      line += std::to_string(out[i]);
+    }
+    std::printf("%s\n", line.c_str());
+    std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s (%d threads)\n",
+                 prompt.size(), prompt_ms > 0 ? 1000.0 * double(prompt.size()) / prompt_ms : 0.0, out.size(),
+                 gen_ms > 0 ? 1000.0 * n_decoded / gen_ms : 0.0, pool.size());
+  }
+  return 0;
+}
+
+QUANTLAB_COMMAND(Command{"generate",
+                         "continue a prompt with the model (greedy or sampled)",
+                         {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
+                          {"prompt", Takes::Value, "prompt text (needs a tokenizer)"},
+                          {"prompt-ids", Takes::Value, "prompt as token ids, e.g. \"1 319 459\""},
+                          {"n", Takes::Value, "tokens to generate (default 64)"},
+                          {"temp", Takes::Value, "temperature; 0 = greedy (default 0)"},
+                          {"top-k", Takes::Value, "keep the k most likely tokens (0 = off)"},
+                          {"top-p", Takes::Value, "keep the smallest set with this probability mass (1 = off)"},
+                          {"min-p", Takes::Value, "drop tokens below min-p times the top probability (0 = off)"},
+                          {"seed", Takes::Value, "random seed (default 0)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"ctx", Takes::Value, "KV cache size (default: prompt + n)"},
+                          {"ignore-eos", Takes::Nothing, "keep generating after the end-of-sequence token"}},
+                         run_generate});
+
+}  // namespace
+}  // namespace quantlab::cli

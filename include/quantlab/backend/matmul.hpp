@@ -1,0 +1,50 @@
+#pragma once
+// Matrix products of f32 activations with weight matrices stored in any registry format.
+//
+// Numerics (why they are fixed): every output element is one dot product accumulated in 16 lanes
+// (element k goes to lane k % 16, lanes summed by FMA in increasing k), then the lanes are summed by
+// one fixed tree. Blocking, tiling, the number of tokens in the batch and the thread count change
+// only which thread computes an element and when, never this sequence of roundings. So prefill and
+// one-token decode give the same bits, and 1 and N threads give the same bits; the portable path
+// (no SIMD) follows the same sequence and is the reference the SIMD kernels are tested against.
+#include "quantlab/backend/thread_pool.hpp"
+#include "quantlab/formats/format.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace quantlab {
+
+// A row-major weight matrix [rows = output features][cols = input features] in some format,
+// usually pointing into a memory-mapped model file (ggml's ne[1] x ne[0]).
+struct WeightMatrix {
+  FormatId format = FormatId::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_stride = 0;  // bytes from one row to the next
+
+  bool empty() const { return data == nullptr; }
+  const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + size_t(r) * row_stride; }
+};
+
+// A WeightMatrix over `rows` x `cols` values at `data`, rows packed back to back; throws if the
+// format cannot be decoded or `cols` is not a multiple of its block size.
+WeightMatrix make_weight_matrix(FormatId format, const void* data, int64_t rows, int64_t cols);
+
+// y[t][r] = sum_k W[r][k] * x[t][k] for t < n_tokens; x is [n_tokens][cols], y is [n_tokens][rows].
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// Same result bit for bit, computed without SIMD, one thread (reference for kernel tests).
+void matmul_portable(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// The fixed-order dot product above, for f32 vectors (attention scores, small ops).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// Decodes `n` values of one row (starting at a block boundary) to f32.
+void row_to_f32(FormatId format, const void* src, float* dst, int64_t n);
+
+// Whether this build runs the SIMD kernels (false: the portable path serves every call).
+const char* matmul_kernel_name();
+
+}  // namespace quantlab

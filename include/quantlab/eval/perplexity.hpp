@@ -1,0 +1,42 @@
+#pragma once
+// Chunked perplexity exactly as llama.cpp's llama-perplexity computes it: the token stream is cut
+// into chunks of n_ctx tokens, each chunk runs in a fresh context with its first token replaced by
+// BOS (when the vocabulary adds BOS), and only the second half of each chunk is scored (positions
+// n_ctx/2 .. n_ctx-2 predict the next token). PPL = exp(mean NLL); the ± is llama.cpp's standard
+// error of the mean NLL scaled by PPL.
+#include "quantlab/model/session.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+namespace quantlab {
+
+struct PerplexityOptions {
+  int64_t n_ctx = 512;
+  int64_t n_chunks = -1;  // < 0: every full chunk
+  bool add_bos = true;
+  int32_t bos_id = 1;
+};
+
+struct PerplexityResult {
+  double ppl = 0.0;
+  double ppl_stderr = 0.0;   // llama.cpp's "+/-"
+  double mean_nll = 0.0;
+  double nll_stderr = 0.0;   // standard error of the mean NLL
+  int64_t n_chunks = 0;
+  int64_t n_scored = 0;      // tokens scored
+  int64_t n_tokens = 0;      // tokens in the input
+  std::vector<double> running_ppl;  // PPL after each chunk (llama.cpp's [i]value list)
+};
+
+// `session` must have n_ctx >= options.n_ctx; it is rewound for every chunk. `on_chunk(i, ppl)`
+// (may be empty) is called after each chunk. Throws if the input has fewer than 2*n_ctx tokens.
+PerplexityResult perplexity(Session& session, std::span<const int32_t> tokens, const PerplexityOptions& options,
+                            const std::function<void(int64_t, double)>& on_chunk = {});
+
+// -log p(target) from logits, as llama.cpp's log_softmax (max in float, sum of expf in double).
+double token_nll(std::span<const float> logits, int32_t target);
+
+}  // namespace quantlab

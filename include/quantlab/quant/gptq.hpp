@@ -1,0 +1,30 @@
+#pragma once
+// GPTQ (Frantar et al., 2022): quantize a weight matrix column by column, pushing each column's
+// rounding error onto the not-yet-quantized columns through the inverse Hessian of the layer's
+// input activations, in lazy blocks of `block_size` columns.
+#include "quantlab/quant/int_grid.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace quantlab {
+
+struct GptqOptions {
+  double damp_percent = 0.01;  // added to the diagonal, relative to its mean
+  int64_t block_size = 128;    // lazy-batch width
+  bool act_order = false;      // process columns by decreasing Hessian diagonal
+  bool static_groups = false;  // with act_order: fit group params on the original weights first
+};
+
+struct GptqReport {
+  double damp_used = 0;        // relative damping finally used (raised if H was not PD)
+  int64_t dead_columns = 0;    // inputs that never saw a non-zero activation (weights zeroed)
+  double loss = 0;             // Σ (w - q)² / (2 d²), GPTQ's own error measure
+};
+
+// `w`: [rows, cols] row-major (a linear's [out, in] weight); `hessian`: [cols, cols] from
+// HessianAccumulator. Throws quantlab::Error for shapes that do not fit the grid.
+IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian,
+                                 const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr);
+
+}  // namespace quantlab

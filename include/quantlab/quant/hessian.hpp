@@ -1,0 +1,28 @@
+#pragma once
+// GPTQ's Hessian proxy for one linear layer: H = 2/N Σ x xᵀ over the N calibration tokens seen at
+// that layer's input. Accumulated in double so long calibration runs do not lose small terms.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace quantlab {
+
+class HessianAccumulator {
+ public:
+  explicit HessianAccumulator(int64_t n) : n_(n), sum_(size_t(n * n), 0.0) {}
+
+  // x: [tokens, n] row-major activations.
+  void add(const float* x, int64_t tokens);
+
+  int64_t dim() const { return n_; }
+  int64_t tokens() const { return tokens_; }
+  // 2/N Σ x xᵀ, row-major n x n (the scale does not change GPTQ's result; kept for comparability).
+  std::vector<double> hessian() const;
+
+ private:
+  int64_t n_;
+  int64_t tokens_ = 0;
+  std::vector<double> sum_;  // upper triangle is filled; hessian() mirrors it
+};
+
+}  // namespace quantlab

@@ -1,0 +1,52 @@
+#pragma once
+// Group-wise integer quantization (the grid of GPTQ/AWQ exports): a row's group of values is
+// stored as codes q in [0, 2^bits - 1] with w ≈ scale * (q - zero). Parameter fitting follows
+// AutoGPTQ's min/max rule (the range always contains 0; symmetric puts zero at 2^(bits-1)), so
+// RTN and GPTQ results are comparable with theirs.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace quantlab {
+
+struct IntGridSpec {
+  int bits = 4;          // 2, 3, 4 or 8
+  int64_t group_size = 128;  // columns per group; <= 0 means one group per row (per-channel)
+  bool symmetric = false;
+  int max_code() const { return (1 << bits) - 1; }
+};
+
+struct IntGroupParams {
+  float scale = 1;
+  float zero = 0;  // integer-valued
+};
+
+IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, const IntGridSpec& spec);
+
+inline int quantize_code(float w, const IntGroupParams& p, int max_code) {
+  float q = __builtin_nearbyintf(w / p.scale) + p.zero;  // round half to even, as torch.round
+  q = q < 0 ? 0 : (q > float(max_code) ? float(max_code) : q);
+  return int(q);
+}
+inline float dequantize_code(int q, const IntGroupParams& p) { return p.scale * (float(q) - p.zero); }
+
+// A weight matrix [rows, cols] quantized group-wise. Groups run along the input dimension (cols);
+// with act-order, column c belongs to group g_idx[c] (not necessarily c / group_size).
+struct IntQuantizedMatrix {
+  int64_t rows = 0, cols = 0;
+  IntGridSpec spec;
+  int64_t n_groups = 0;
+  std::vector<uint8_t> codes;         // rows * cols, row-major
+  std::vector<IntGroupParams> params; // rows * n_groups
+  std::vector<int32_t> g_idx;         // cols
+
+  float value(int64_t r, int64_t c) const {
+    return dequantize_code(codes[size_t(r * cols + c)], params[size_t(r * n_groups + g_idx[size_t(c)])]);
+  }
+  std::vector<float> dequantize() const;  // rows * cols
+};
+
+// Round-to-nearest: fit each group's params on the weights and round.
+IntQuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, const IntGridSpec& spec);
+
+}  // namespace quantlab

@@ -1,0 +1,131 @@
+#include "quantlab/quant/gptq.hpp"
+
+#include "quantlab/backend/linalg.hpp"
+#include "quantlab/core/error.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+namespace quantlab {
+
+IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> H,
+                                 const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report) {
+  if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
+  if (grid.bits < 2 || grid.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits");
+  const int64_t gs = grid.group_size <= 0 ? cols : grid.group_size;
+  if (cols % gs != 0)
+    throw Error("", "group_size", "input dimension " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(gs));
+  const int maxq = grid.max_code();
+
+  // Work on the transpose: column c of W is the contiguous row wt[c*rows ...].
+  std::vector<float> wt(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) wt[size_t(c * rows + r)] = w[r * cols + c];
+
+  GptqReport rep;
+  // Inputs that were always zero carry no information: their weights cannot matter, zero them.
+  for (int64_t c = 0; c < cols; ++c)
+    if (H[size_t(c * cols + c)] == 0) {
+      H[size_t(c * cols + c)] = 1;
+      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
+      ++rep.dead_columns;
+    }
+
+  IntQuantizedMatrix out;
+  out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = cols / gs;
+  out.codes.resize(size_t(rows * cols));
+  out.params.resize(size_t(rows * out.n_groups));
+  out.g_idx.resize(size_t(cols));
+
+  auto fit_group = [&](int64_t group, const float* first_col, int64_t ncols) {
+    for (int64_t r = 0; r < rows; ++r)
+      out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
+  };
+
+  // Static groups (and per-channel grids) take their params from the weights as given.
+  if (opt.static_groups || gs == cols)
+    for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, gs);
+
+  std::vector<int64_t> perm(static_cast<size_t>(cols));
+  std::iota(perm.begin(), perm.end(), 0);
+  if (opt.act_order) {
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
+    std::vector<float> wp(wt.size());
+    std::vector<double> hp(H.size());
+    for (int64_t i = 0; i < cols; ++i) {
+      std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
+      for (int64_t j = 0; j < cols; ++j) hp[size_t(i * cols + j)] = H[size_t(perm[size_t(i)] * cols + perm[size_t(j)])];
+    }
+    wt.swap(wp);
+    H.swap(hp);
+  }
+
+  double mean_diag = 0;
+  for (int64_t c = 0; c < cols; ++c) mean_diag += H[size_t(c * cols + c)];
+  mean_diag /= double(cols);
+  // A Hessian that is not positive definite (too few samples, collinear inputs) gets more damping
+  // instead of failing: 10x more each time (at least 1 % of the mean diagonal).
+  std::vector<double> U;
+  double damp = opt.damp_percent;
+  for (int attempt = 0;; ++attempt) {
+    std::vector<double> h = H;
+    for (int64_t c = 0; c < cols; ++c) h[size_t(c * cols + c)] += damp * mean_diag;
+    if (inverse_upper_cholesky(h, cols, U)) break;
+    if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
+    damp = std::max(damp * 10, 0.01);
+  }
+  rep.damp_used = damp;
+
+  const int64_t bs = std::max<int64_t>(1, opt.block_size);
+  std::vector<float> err(size_t(bs * rows));
+  std::vector<float> ublock;
+  for (int64_t i1 = 0; i1 < cols; i1 += bs) {
+    const int64_t i2 = std::min(cols, i1 + bs);
+    for (int64_t col = i1; col < i2; ++col) {
+      const int64_t orig = perm[size_t(col)];
+      int64_t group;
+      if (opt.static_groups || gs == cols) {
+        group = orig / gs;
+      } else {
+        group = col / gs;  // groups follow processing order (with act-order: g_idx records it)
+        if (col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col));
+      }
+      out.g_idx[size_t(orig)] = int32_t(group);
+      const double d = U[size_t(col * cols + col)];
+      float* wc = wt.data() + col * rows;
+      float* e = err.data() + (col - i1) * rows;
+      for (int64_t r = 0; r < rows; ++r) {
+        const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
+        const int q = quantize_code(wc[r], p, maxq);
+        out.codes[size_t(r * cols + orig)] = uint8_t(q);
+        const float diff = wc[r] - dequantize_code(q, p);
+        e[r] = float(diff / d);
+        rep.loss += double(diff) * diff / (2 * d * d);
+      }
+      // Push this column's error onto the rest of the block now; beyond it, lazily below.
+      for (int64_t j = col + 1; j < i2; ++j) {
+        const float u = float(U[size_t(col * cols + j)]);
+        float* wj = wt.data() + j * rows;
+        for (int64_t r = 0; r < rows; ++r) wj[r] -= e[r] * u;
+      }
+    }
+    if (i2 < cols) {
+      const int64_t nb = i2 - i1, rest = cols - i2;
+      ublock.resize(size_t(nb * rest));
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t j = 0; j < rest; ++j) ublock[size_t(i * rest + j)] = float(U[size_t((i1 + i) * cols + i2 + j)]);
+      // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(rest), int(rows), int(nb), -1.0f, ublock.data(), int(rest),
+                  err.data(), int(rows), 1.0f, wt.data() + i2 * rows, int(rows));
+    }
+  }
+  if (report) *report = rep;
+  return out;
+}
+
+}  // namespace quantlab

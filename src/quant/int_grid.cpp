@@ -1,0 +1,62 @@
+#include "quantlab/quant/int_grid.hpp"
+
+#include "quantlab/core/error.hpp"
+#include "quantlab/core/half.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace quantlab {
+
+IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, const IntGridSpec& spec) {
+  float lo = 0, hi = 0;  // the range always includes zero
+  for (int64_t i = 0; i < n; ++i) {
+    lo = std::min(lo, values[i * stride]);
+    hi = std::max(hi, values[i * stride]);
+  }
+  const int maxq = spec.max_code();
+  if (spec.symmetric) {
+    hi = std::max(-lo, hi);
+    if (lo < 0) lo = -hi;
+  }
+  if (lo == 0 && hi == 0) lo = -1, hi = 1;
+  IntGroupParams p;
+  // Scales are stored as f16 in every export: fit with the f16 value so the in-memory model and
+  // a reloaded file agree bit for bit.
+  p.scale = fp16_to_f32(f32_to_fp16((hi - lo) / float(maxq)));
+  if (!(p.scale > 0)) p.scale = fp16_to_f32(1);  // smallest f16 subnormal; avoids 0/0
+
+  p.zero = spec.symmetric ? float((maxq + 1) / 2) : __builtin_nearbyintf(-lo / p.scale);
+  return p;
+}
+
+std::vector<float> IntQuantizedMatrix::dequantize() const {
+  std::vector<float> out(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[size_t(r * cols + c)] = value(r, c);
+  return out;
+}
+
+IntQuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, const IntGridSpec& spec) {
+  if (spec.bits < 2 || spec.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits, not " + std::to_string(spec.bits));
+  const int64_t gs = spec.group_size <= 0 ? cols : spec.group_size;
+  if (cols % gs != 0)
+    throw Error("", "group_size", "input dimension " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(gs));
+  IntQuantizedMatrix m;
+  m.rows = rows, m.cols = cols, m.spec = spec, m.n_groups = cols / gs;
+  m.codes.resize(size_t(rows * cols));
+  m.params.resize(size_t(rows * m.n_groups));
+  m.g_idx.resize(size_t(cols));
+  for (int64_t c = 0; c < cols; ++c) m.g_idx[size_t(c)] = int32_t(c / gs);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < m.n_groups; ++g) {
+      const float* src = w + r * cols + g * gs;
+      const IntGroupParams p = fit_int_params(src, gs, 1, spec);
+      m.params[size_t(r * m.n_groups + g)] = p;
+      for (int64_t i = 0; i < gs; ++i) m.codes[size_t(r * cols + g * gs + i)] = uint8_t(quantize_code(src[i], p, spec.max_code()));
+    }
+  return m;
+}
+
+}  // namespace quantlab

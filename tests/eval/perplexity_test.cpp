@@ -1,0 +1,97 @@
+// Chunked perplexity against the float64 numpy implementation of llama.cpp's procedure
+// (tools/llama2c_reference.py), and the CLI's JSON output for the same input.
+#include "model/reference_fixture.hpp"
+#include "quantlab/core/error.hpp"
+#include "quantlab/eval/perplexity.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+namespace quantlab {
+namespace {
+
+using test::aidreams_model;
+using test::read_reference;
+
+TEST(Perplexity, MatchesNumpyReferenceOnAidreams) {
+  QUANTLAB_REQUIRE_FILE(aidreams_model());
+  const auto ref = read_reference();
+  const Model model = load_model(aidreams_model());
+  ThreadPool pool(2);
+  Session s(model, pool, ref.ppl_ctx);
+  PerplexityOptions o;
+  o.n_ctx = ref.ppl_ctx;
+  o.bos_id = model.config.bos_id;
+  const PerplexityResult r = perplexity(s, ref.ppl_tokens, o);
+  EXPECT_EQ(4, r.n_chunks);
+  EXPECT_EQ(4 * (16 - 1 - 8), r.n_scored);
+  EXPECT_NEAR(r.ppl, ref.ppl, 1e-5 * ref.ppl);
+  EXPECT_NEAR(r.ppl_stderr, ref.ppl_stderr, 1e-4 * ref.ppl_stderr);
+  ASSERT_EQ(4u, r.running_ppl.size());
+  EXPECT_DOUBLE_EQ(r.running_ppl.back(), r.ppl);
+
+  o.n_chunks = 2;
+  const PerplexityResult two = perplexity(s, ref.ppl_tokens, o);
+  EXPECT_EQ(2, two.n_chunks);
+  EXPECT_DOUBLE_EQ(two.ppl, r.running_ppl[1]);
+}
+
+TEST(Perplexity, NeedsTwoContextsOfTokens) {
+  QUANTLAB_REQUIRE_FILE(aidreams_model());
+  const Model model = load_model(aidreams_model());
+  ThreadPool pool(1);
+  Session s(model, pool, 16);
+  const std::vector<int32_t> few(31, 5);
+  PerplexityOptions o;
+  o.n_ctx = 16;
+  EXPECT_THROW(perplexity(s, few, o), Error);
+}
+
+TEST(Perplexity, TokenNllIsMinusLogSoftmax) {
+  const std::vector<float> logits = {0.0f, 1.0f, 2.0f};
+  const double z = 1 + std::exp(1.0) + std::exp(2.0);
+  EXPECT_NEAR(token_nll(logits, 0), std::log(z), 1e-7);
+  EXPECT_NEAR(token_nll(logits, 2), std::log(z) - 2.0, 1e-7);
+}
+
+std::string run_cli(const std::string& args) {
+  const std::string cmd = test::cli_path().string() + " " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int rc = pclose(p);
+  if (rc != 0) out = "exit " + std::to_string(rc) + ": " + out;
+  return out;
+}
+
+TEST(EvalPplCli, JsonMatchesLibraryAndReference) {
+  QUANTLAB_REQUIRE_FILE(aidreams_model());
+  QUANTLAB_REQUIRE_FILE(test::cli_path());
+  const auto ref = read_reference();
+  const auto dir = test::temp_dir("ppl-cli");
+  const auto ids = dir / "ids.txt";
+  {
+    std::ofstream f(ids);
+    for (int32_t t : ref.ppl_tokens) f << t << ' ';
+  }
+  const std::string out = run_cli("eval ppl --model " + aidreams_model().string() + " --ids " + ids.string() +
+                                  " --ctx 16 --threads 2 --json");
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_NEAR(j.at("ppl").get<double>(), ref.ppl, 1e-5 * ref.ppl);
+  EXPECT_EQ(4, j.at("n_chunks").get<int>());
+  const std::string gen = run_cli("generate --model " + aidreams_model().string() + " --prompt-ids 1 --n " +
+                                  std::to_string(ref.greedy.size()) + " --threads 2 --json");
+  EXPECT_EQ(ref.greedy, nlohmann::json::parse(gen).at("ids").get<std::vector<int32_t>>());
+  const std::string bad = run_cli("eval ppl --model " + aidreams_model().string() + " --ids " + ids.string() + " --ctx 64");
+  EXPECT_EQ(0u, bad.rfind("exit ", 0)) << "too few tokens for the context must fail";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace quantlab
