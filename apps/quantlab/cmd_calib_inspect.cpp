@@ -5,6 +5,7 @@
 #include "quantlab/calib/dataset.hpp"
 #include "quantlab/calib/diagnostics.hpp"
 #include "quantlab/calib/model_template.hpp"
+#include "quantlab/calib/tokenizer_fn.hpp"
 #include "quantlab/core/error.hpp"
 
 #include <cstdio>
@@ -57,7 +58,17 @@ int run_calib_inspect(const Args& a) {
   for (const auto& m : a.all("field")) calib::set_mapping_field(dopt.mapping, m);
 
   std::optional<text::ChatTemplate> model_template;
-  if (auto m = a.get("model")) model_template = calib::load_model_chat_template(*m);
+  std::optional<Tokenizer> tokenizer;
+  std::string tokenizer_note = "none (give --model for token statistics)";
+  if (auto m = a.get("model")) {
+    model_template = calib::load_model_chat_template(*m);
+    try {
+      tokenizer.emplace(Tokenizer::load(*m));
+      tokenizer_note = *m;
+    } catch (const Error& e) {  // a folder with only tokenizer_config.json still gives its template
+      tokenizer_note = std::string("unavailable: ") + e.what();
+    }
+  }
   std::optional<text::ChatTemplate> override_template;
   if (auto t = a.get("template")) {
     if (t->size() >= 5 && t->compare(t->size() - 5, 5, ".json") == 0) {
@@ -71,6 +82,11 @@ int run_calib_inspect(const Args& a) {
   }
 
   calib::DiagnoseOptions opt;
+  calib::TokenizerFn tok_fn;
+  if (tokenizer) {
+    tok_fn = calib::tokenizer_fn(*tokenizer);
+    opt.tokenizer = &tok_fn;
+  }
   opt.model_has_chat_template = model_template.has_value();
   opt.format.chat_template = override_template ? &*override_template : model_template ? &*model_template : nullptr;
   if (a.has("raw") && a.has("text-template")) throw Error("--raw", "", "cannot be combined with --text-template");
@@ -95,13 +111,13 @@ int run_calib_inspect(const Args& a) {
   const calib::Dataset data = calib::read_dataset(data_path, dopt);
   const calib::Diagnostics d = calib::diagnose(data, opt);  // throws before anything is written
   auto j = d.to_json();
-  j["tokenizer"] = opt.tokenizer ? "model" : "none (token statistics need the model's tokenizer)";
+  j["tokenizer"] = tokenizer_note;
   if (auto out = a.get("out")) write_atomically(*out, j.dump(2) + "\n");
   if (a.has("json")) {
     print_json(j);
   } else {
     std::printf("%s", d.to_text().c_str());
-    if (!opt.tokenizer) std::printf("tokens: not measured (this build has no tokenizer for the model)\n");
+    if (!opt.tokenizer) std::printf("tokens: not measured; tokenizer %s\n", tokenizer_note.c_str());
   }
   return 0;
 }
@@ -112,7 +128,7 @@ QUANTLAB_COMMAND(Command{
     {
         {"model", Takes::Value, "model folder, tokenizer_config.json or .gguf (its chat template)"},
         {"format", Takes::Value, "dataset shape: auto, alpaca, dolly, messages, sharegpt, mapped, text-lines, text-paragraphs, text-file"},
-        {"field", Takes::Values, "field mapping ROLE=FIELD (prompt, input, response, system, category, text)"},
+        {"field", Takes::Values, "field mapping ROLE=FIELD (prompt, input, response, system, category, text, messages)"},
         {"template", Takes::Value, "chat template file (.jinja) or tokenizer_config.json to use instead of the model's"},
         {"text-template", Takes::Value, "Olive-style text template, e.g. '### Question: {prompt}\\n### Answer: {response}'"},
         {"raw", Takes::Nothing, "join conversation turns as plain text (no template)"},

@@ -66,7 +66,12 @@ class SampleBuilder {
   void add(const json& rec, size_t line, std::vector<Sample>& out) {
     if (shape_ == DatasetShape::Auto) {
       shape_ = detail::detect_record_shape(rec, path_, line);
-      if (shape_ == DatasetShape::Mapped) mapping_.text = "text";
+      if (shape_ == DatasetShape::Mapped && rec.contains("text")) {
+        mapping_.text = "text";
+      } else if (shape_ == DatasetShape::Mapped) {
+        mapping_.messages = "input";
+        mapping_.response = "ideal";
+      }
     }
     out.push_back(detail::record_to_sample(rec, shape_, mapping_, path_, line));
   }
@@ -267,7 +272,9 @@ void set_mapping_field(FieldMapping& m, const std::string& assignment) {
   else if (role == "system") m.system = field;
   else if (role == "category") m.category = field;
   else if (role == "text") m.text = field;
-  else throw Error("--field", assignment, "unknown role '" + role + "' (expected prompt, input, response, system, category or text)");
+  else if (role == "messages") m.messages = field;
+  else throw Error("--field", assignment,
+                   "unknown role '" + role + "' (expected prompt, input, response, system, category, text or messages)");
 }
 
 Dataset read_dataset(const std::string& path, const DatasetOptions& options) {

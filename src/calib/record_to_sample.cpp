@@ -78,15 +78,16 @@ std::string message_content(const json& c, const std::string& field, const std::
   fail(path, line, field, std::string("expected a string or a list of content parts, got ") + type_word(c));
 }
 
-std::vector<ChatMessage> openai_messages(const json& rec, const std::string& path, size_t line) {
-  auto it = rec.find("messages");
-  if (it == rec.end()) fail(path, line, "messages", "missing (expected an array of {role, content})");
-  if (!it->is_array()) fail(path, line, "messages", std::string("expected an array, got ") + type_word(*it));
-  if (it->empty()) fail(path, line, "messages", "empty conversation");
+std::vector<ChatMessage> openai_messages(const json& rec, const std::string& path, size_t line,
+                                         const std::string& key = "messages") {
+  auto it = rec.find(key);
+  if (it == rec.end()) fail(path, line, key, "missing (expected an array of {role, content})");
+  if (!it->is_array()) fail(path, line, key, std::string("expected an array, got ") + type_word(*it));
+  if (it->empty()) fail(path, line, key, "empty conversation");
   std::vector<ChatMessage> out;
   for (size_t i = 0; i < it->size(); ++i) {
     const json& m = (*it)[i];
-    const std::string f = "messages[" + std::to_string(i) + "]";
+    const std::string f = key + "[" + std::to_string(i) + "]";
     if (!m.is_object()) fail(path, line, f, std::string("expected an object, got ") + type_word(m));
     ChatMessage cm;
     cm.role = required_string(m, "role", path, line, f + ".role");
@@ -131,6 +132,8 @@ DatasetShape detect_record_shape(const json& rec, const std::string& path, size_
   if (rec.contains("instruction") && rec.contains("output")) return DatasetShape::Alpaca;
   if (rec.contains("instruction") && rec.contains("response")) return DatasetShape::Dolly;
   if (rec.contains("text")) return DatasetShape::Mapped;  // with text=text, see read_dataset
+  if (rec.contains("input") && rec["input"].is_array() && rec.contains("ideal"))
+    return DatasetShape::Mapped;  // OpenAI evals: messages=input, response=ideal
   std::string keys;
   for (auto it = rec.begin(); it != rec.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
   fail(path, line, "", "cannot tell the dataset shape from the keys {" + keys +
@@ -172,9 +175,20 @@ Sample record_to_sample(const json& rec, DatasetShape shape, const FieldMapping&
     case DatasetShape::Mapped: {
       if (!mapping.text.empty()) {
         s.text = required_string(rec, mapping.text, path, line);
+      } else if (!mapping.messages.empty()) {
+        s.messages = openai_messages(rec, path, line, mapping.messages);
+        if (!mapping.response.empty()) {
+          auto r = rec.find(mapping.response);
+          if (r == rec.end()) fail(path, line, mapping.response, "missing (expected a string)");
+          // OpenAI evals give several acceptable answers as a list: the first is the reply.
+          const json& answer = r->is_array() && !r->empty() ? (*r)[0] : *r;
+          if (!answer.is_string())
+            fail(path, line, mapping.response, std::string("expected a string, got ") + type_word(answer));
+          s.messages.push_back({"assistant", answer.get<std::string>()});
+        }
       } else {
         if (mapping.prompt.empty())
-          throw Error("--field", "prompt", "a field mapping needs prompt=FIELD or text=FIELD");
+          throw Error("--field", "prompt", "a field mapping needs prompt=FIELD, messages=FIELD or text=FIELD");
         if (!mapping.system.empty()) s.messages.push_back({"system", required_string(rec, mapping.system, path, line)});
         std::string user = required_string(rec, mapping.prompt, path, line);
         if (!mapping.input.empty()) user = join_turn(user, optional_string(rec, mapping.input, path, line));

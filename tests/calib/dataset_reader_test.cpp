@@ -151,3 +151,28 @@ TEST(DatasetReaderErrors, EmptySetAndNonUtf8) {
 
 }  // namespace
 }  // namespace quantlab::calib
+
+namespace quantlab::calib {
+namespace {
+
+TEST(DatasetReader, OpenAiEvalsRecordsAreConversationsWithTheIdealAnswer) {
+  auto p = test::temp_dir("calib-ds") / "evals.jsonl";
+  std::ofstream(p) << R"({"input":[{"role":"system","content":"Answer A-E."},{"role":"user","content":"問1"}],"ideal":["C","c"]})" "\n"
+                   << R"({"input":[{"role":"user","content":"Q2"}],"ideal":"B"})" "\n";
+  auto ds = read_dataset(p.string());
+  EXPECT_EQ(ds.shape, DatasetShape::Mapped);
+  ASSERT_EQ(ds.samples.size(), 2u);
+  ASSERT_EQ(ds.samples[0].messages.size(), 3u);
+  EXPECT_EQ(ds.samples[0].messages[2], (ChatMessage{"assistant", "C"}));
+  EXPECT_EQ(ds.samples[1].messages[1].content, "B");
+  std::ofstream(p) << R"({"input":[{"role":"user"}],"ideal":"B"})" "\n";
+  try {
+    read_dataset(p.string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input[0].content"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace quantlab::calib

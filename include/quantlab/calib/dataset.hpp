@@ -23,12 +23,15 @@ enum class DatasetShape {
 const char* shape_name(DatasetShape s);
 DatasetShape parse_shape(const std::string& name);  // throws Error naming "--format"
 
-// Field names for DatasetShape::Mapped. `prompt` (a user turn) or `text` (a raw text) is required;
-// the others are optional. A record missing a named field is an error naming it.
+// Field names for DatasetShape::Mapped. `prompt` (a user turn), `messages` (a field holding an
+// OpenAI message list, e.g. OpenAI evals' "input") or `text` (a raw text) is required; the others
+// are optional (`response` is appended as the assistant turn). A record missing a named field is an
+// error naming it.
 struct FieldMapping {
-  std::string prompt, input, response, system, category, text;
+  std::string prompt, input, response, system, category, text, messages;
   bool empty() const {
-    return prompt.empty() && input.empty() && response.empty() && system.empty() && category.empty() && text.empty();
+    return prompt.empty() && input.empty() && response.empty() && system.empty() && category.empty() && text.empty() &&
+           messages.empty();
   }
 };
 // Parses "prompt=question" style assignments (the CLI's --field flags).
