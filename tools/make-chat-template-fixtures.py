@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Reference outputs for quantlab's chat-template engine (tests/text/chat_template_fixture_test.cpp).
+
+Command that made the committed fixtures (jinja2 3.1.x from PyPI):
+    python3 -m pip install jinja2
+    python3 tools/make-chat-template-fixtures.py
+
+Renders every template of tests/text/fixtures/chat_templates/*.jinja (the models' own
+`chat_template` strings, see the README there) over the conversations of
+tests/text/fixtures/chat_template_conversations.json, exactly as transformers'
+`apply_chat_template(tokenize=False)` does: an ImmutableSandboxedEnvironment with
+trim_blocks=True, lstrip_blocks=True and the loopcontrols extension, a `tojson` filter that keeps
+non-ASCII text (ensure_ascii=False), `raise_exception` and `strftime_now` globals, and the
+variables messages / tools / documents / add_generation_prompt / the special tokens.
+transformers itself is not needed: its renderer is exactly this jinja2 set-up.
+Writes tests/text/fixtures/chat_template_expected.json: for each template and conversation
+either the rendered text or the error message the template raises.
+"""
+import json
+import pathlib
+from datetime import datetime
+
+import jinja2
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "text" / "fixtures"
+
+# Special tokens as each model's tokenizer_config.json declares them (None: not set, so the
+# template sees an undefined variable, as in transformers).
+SPECIAL = {
+    "chatml": {"bos_token": "<s>", "eos_token": "<|im_end|>"},
+    "gemma": {"bos_token": "<bos>", "eos_token": "<eos>"},
+    "gemma-2": {"bos_token": "<bos>", "eos_token": "<eos>"},
+    "gemma-3": {"bos_token": "<bos>", "eos_token": "<eos>"},
+    "llama-2": {"bos_token": "<s>", "eos_token": "</s>"},
+    "llama-3": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "llama-3.1": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "llama-3.2": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "mistral-v0.1": {"bos_token": "<s>", "eos_token": "</s>"},
+    "mistral-v0.2": {"bos_token": "<s>", "eos_token": "</s>"},
+    "mistral-v0.3": {"bos_token": "<s>", "eos_token": "</s>"},
+    "mistral-nemo": {"bos_token": "<s>", "eos_token": "</s>"},
+    "phi-3": {"bos_token": "<s>", "eos_token": "<|endoftext|>"},
+    "phi-3.5": {"bos_token": "<s>", "eos_token": "<|endoftext|>"},
+    "qwen2": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "qwen2.5": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "qwen2.5-coder": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "qwen3": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "smollm2": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
+    "tinyllama-chat": {"bos_token": "<s>", "eos_token": "</s>"},
+}
+
+
+def raise_exception(message):
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def strftime_now(fmt):
+    return datetime.now().strftime(fmt)
+
+
+def make_env():
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+def render(env, source, special, case):
+    kwargs = {k: v for k, v in special.items() if v is not None}
+    kwargs.update(case.get("extra", {}))  # e.g. date_string (fixed so that outputs do not depend on today)
+    return env.from_string(source).render(
+        messages=case["messages"], tools=case.get("tools"), documents=None,
+        add_generation_prompt=case["add_generation_prompt"], **kwargs)
+
+
+def main():
+    env = make_env()
+    conversations = json.loads((FIX / "chat_template_conversations.json").read_text(encoding="utf-8"))
+    out = {}
+    for path in sorted((FIX / "chat_templates").glob("*.jinja")):
+        name = path.stem
+        source = path.read_text(encoding="utf-8")
+        results = []
+        for case in conversations:
+            try:
+                results.append({"text": render(env, source, SPECIAL[name], case)})
+            except jinja2.exceptions.TemplateError as e:  # raise_exception() and template errors
+                results.append({"error": str(e), "kind": type(e).__name__})
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:  # Python errors in expressions
+                results.append({"error": str(e), "kind": type(e).__name__})
+        out[name] = {"special_tokens": SPECIAL[name], "results": results}
+        ok = sum(1 for r in results if "text" in r)
+        print(f"{name}: {ok} rendered, {len(results) - ok} raised")
+    (FIX / "chat_template_expected.json").write_text(
+        json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
