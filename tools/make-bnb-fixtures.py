@@ -371,7 +371,8 @@ try:
     # candidate emulation: 127 * rcp_rn(y) in f32
     cand = (np.float32(127.0) * (np.float32(1.0) / hf)).astype(np.float32)
     meta["div127"] = {"n": int(hs.size), "approx_ne_rn": int(np.sum(ap != rn)),
-                      "approx_ne_127_times_rcp_rn": int(np.sum(ap != cand))}
+                      "approx_ne_127_times_rcp_rn": int(np.sum(ap != cand)),
+                      "approx_sha256": hashlib.sha256(ap.astype("<f4").tobytes()).hexdigest()}
     np.save(os.path.join(WORK, "div127_approx.npy"), ap)
 except Exception:
     note_error("rcp characterisation")

@@ -181,6 +181,18 @@ TEST(Bnb4bit, ReciprocalTableMattersForHalfPrecisionAbsmax) {
   EXPECT_EQ(f32_bits(gpu_reciprocal(x)), f32_bits(1.0f / x) - 1);
 }
 
+TEST(Bnb4bit, FastDivideMatchesTheGpuForEveryHalfValue) {
+  // __fdividef(127, y) (div.approx.ftz.f32) for all 31743 positive finite f16 y, as the H100
+  // computed it: LLM.int8's row scale, and the reciprocal 4-bit scales use for f16/bf16 absmax.
+  std::vector<float> q;
+  for (uint32_t h = 1; h < 0x7c00; ++h) q.push_back(gpu_fast_divide(127.0f, fp16_to_f32(uint16_t(h))));
+  const auto& ref = meta().at("div127");
+  EXPECT_EQ(sha256_hex(q.data(), q.size() * 4), ref.at("approx_sha256").get<std::string>());
+  size_t differ_from_rn = 0;
+  for (uint32_t h = 1; h < 0x7c00; ++h) differ_from_rn += q[h - 1] != 127.0f / fp16_to_f32(uint16_t(h));
+  EXPECT_EQ(differ_from_rn, ref.at("approx_ne_rn").get<size_t>());
+}
+
 TEST(Bnb4bit, RejectsBadInput) {
   std::vector<float> w(64, 0.5f);
   EXPECT_THROW(quantize_4bit(w.data(), {64}, {QuantType::NF4, 48, false}, SourceDtype::F16), Error);
