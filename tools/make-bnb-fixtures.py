@@ -2,16 +2,23 @@
 """Reference fixtures for quantlab's bitsandbytes formats (NF4/FP4 4-bit, LLM.int8), made by the
 real bitsandbytes on a CUDA GPU.
 
-Made by (bitsandbytes 0.50.2 wheel for Python 3.12 unpacked, with only its CPU and CUDA 13.0
-libraries kept, into .bnbgen/site of the main checkout; the device machine has torch 2.11.0+cu130
-and transformers 5.17):
+Made by (2026-11-23, on the device machine: NVIDIA H100, torch 2.11.0+cu130, transformers 5.17.0,
+with the bitsandbytes 0.50.2 wheel for Python 3.12 unpacked into .bnbgen/site of the main checkout,
+keeping only libbitsandbytes_cpu.so and libbitsandbytes_cuda130.so; this script copied to
+.bnbgen/gen.py):
 
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_24_x86_64 -d /tmp/bnbwhl bitsandbytes==0.50.2
-    (unzip into .bnbgen/site, drop libbitsandbytes_{cuda1{18,21,24,26,28,32},rocm*,xpu*}.so)
-    run tool, carry=[".bnbgen"]:
-      PYTHONPATH=$PWD/.bnbgen/site PYTHONUNBUFFERED=1 python3 .bnbgen/gen.py $OUT
-    then: tar -xf bnbgen.tar -C tests/quant/fixtures/bnb
+    mkdir -p .bnbgen/site && (cd .bnbgen/site && unzip -q /tmp/bnbwhl/*.whl && \
+        rm bitsandbytes/libbitsandbytes_{cuda118,cuda121,cuda124,cuda126,cuda128,cuda132,rocm*,xpu*}.so)
+    run tool, carry=[".bnbgen"], command:
+      export PYTHONPATH=$PWD/.bnbgen/site PYTHONUNBUFFERED=1; timeout 220 python3 .bnbgen/gen.py $OUT
+    then from $OUT/bnbgen.tar into tests/quant/fixtures/bnb/: fixtures.safetensors, meta.json,
+    linear4bit_{nf4_dq,fp4_plain}_state.safetensors, linear8bit_state.safetensors, and
+    tiny-{nf4dq,int8}/config.json as tiny_{nf4dq,int8}_config.json (the tiny models' weights and the
+    full reciprocal tables, rcp_mismatch_*.npy and div127_approx.npy, stay out: too large).
+    The run that made the committed fixtures predates the "approx_sha256" line below; that digest
+    was computed from its div127_approx.npy with the same expression and added to meta.json.
 
 Inputs are either stored in the fixture (small hand-made tensors with ties, zeros, denormals,
 +-max) or drawn from a splitmix64 stream that tests/quant/bnb_fixture_support.hpp reproduces
@@ -20,7 +27,6 @@ bit for bit (integer arithmetic and power-of-two scaling only, so no libm differ
 Large outputs are stored as SHA-256 of their little-endian bytes; small ones in full.
 """
 import hashlib
-import io
 import json
 import os
 import sys
