@@ -66,9 +66,11 @@ Int8Activations quantize_int8_activations(const float* x, int64_t rows, int64_t 
   for (int64_t r = 0; r < rows; ++r)
     quantize_row(x + r * cols, cols, threshold, &a.q.codes[size_t(r * cols)], &a.q.absmax[size_t(r)]);
   if (threshold > 0) {
+    // torch compares the f16 tensor with the threshold converted to f16.
+    const float threshold_f16 = to_f16(threshold);
     for (int64_t c = 0; c < cols; ++c) {
       bool outlier = false;
-      for (int64_t r = 0; r < rows && !outlier; ++r) outlier = std::fabs(to_f16(x[r * cols + c])) >= threshold;
+      for (int64_t r = 0; r < rows && !outlier; ++r) outlier = std::fabs(to_f16(x[r * cols + c])) >= threshold_f16;
       if (!outlier) continue;
       a.outlier_cols.push_back(c);
       for (int64_t r = 0; r < rows; ++r) a.q.codes[size_t(r * cols + c)] = 0;

@@ -34,7 +34,7 @@ struct SafetensorsFile {
   std::vector<T> values(const std::string& name) const {
     const auto& t = at(name);
     std::vector<T> v(t.bytes.size() / sizeof(T));
-    std::memcpy(v.data(), t.bytes.data(), v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(v.data(), t.bytes.data(), v.size() * sizeof(T));
     return v;
   }
   // F32, F16 or BF16 tensors as floats.

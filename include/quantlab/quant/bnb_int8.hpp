@@ -42,7 +42,8 @@ std::vector<float> dequantize_int8_rows(const Int8Rows& w);
 // disables the 16-bit outlier path). The int8 part is computed exactly as bitsandbytes' kernels do
 // (exact int32 accumulation, then fma(acc * SCA * SCB, 1/127^2, bias)); the outlier part multiplies
 // the f16 activations with the f16-rounded dequantized weight columns and accumulates in f32. The
-// result is f32 (bitsandbytes rounds it to f16 between the two parts). bias may be null.
+// result is f32 (bitsandbytes rounds it to f16 between the two parts). bias (out values, may be
+// null) is used rounded to f16, as Linear8bitLt casts it to the f16 input's dtype.
 std::vector<float> int8_linear(const float* x, int64_t tokens, const Int8Rows& w, const float* bias,
                                float threshold = kDefaultInt8Threshold);
 
