@@ -185,3 +185,37 @@ TEST(BnbSerialize, ImportRejectsBrokenState) {
                 tensors.end());
   expect_error("nested_absmax");
 }
+
+TEST(BnbSerialize, TransformersFileReadsBackToTheSameWeights) {
+  // Reading transformers' tensors gives the dequantized weight quantlab computes from the f16 source.
+  const auto& fx = fixtures();
+  const auto w = fx.floats("hf.down_proj.f16");
+  const Quantized4bit ours = quantize_4bit(w.data(), {64, 128}, {QuantType::NF4, 64, true}, SourceDtype::F16);
+  const Quantized4bit theirs = import_4bit("hf.nf4dq.", fx.lookup(), "model.safetensors");
+  EXPECT_EQ(theirs.shape, (std::vector<int64_t>{64, 128}));
+  EXPECT_EQ(dequantize_4bit(theirs), dequantize_4bit(ours));
+  const Int8Rows int8 = import_int8("hf.int8.", fx.lookup(), "model.safetensors");
+  EXPECT_EQ(dequantize_int8_rows(int8), dequantize_int8_rows(quantize_int8_rows(w.data(), 64, 128)));
+}
+
+TEST(BnbSerialize, ExportImportRoundTripsEveryVariant) {
+  const auto w = test::fixture_normals(99, 3 * 4096 + 64);
+  for (QuantType t : {QuantType::NF4, QuantType::FP4})
+    for (int64_t bs : {32, 64, 128, 256, 4096})
+      for (bool dq : {false, true})
+        for (SourceDtype d : {SourceDtype::F32, SourceDtype::F16, SourceDtype::BF16}) {
+          SCOPED_TRACE(std::string(quant_type_name(t)) + " " + std::to_string(bs) + (dq ? " dq " : " ") +
+                       std::string(dtype_name(d)));
+          const auto q = quantize_4bit(w.data(), {int64_t(w.size())}, {t, bs, dq}, d);
+          const auto tensors = export_4bit("x.", q);
+          const TensorLookup lookup = [&](const std::string& n) -> const NamedTensor* {
+            for (const auto& tt : tensors)
+              if (tt.name == n) return &tt;
+            return nullptr;
+          };
+          const auto back = import_4bit("x.", lookup, "mem");
+          EXPECT_EQ(back.packed, q.packed);
+          EXPECT_EQ(f32_bits(back.nested_offset), f32_bits(q.nested_offset));  // the JSON float round-trips
+          EXPECT_EQ(dequantize_4bit(back), dequantize_4bit(q));
+        }
+}
