@@ -1,0 +1,211 @@
+#include "quantlab/quant/bnb_4bit.hpp"
+
+#include "quantlab/core/error.hpp"
+#include "quantlab/core/half.hpp"
+#include "quantlab/quant/bnb_gpu_math.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+namespace quantlab::bnb {
+namespace {
+
+// Written as bitsandbytes writes them in CUDA: float literals, each rounded once from the decimal.
+constexpr float kNf4Values[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+// FP4 (1 sign, 2 exponent, 1 mantissa bit, bias 3, normalized by its max 12), by the 3 low bits.
+constexpr float kFp4Magnitudes[8] = {0.0f, 0.005208333333f, 0.66666667f, 1.0f,
+                                     0.33333333f, 0.5f, 0.16666667f, 0.25f};
+
+// The same NF4 values as Python floats (doubles), which torch.tensor rounds to float32: the file's
+// quant_map. A few differ from the CUDA table in the last bit.
+constexpr double kNf4Doubles[16] = {
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+// bitsandbytes writes the negative zero as the Python integer -0, which is +0.
+constexpr float kFp4Raw[16] = {0, 0.0625f, 8.0f, 12.0f, 4.0f, 6.0f, 2.0f, 3.0f,
+                               0.0f, -0.0625f, -8.0f, -12.0f, -4.0f, -6.0f, -2.0f, -3.0f};
+
+void check_finite(const float* w, int64_t n, const std::string& source) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(w[i]))
+      throw Error(source, "value " + std::to_string(i), "is not finite; bitsandbytes formats cannot encode it");
+}
+
+void check_spec(const Spec4bit& spec, const std::string& source) {
+  const int64_t bs = spec.block_size;
+  if (bs < 32 || bs > 4096 || (bs & (bs - 1)) != 0)
+    throw Error(source, "blocksize", "must be one of 32, 64, 128, 256, 512, 1024, 2048, 4096; got " + std::to_string(bs));
+}
+
+Quantized4bit quantize_impl(const float* w, std::vector<int64_t> shape, const Spec4bit& spec, SourceDtype dtype,
+                            const float* given_offset, const std::string& source) {
+  check_spec(spec, source);
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d <= 0) throw Error(source, "shape", "dimensions must be positive");
+    n *= d;
+  }
+  if (shape.empty()) throw Error(source, "shape", "a weight needs at least one dimension");
+  check_finite(w, n, source);
+
+  Quantized4bit q;
+  q.spec = spec;
+  q.dtype = dtype;
+  q.shape = std::move(shape);
+  q.numel = n;
+  q.packed.assign(size_t((n + 1) / 2), 0);
+  const int64_t blocks = q.blocks();
+  std::vector<float> absmax(static_cast<size_t>(blocks));
+  const bool nf4 = spec.type == QuantType::NF4;
+  std::vector<float> block(size_t(spec.block_size));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * spec.block_size, end = std::min(n, begin + spec.block_size);
+    float m = -FLT_MAX;
+    for (int64_t i = begin; i < end; ++i) {
+      block[size_t(i - begin)] = flush_denormal(round_to_dtype(w[i], dtype));
+      m = std::max(m, std::fabs(block[size_t(i - begin)]));
+    }
+    absmax[size_t(b)] = m;
+    const float inv = gpu_reciprocal(m);  // +inf for an all-zero block: 0 * inf = NaN -> code 0
+    for (int64_t i = begin; i < end; ++i) {
+      const float x = flush_denormal(block[size_t(i - begin)] * inv);
+      const uint8_t c = nf4 ? nf4_code(x) : fp4_code(x);
+      q.packed[size_t(i / 2)] |= uint8_t(i % 2 == 0 ? c << 4 : c);
+    }
+  }
+  if (!spec.double_quant) {
+    q.absmax = std::move(absmax);
+    return q;
+  }
+  q.nested_offset = given_offset ? *given_offset : absmax_mean(absmax);
+  std::vector<float> centered(absmax.size());
+  for (size_t i = 0; i < absmax.size(); ++i) centered[i] = absmax[i] - q.nested_offset;
+  q.nested = quantize_blockwise8(centered.data(), int64_t(centered.size()), 256, dynamic_map_signed());
+  return q;
+}
+
+}  // namespace
+
+std::string_view quant_type_name(QuantType t) { return t == QuantType::NF4 ? "nf4" : "fp4"; }
+
+QuantType parse_quant_type(std::string_view name, const std::string& source) {
+  if (name == "nf4") return QuantType::NF4;
+  if (name == "fp4") return QuantType::FP4;
+  throw Error(source, "quant_type", "expected \"nf4\" or \"fp4\", got \"" + std::string(name) + "\"");
+}
+
+std::string_view dtype_name(SourceDtype d) {
+  switch (d) {
+    case SourceDtype::F32: return "float32";
+    case SourceDtype::F16: return "float16";
+    case SourceDtype::BF16: return "bfloat16";
+  }
+  return "float32";
+}
+
+SourceDtype parse_dtype(std::string_view name, const std::string& source) {
+  if (name == "float32") return SourceDtype::F32;
+  if (name == "float16") return SourceDtype::F16;
+  if (name == "bfloat16") return SourceDtype::BF16;
+  throw Error(source, "dtype", "expected float32, float16 or bfloat16, got \"" + std::string(name) + "\"");
+}
+
+float round_to_dtype(float x, SourceDtype d) {
+  switch (d) {
+    case SourceDtype::F32: return x;
+    case SourceDtype::F16: return fp16_to_f32(f32_to_fp16(x));
+    case SourceDtype::BF16: return bf16_to_f32(f32_to_bf16(x));
+  }
+  return x;
+}
+
+uint8_t nf4_code(float x) {
+  // bitsandbytes' decision tree (strict comparisons; NaN falls through to code 0).
+  if (x > 0.03979014977812767f) {
+    if (x > 0.3893125355243683f) {
+      if (x > 0.6427869200706482f) return x > 0.8614784181118011f ? 0b1111 : 0b1110;
+      return x > 0.5016634166240692f ? 0b1101 : 0b1100;
+    }
+    if (x > 0.2035212516784668f) return x > 0.2920137718319893f ? 0b1011 : 0b1010;
+    return x > 0.1202552504837513f ? 0b1001 : 0b1000;
+  }
+  if (x > -0.33967943489551544f) {
+    if (x > -0.13791173323988914f) return x > -0.045525018125772476f ? 0b0111 : 0b0110;
+    return x > -0.23460740596055984f ? 0b0101 : 0b0100;
+  }
+  if (x > -0.6106329262256622f) return x > -0.4599952697753906f ? 0b0011 : 0b0010;
+  return x > -0.8480964004993439f ? 0b0001 : 0b0000;
+}
+
+uint8_t fp4_code(float x) {
+  const uint8_t sign = x < 0 ? 0b1000 : 0;
+  x = std::fabs(x);
+  uint8_t c;
+  if (x > 0.29166667f) {
+    if (x > 0.583333f) c = x > 0.8333333f ? 0b011 : 0b010;
+    else c = x > 0.4166667f ? 0b101 : 0b100;
+  } else if (x > 0.0859375f) {
+    c = x > 0.20833333f ? 0b111 : 0b110;
+  } else {
+    c = x > 0.00260417f ? 0b001 : 0b000;
+  }
+  return uint8_t(c + sign);
+}
+
+float nf4_value(uint8_t code) { return kNf4Values[code & 0x0f]; }
+
+float fp4_value(uint8_t code) {
+  const float sign = 1.0f - 2.0f * float((code & 0b1000) >> 3);
+  return kFp4Magnitudes[code & 0b111] * sign;
+}
+
+std::array<float, 16> quant_map(QuantType t) {
+  std::array<float, 16> m{};
+  for (size_t i = 0; i < 16; ++i) m[i] = t == QuantType::NF4 ? float(kNf4Doubles[i]) : kFp4Raw[i] / 12.0f;
+  return m;
+}
+
+float absmax_mean(const std::vector<float>& absmax) {
+  long double sum = 0;
+  for (float v : absmax) sum += v;
+  // torch's CUDA mean multiplies the float sum by a float factor 1/n rather than dividing.
+  return float(sum) * (1.0f / float(absmax.size()));
+}
+
+std::vector<float> Quantized4bit::block_absmax() const {
+  if (!spec.double_quant) return absmax;
+  std::vector<float> a = dequantize_blockwise8(nested, dynamic_map_signed());
+  for (float& v : a) v += nested_offset;
+  return a;
+}
+
+Quantized4bit quantize_4bit(const float* w, std::vector<int64_t> shape, const Spec4bit& spec, SourceDtype dtype,
+                            const std::string& source) {
+  return quantize_impl(w, std::move(shape), spec, dtype, nullptr, source);
+}
+
+Quantized4bit quantize_4bit_with_offset(const float* w, std::vector<int64_t> shape, const Spec4bit& spec,
+                                        SourceDtype dtype, float nested_offset, const std::string& source) {
+  return quantize_impl(w, std::move(shape), spec, dtype, &nested_offset, source);
+}
+
+std::vector<float> dequantize_4bit(const Quantized4bit& q) {
+  const std::vector<float> scale = q.block_absmax();
+  const bool nf4 = q.spec.type == QuantType::NF4;
+  std::vector<float> out(size_t(q.numel));
+  for (int64_t i = 0; i < q.numel; ++i) {
+    const uint8_t c = q.code(i);
+    const float v = flush_denormal((nf4 ? nf4_value(c) : fp4_value(c)) * scale[size_t(i / q.spec.block_size)]);
+    out[size_t(i)] = round_to_dtype(v, q.dtype);
+  }
+  return out;
+}
+
+}  // namespace quantlab::bnb
