@@ -22,7 +22,8 @@ std::string human(double x, const char* unit) {
   int p = 0;
   while (x >= 1000 && p < 4) x /= 1000, ++p;
   char buf[64];
-  std::snprintf(buf, sizeof buf, p ? "%.2f %s%s" : "%.0f %s%s", x, prefix[p], unit);
+  if (p == 0) std::snprintf(buf, sizeof buf, "%.0f%s%s", x, *unit ? " " : "", unit);
+  else std::snprintf(buf, sizeof buf, "%.2f %s%s", x, prefix[p], unit);
   return buf;
 }
 
