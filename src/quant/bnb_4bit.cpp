@@ -173,10 +173,75 @@ std::array<float, 16> quant_map(QuantType t) {
 }
 
 float absmax_mean(const std::vector<float>& absmax) {
-  long double sum = 0;
-  for (float v : absmax) sum += v;
-  // torch's CUDA mean multiplies the float sum by a float factor 1/n rather than dividing.
-  return float(sum) * (1.0f / float(absmax.size()));
+  // torch 2.11's CUDA mean of a contiguous 1-D float32 tensor (Reduce.cuh: setReduceConfig,
+  // thread_reduce, block_x_reduce, global_reduce; MeanOps multiplies the sum by float(1/n)), in
+  // the same order of float additions, so that the offset is the one bitsandbytes stores.
+  const int64_t n = int64_t(absmax.size());
+  if (n == 0) return 0.0f;
+  const float* a = absmax.data();
+  constexpr int64_t kMaxThreads = 512, kVt = 4;
+  // The split across thread blocks depends on the GPU (H100 SXM: 132 SMs, 2048 threads each); it
+  // only matters above 16 * 512 * 528 values, far beyond any weight's block count.
+  constexpr int64_t kSms = 132, kThreadsPerSm = 2048;
+  auto last_pow2 = [](int64_t v) {
+    int64_t p = 1;
+    while (p * 2 <= v) p *= 2;
+    return p;
+  };
+  const bool vectorized = n >= 128;  // loads of 4 consecutive floats
+  const int64_t dim0 = vectorized ? n / kVt : n;
+  const int64_t width = dim0 < kMaxThreads ? last_pow2(dim0) : kMaxThreads;  // threads of a block
+  int64_t step = width;
+  const int64_t values_per_thread = (n + step - 1) / step;
+  int64_t ctas = 1, cta_mult = 0;
+  if (values_per_thread >= 256) {  // warp split (block height 1) and then the block split
+    const int64_t target = kSms * (kThreadsPerSm / width);
+    ctas = std::max(std::min(target, (values_per_thread + 15) / 16), (values_per_thread + 255) / 256);
+    if (ctas > 1) {
+      cta_mult = step;
+      step *= ctas;
+    }
+  }
+  // Shared-memory halving down to a warp, then shuffles with decreasing offsets; lane 0's sum.
+  auto block_reduce = [](std::vector<float> v) {
+    size_t dim = v.size();
+    if (dim > 32) {
+      for (size_t off = dim / 2; off >= 32; off /= 2)
+        for (size_t t = 0; t < off; ++t) v[t] += v[t + off];
+      dim = 32;
+    }
+    for (size_t off = dim / 2; off > 0; off /= 2)
+      for (size_t t = 0; t + off < dim; ++t) v[t] += v[t + off];
+    return v[0];
+  };
+  std::vector<float> cta_sums;
+  for (int64_t c = 0; c < ctas; ++c) {
+    std::vector<float> lanes(static_cast<size_t>(width), 0.0f);
+    for (int64_t t = 0; t < width; ++t) {
+      int64_t idx = t + c * cta_mult;
+      if (idx >= n) continue;
+      float acc[kVt] = {0, 0, 0, 0};
+      if (vectorized) {
+        for (; idx * kVt + kVt - 1 < n; idx += step)
+          for (int64_t i = 0; i < kVt; ++i) acc[i] += a[idx * kVt + i];
+        const int64_t tail = n - n % kVt + t;
+        if (c == 0 && tail < n) acc[0] += a[tail];
+      } else {
+        for (; idx + (kVt - 1) * step < n; idx += kVt * step)
+          for (int64_t i = 0; i < kVt; ++i) acc[i] += a[idx + i * step];
+        for (int64_t i = 0; i < kVt && idx < n; ++i, idx += step) acc[i] += a[idx];
+      }
+      lanes[size_t(t)] = ((acc[0] + acc[1]) + acc[2]) + acc[3];
+    }
+    cta_sums.push_back(block_reduce(std::move(lanes)));
+  }
+  float sum = cta_sums[0];
+  if (ctas > 1) {  // the last block gathers the partial sums, lane t taking t, t + width, ...
+    std::vector<float> lanes(static_cast<size_t>(width), 0.0f);
+    for (size_t k = 0; k < cta_sums.size(); ++k) lanes[k % size_t(width)] += cta_sums[k];
+    sum = block_reduce(std::move(lanes));
+  }
+  return sum * (1.0f / float(n));
 }
 
 std::vector<float> Quantized4bit::block_absmax() const {
