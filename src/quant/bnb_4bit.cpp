@@ -126,37 +126,31 @@ float round_to_dtype(float x, SourceDtype d) {
   return x;
 }
 
+// bitsandbytes decides codes with binary trees of strict comparisons (dQuantizeNF4 / dQuantizeFP4).
+// Both trees are monotone in |x|, so the code is the number of the tree's thresholds strictly below
+// x: the same decisions (a value equal to a threshold takes the lower code, NaN gives 0) without
+// unpredictable branches. The constants are bitsandbytes' float literals.
 uint8_t nf4_code(float x) {
-  // bitsandbytes' decision tree (strict comparisons; NaN falls through to code 0).
-  if (x > 0.03979014977812767f) {
-    if (x > 0.3893125355243683f) {
-      if (x > 0.6427869200706482f) return x > 0.8614784181118011f ? 0b1111 : 0b1110;
-      return x > 0.5016634166240692f ? 0b1101 : 0b1100;
-    }
-    if (x > 0.2035212516784668f) return x > 0.2920137718319893f ? 0b1011 : 0b1010;
-    return x > 0.1202552504837513f ? 0b1001 : 0b1000;
-  }
-  if (x > -0.33967943489551544f) {
-    if (x > -0.13791173323988914f) return x > -0.045525018125772476f ? 0b0111 : 0b0110;
-    return x > -0.23460740596055984f ? 0b0101 : 0b0100;
-  }
-  if (x > -0.6106329262256622f) return x > -0.4599952697753906f ? 0b0011 : 0b0010;
-  return x > -0.8480964004993439f ? 0b0001 : 0b0000;
+  static constexpr float kThresholds[15] = {
+      -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+      -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
+      0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f, 0.3893125355243683f,
+      0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f};
+  int code = 0;
+  for (float t : kThresholds) code += x > t;
+  return uint8_t(code);
 }
 
 uint8_t fp4_code(float x) {
+  static constexpr float kThresholds[7] = {0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f,
+                                           0.4166667f,  0.583333f,  0.8333333f};
+  // FP4 codes of the magnitudes 0, 1/192, 1/6, 1/4, 1/3, 1/2, 2/3, 1 in ascending order.
+  static constexpr uint8_t kByRank[8] = {0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011};
   const uint8_t sign = x < 0 ? 0b1000 : 0;
-  x = std::fabs(x);
-  uint8_t c;
-  if (x > 0.29166667f) {
-    if (x > 0.583333f) c = x > 0.8333333f ? 0b011 : 0b010;
-    else c = x > 0.4166667f ? 0b101 : 0b100;
-  } else if (x > 0.0859375f) {
-    c = x > 0.20833333f ? 0b111 : 0b110;
-  } else {
-    c = x > 0.00260417f ? 0b001 : 0b000;
-  }
-  return uint8_t(c + sign);
+  const float m = std::fabs(x);
+  int rank = 0;
+  for (float t : kThresholds) rank += m > t;
+  return uint8_t(kByRank[rank] + sign);
 }
 
 float nf4_value(uint8_t code) { return kNf4Values[code & 0x0f]; }
@@ -173,10 +167,75 @@ std::array<float, 16> quant_map(QuantType t) {
 }
 
 float absmax_mean(const std::vector<float>& absmax) {
-  long double sum = 0;
-  for (float v : absmax) sum += v;
-  // torch's CUDA mean multiplies the float sum by a float factor 1/n rather than dividing.
-  return float(sum) * (1.0f / float(absmax.size()));
+  // torch 2.11's CUDA mean of a contiguous 1-D float32 tensor (Reduce.cuh: setReduceConfig,
+  // thread_reduce, block_x_reduce, global_reduce; MeanOps multiplies the sum by float(1/n)), in
+  // the same order of float additions, so that the offset is the one bitsandbytes stores.
+  const int64_t n = int64_t(absmax.size());
+  if (n == 0) return 0.0f;
+  const float* a = absmax.data();
+  constexpr int64_t kMaxThreads = 512, kVt = 4;
+  // The split across thread blocks depends on the GPU (H100 SXM: 132 SMs, 2048 threads each); it
+  // only matters above 16 * 512 * 528 values, far beyond any weight's block count.
+  constexpr int64_t kSms = 132, kThreadsPerSm = 2048;
+  auto last_pow2 = [](int64_t v) {
+    int64_t p = 1;
+    while (p * 2 <= v) p *= 2;
+    return p;
+  };
+  const bool vectorized = n >= 128;  // loads of 4 consecutive floats
+  const int64_t dim0 = vectorized ? n / kVt : n;
+  const int64_t width = dim0 < kMaxThreads ? last_pow2(dim0) : kMaxThreads;  // threads of a block
+  int64_t step = width;
+  const int64_t values_per_thread = (n + step - 1) / step;
+  int64_t ctas = 1, cta_mult = 0;
+  if (values_per_thread >= 256) {  // warp split (block height 1) and then the block split
+    const int64_t target = kSms * (kThreadsPerSm / width);
+    ctas = std::max(std::min(target, (values_per_thread + 15) / 16), (values_per_thread + 255) / 256);
+    if (ctas > 1) {
+      cta_mult = step;
+      step *= ctas;
+    }
+  }
+  // Shared-memory halving down to a warp, then shuffles with decreasing offsets; lane 0's sum.
+  auto block_reduce = [](std::vector<float> v) {
+    size_t dim = v.size();
+    if (dim > 32) {
+      for (size_t off = dim / 2; off >= 32; off /= 2)
+        for (size_t t = 0; t < off; ++t) v[t] += v[t + off];
+      dim = 32;
+    }
+    for (size_t off = dim / 2; off > 0; off /= 2)
+      for (size_t t = 0; t + off < dim; ++t) v[t] += v[t + off];
+    return v[0];
+  };
+  std::vector<float> cta_sums;
+  for (int64_t c = 0; c < ctas; ++c) {
+    std::vector<float> lanes(static_cast<size_t>(width), 0.0f);
+    for (int64_t t = 0; t < width; ++t) {
+      int64_t idx = t + c * cta_mult;
+      if (idx >= n) continue;
+      float acc[kVt] = {0, 0, 0, 0};
+      if (vectorized) {
+        for (; idx * kVt + kVt - 1 < n; idx += step)
+          for (int64_t i = 0; i < kVt; ++i) acc[i] += a[idx * kVt + i];
+        const int64_t tail = n - n % kVt + t;
+        if (c == 0 && tail < n) acc[0] += a[tail];
+      } else {
+        for (; idx + (kVt - 1) * step < n; idx += kVt * step)
+          for (int64_t i = 0; i < kVt; ++i) acc[i] += a[idx + i * step];
+        for (int64_t i = 0; i < kVt && idx < n; ++i, idx += step) acc[i] += a[idx];
+      }
+      lanes[size_t(t)] = ((acc[0] + acc[1]) + acc[2]) + acc[3];
+    }
+    cta_sums.push_back(block_reduce(std::move(lanes)));
+  }
+  float sum = cta_sums[0];
+  if (ctas > 1) {  // the last block gathers the partial sums, lane t taking t, t + width, ...
+    std::vector<float> lanes(static_cast<size_t>(width), 0.0f);
+    for (size_t k = 0; k < cta_sums.size(); ++k) lanes[k % size_t(width)] += cta_sums[k];
+    sum = block_reduce(std::move(lanes));
+  }
+  return sum * (1.0f / float(n));
 }
 
 std::vector<float> Quantized4bit::block_absmax() const {
@@ -199,11 +258,14 @@ Quantized4bit quantize_4bit_with_offset(const float* w, std::vector<int64_t> sha
 std::vector<float> dequantize_4bit(const Quantized4bit& q) {
   const std::vector<float> scale = q.block_absmax();
   const bool nf4 = q.spec.type == QuantType::NF4;
-  std::vector<float> out(size_t(q.numel));
-  for (int64_t i = 0; i < q.numel; ++i) {
-    const uint8_t c = q.code(i);
-    const float v = flush_denormal((nf4 ? nf4_value(c) : fp4_value(c)) * scale[size_t(i / q.spec.block_size)]);
-    out[size_t(i)] = round_to_dtype(v, q.dtype);
+  std::vector<float> out(static_cast<size_t>(q.numel));
+  float table[16];
+  for (int64_t b = 0; b < q.blocks(); ++b) {
+    // Each block's 16 possible outputs, computed as the kernel computes every value.
+    for (uint8_t c = 0; c < 16; ++c)
+      table[c] = round_to_dtype(flush_denormal((nf4 ? nf4_value(c) : fp4_value(c)) * scale[size_t(b)]), q.dtype);
+    const int64_t end = std::min(q.numel, (b + 1) * q.spec.block_size);
+    for (int64_t i = b * q.spec.block_size; i < end; ++i) out[size_t(i)] = table[q.code(i)];
   }
   return out;
 }

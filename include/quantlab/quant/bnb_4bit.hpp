@@ -65,7 +65,9 @@ struct Quantized4bit {
   uint8_t code(int64_t i) const { return uint8_t(i % 2 == 0 ? packed[size_t(i / 2)] >> 4 : packed[size_t(i / 2)] & 0x0f); }
 };
 
-// The mean bitsandbytes subtracts before double quantization (absmax.mean() in float32).
+// The mean bitsandbytes subtracts before double quantization: absmax.mean() as torch 2.11
+// computes it on a CUDA GPU, float additions in the same order (bit-exact on the fixtures; the
+// split across thread blocks for more than ~4M blocks assumes an H100's 132 SMs).
 float absmax_mean(const std::vector<float>& absmax);
 
 // Quantizes a weight given as float values (rounded to `dtype` first). Throws quantlab::Error on a
@@ -73,8 +75,8 @@ float absmax_mean(const std::vector<float>& absmax);
 Quantized4bit quantize_4bit(const float* w, std::vector<int64_t> shape, const Spec4bit& spec,
                             SourceDtype dtype, const std::string& source = "");
 
-// The same, with the double-quantization offset given instead of computed (for checking against a
-// reference whose float reduction order differs from quantlab's).
+// The same, with the double-quantization offset given instead of computed (to reproduce a file
+// whose offset came from another reduction order, e.g. another GPU or torch version).
 Quantized4bit quantize_4bit_with_offset(const float* w, std::vector<int64_t> shape, const Spec4bit& spec,
                                         SourceDtype dtype, float nested_offset, const std::string& source = "");
 
