@@ -20,7 +20,7 @@ from gguf import quants
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_NL, T.IQ4_XS,
-         T.TQ1_0, T.TQ2_0, T.IQ3_XXS, T.IQ3_S, T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ1_S, T.IQ1_M]
+         T.TQ1_0, T.TQ2_0, T.IQ3_XXS, T.IQ3_S, T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ1_S, T.IQ1_M, T.MXFP4]
 # llama.cpp refuses these without an importance matrix.
 WEIGHTED_ONLY = {T.IQ2_XXS, T.IQ2_XS, T.IQ1_S}
 

@@ -11,7 +11,7 @@
 # References:
 # - encoded bytes: llama.cpp's ggml_quantize_chunk (what llama-quantize calls), with and without an
 #   importance matrix, through tools/ggml-quantize-ref.c; where the PyPI `gguf` package can encode
-#   a type too (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, TQ1_0, TQ2_0) the script checks both agree.
+#   a type too (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, TQ1_0, TQ2_0, MXFP4) the script checks both agree.
 # - decoded floats: the PyPI `gguf` package's gguf.quants.dequantize (ggml's to_float for Q8_K,
 #   which gguf cannot decode); the script also checks that ggml decodes every fixture identically.
 #
@@ -49,12 +49,12 @@ TYPES = [
     (T.Q2_K, True, BOTH, "chunk"), (T.Q3_K, True, BOTH, "chunk"), (T.Q4_K, True, BOTH, "chunk"),
     (T.Q5_K, True, BOTH, "chunk"), (T.Q6_K, True, BOTH, "chunk"), (T.Q8_K, True, PLAIN, "ref"),
     (T.IQ4_NL, True, BOTH, "chunk"), (T.IQ4_XS, True, BOTH, "chunk"),
-    (T.TQ1_0, True, PLAIN, "chunk"), (T.TQ2_0, True, PLAIN, "chunk"),
+    (T.TQ1_0, True, PLAIN, "chunk"), (T.TQ2_0, True, PLAIN, "chunk"), (T.MXFP4, True, PLAIN, "chunk"),
     (T.IQ2_XXS, True, WEIGHTED, "chunk"), (T.IQ2_XS, True, WEIGHTED, "chunk"), (T.IQ2_S, True, BOTH, "chunk"),
     (T.IQ3_XXS, True, BOTH, "chunk"), (T.IQ3_S, True, BOTH, "chunk"),
     (T.IQ1_S, True, WEIGHTED, "chunk"), (T.IQ1_M, True, BOTH, "chunk"),
 ]
-GGUF_CAN_ENCODE = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0, T.TQ2_0}
+GGUF_CAN_ENCODE = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0, T.TQ2_0, T.MXFP4}
 GGUF_CANNOT_DECODE = {T.Q8_1, T.Q8_K}
 # Byte offsets of the f16 scales inside a block; random blocks get finite values there.
 F16_OFFSETS = {
@@ -62,6 +62,7 @@ F16_OFFSETS = {
     T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208], T.IQ4_NL: [0], T.IQ4_XS: [0],
     T.TQ1_0: [52], T.TQ2_0: [64], T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0], T.IQ3_XXS: [0],
     T.IQ3_S: [0], T.IQ1_S: [0],
+    T.MXFP4: [],  # every E8M0 byte is a finite scale
 }
 
 

@@ -9,5 +9,5 @@ extern const FormatTraits kF32, kF16, kBF16, kI8, kI16, kI32, kI64, kF64;
 extern const FormatTraits kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ8_1;
 extern const FormatTraits kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K, kQ8_K;
 extern const FormatTraits kIQ4_NL, kIQ4_XS, kIQ2_XXS, kIQ2_XS, kIQ2_S, kIQ3_XXS, kIQ3_S, kIQ1_S, kIQ1_M;
-extern const FormatTraits kTQ1_0, kTQ2_0;
+extern const FormatTraits kTQ1_0, kTQ2_0, kMXFP4;
 }  // namespace quantlab::formats

@@ -15,7 +15,7 @@ const std::vector<const FormatTraits*>& all_formats() {
       &formats::kQ2_K, &formats::kQ3_K, &formats::kQ4_K, &formats::kQ5_K, &formats::kQ6_K, &formats::kQ8_K,
       &formats::kIQ4_NL, &formats::kIQ4_XS, &formats::kIQ2_XXS, &formats::kIQ2_XS, &formats::kIQ2_S,
       &formats::kIQ3_XXS, &formats::kIQ3_S, &formats::kIQ1_S, &formats::kIQ1_M,
-      &formats::kTQ1_0, &formats::kTQ2_0,
+      &formats::kTQ1_0, &formats::kTQ2_0, &formats::kMXFP4,
   };
   return table;
 }
