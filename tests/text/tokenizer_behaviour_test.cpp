@@ -61,7 +61,7 @@ TEST(TokenizerBehaviour, SentencePieceBosAndSpacePrefix) {
   ASSERT_EQ(with.size(), without.size() + 1);
   EXPECT_EQ(with[0], 1);
   EXPECT_EQ(tok.token_text(without[0]), "\xE2\x96\x81Hello");
-  EXPECT_EQ(tok.decode(with), "<s>Hello world");
+  EXPECT_EQ(tok.decode(with), "<s> Hello world");
   EXPECT_EQ(tok.decode(with, true), "Hello world");
   EXPECT_TRUE(tok.encode("", false, false).empty());
   EXPECT_EQ(tok.encode("", true, false), std::vector<int32_t>{1});
