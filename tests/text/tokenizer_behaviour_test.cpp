@@ -122,6 +122,7 @@ TEST(TokenizerBehaviour, PhiThreeSpecialTokensSwallowFollowingSpace) {
   const auto b = tok.encode("<|user|>Hi", false, true);
   EXPECT_EQ(a, b);  // rstrip: the newline after <|user|> is dropped, as llama.cpp does for Phi-3
   EXPECT_EQ(tok.eot_id(), tok.token_id("<|end|>"));
+  EXPECT_EQ(tok.vocab().chat_template.rfind("{{ bos_token }}", 0), 0u);  // tokenizer.chat_template
 }
 
 TEST(TokenizerBehaviour, BadIdsAreErrors) {
