@@ -5,10 +5,17 @@ Command (from the repository root, with ../shared beside it):
     python3 -m pip install tokenizers==0.23.3 sentencepiece==0.2.3
     python3 tools/make-tokenizer-fixtures.py > tests/text/fixtures/reference_ids.json
 
+It also (re)writes two miniature tokenizer.json files trained here on SENTENCES, so that the
+tokenizer.json paths no shared file covers are checked against Hugging Face too:
+    tests/text/fixtures/mini_wordpiece.json          BERT normalizer + pre-tokenizer, WordPiece
+    tests/text/fixtures/mini_sentencepiece_bpe.json  SentencePiece-style BPE with byte fallback
+
 - qwen3:  tokenizers.Tokenizer.from_file(shared/data/tokenizers/qwen3/tokenizer.json)
           .encode(s, add_special_tokens=False).ids  (Hugging Face always splits added tokens)
 - llama2: sentencepiece.SentencePieceProcessor(shared/data/tokenizers/llama2/tokenizer.model)
           .encode(s)  (no BOS; SentencePiece never parses "<s>" in text)
+- mini_wordpiece, mini_sentencepiece_bpe: Hugging Face ids of SENTENCES through the miniatures
+  (add_special_tokens=False; added tokens are always split, as Hugging Face does)
 - nfc_changes: whether NFC changes the sentence (llama.cpp's "qwen2" GGUF path has no NFC step)
 - *_decoded: each library's decode of those ids (qwen3 with skip_special_tokens=False)
 - wikitext2_test: the whole of shared/data/wikitext-2-raw/wiki.test.raw through both, kept as
@@ -84,6 +91,45 @@ SENTENCES = [
 ]
 
 
+FIXTURES = os.path.join(ROOT, "tests", "text", "fixtures")
+
+
+def mini_wordpiece():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=300, limit_alphabet=60, show_progress=False,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(SENTENCES * 3, trainer)
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
+    return tok
+
+
+def mini_sentencepiece_bpe():
+    from tokenizers import Tokenizer, models, normalizers, decoders, processors, trainers
+    normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    base = Tokenizer(models.BPE())
+    base.normalizer = normalizer
+    base.train_from_iterator(SENTENCES * 3, trainers.BpeTrainer(vocab_size=200, limit_alphabet=40, show_progress=False,
+                                                                special_tokens=["<unk>", "<s>", "</s>"]))
+    trained = json.loads(base.to_str())["model"]
+    # The SentencePiece layout: <unk> <s> </s>, the 256 byte pieces, then the learned pieces.
+    vocab = {}
+    for t in ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]:
+        vocab[t] = len(vocab)
+    for t, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]):
+        vocab.setdefault(t, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizer
+    tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return tok
+
+
 def main():
     qwen = tokenizers.Tokenizer.from_file(os.path.join(SHARED, "data/tokenizers/qwen3/tokenizer.json"))
     sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(SHARED, "data/tokenizers/llama2/tokenizer.model"))
@@ -98,6 +144,13 @@ def main():
     out["nfc_changes"] = [unicodedata.normalize("NFC", s) != s for s in SENTENCES]
     out["qwen3_decoded"] = [qwen.decode(ids, skip_special_tokens=False) for ids in out["qwen3"]]
     out["llama2_decoded"] = [sp.decode(ids) for ids in out["llama2"]]
+
+    minis = {"mini_wordpiece": mini_wordpiece(), "mini_sentencepiece_bpe": mini_sentencepiece_bpe()}
+    for name, tok in minis.items():
+        tok.save(os.path.join(FIXTURES, name + ".json"))
+        out[name] = [tok.encode(s, add_special_tokens=False).ids for s in SENTENCES]
+    out["mini_sentencepiece_bpe_decoded"] = [minis["mini_sentencepiece_bpe"].decode(ids, skip_special_tokens=False)
+                                             for ids in out["mini_sentencepiece_bpe"]]
 
     raw = open(os.path.join(SHARED, "data/wikitext-2-raw/wiki.test.raw"), "rb").read()
     text = raw.decode("utf-8")

@@ -11,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
+#include <string>
+#include <vector>
 
 namespace quantlab {
 namespace {

@@ -276,9 +276,10 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
     check_id(id);
     const TokenKind k = v.kinds[id];
     if (k == TokenKind::Control || k == TokenKind::Unknown) {
-      if (skip_special) continue;
+      if (skip_special) continue;  // a skipped token leaves the prefix removal to the next piece
       out += v.tokens[id];
-      continue;  // a control token does not consume the leading-space removal
+      first = false;  // "<s> Hello", as Hugging Face and llama.cpp render it
+      continue;
     }
     std::string p = token_piece(id);
     if (first && strip_first_space && !p.empty() && p[0] == ' ') p.erase(0, 1);  // the encoder's prefix

@@ -90,6 +90,21 @@ TEST(BadInput, TokenizerConfigNamingAnAbsentToken) {
   }
 }
 
+TEST(TokenizerJson, ConfigGivesBosEosAndChatTemplate) {
+  const fs::path dir = test::temp_dir("text-good-config");
+  std::ofstream(dir / "tokenizer.json") << bpe_json();
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"bos_token":{"content":"<|end|>"},"eos_token":"<|end|>","add_bos_token":true,)"
+         R"("chat_template":"{% for m in messages %}{{ m.content }}{% endfor %}"})";
+  const Tokenizer tok = Tokenizer::load(dir.string());
+  EXPECT_EQ(tok.bos_id(), 4);
+  EXPECT_EQ(tok.eos_id(), 4);
+  EXPECT_TRUE(tok.add_bos());
+  EXPECT_FALSE(tok.add_eos());
+  EXPECT_EQ(tok.vocab().chat_template, "{% for m in messages %}{{ m.content }}{% endfor %}");
+  EXPECT_EQ(tok.encode("ab", true, false), (std::vector<int32_t>{4, 2}));
+}
+
 // --- llama2.c tokenizer.bin ---------------------------------------------------------------------
 
 std::string llama2c_bin(int n_tokens, const std::string& replace_token_300 = "") {

@@ -164,3 +164,25 @@ TEST(ReferenceIds, Llama3RecipeEqualsTheOriginalRegex) {
     for (int32_t id : a.encode(g, false, false)) groups.push_back(id);
   EXPECT_EQ(show(a.encode("1234567", false, false)), show(groups));
 }
+
+// tokenizer.json paths no shared file covers, against Hugging Face on miniatures trained by the
+// fixture script: BERT WordPiece, and SentencePiece-style BPE with byte fallback.
+TEST(ReferenceIds, MiniWordPieceTokenizerJsonMatchesHuggingFace) {
+  const Tokenizer tok = Tokenizer::load((test::source_dir() / "tests/text/fixtures/mini_wordpiece.json").string());
+  EXPECT_EQ(tok.vocab().algorithm, TokenizerAlgorithm::WordPiece);
+  const auto fx = fixture();
+  for (size_t i = 0; i < fx["sentences"].size(); ++i)
+    EXPECT_EQ(show(tok.encode(fx["sentences"][i].get<std::string>(), false, true)),
+              show(fx["mini_wordpiece"][i].get<std::vector<int32_t>>()))
+        << "sentence " << i;
+  const auto with = tok.encode("hello", true, false);
+  EXPECT_EQ(with.front(), tok.token_id("[CLS]"));
+  EXPECT_EQ(with.back(), tok.token_id("[SEP]"));
+}
+
+TEST(ReferenceIds, MiniSentencePieceBpeTokenizerJsonMatchesHuggingFace) {
+  const Tokenizer tok = Tokenizer::load((test::source_dir() / "tests/text/fixtures/mini_sentencepiece_bpe.json").string());
+  EXPECT_FALSE(tok.vocab().byte_encode);
+  EXPECT_TRUE(tok.add_bos());
+  expect_all(tok, fixture(), "mini_sentencepiece_bpe", /*parse_special=*/true);
+}

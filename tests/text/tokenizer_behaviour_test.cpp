@@ -61,7 +61,7 @@ TEST(TokenizerBehaviour, SentencePieceBosAndSpacePrefix) {
   ASSERT_EQ(with.size(), without.size() + 1);
   EXPECT_EQ(with[0], 1);
   EXPECT_EQ(tok.token_text(without[0]), "\xE2\x96\x81Hello");
-  EXPECT_EQ(tok.decode(with), "<s>Hello world");
+  EXPECT_EQ(tok.decode(with), "<s> Hello world");
   EXPECT_EQ(tok.decode(with, true), "Hello world");
   EXPECT_TRUE(tok.encode("", false, false).empty());
   EXPECT_EQ(tok.encode("", true, false), std::vector<int32_t>{1});
@@ -122,6 +122,7 @@ TEST(TokenizerBehaviour, PhiThreeSpecialTokensSwallowFollowingSpace) {
   const auto b = tok.encode("<|user|>Hi", false, true);
   EXPECT_EQ(a, b);  // rstrip: the newline after <|user|> is dropped, as llama.cpp does for Phi-3
   EXPECT_EQ(tok.eot_id(), tok.token_id("<|end|>"));
+  EXPECT_EQ(tok.vocab().chat_template.rfind("{{ bos_token }}", 0), 0u);  // tokenizer.chat_template
 }
 
 TEST(TokenizerBehaviour, BadIdsAreErrors) {

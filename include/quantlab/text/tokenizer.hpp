@@ -34,7 +34,8 @@ class Tokenizer {
 
   std::vector<int32_t> encode(std::string_view text, bool add_special = true, bool parse_special = false) const;
   // Concatenated token pieces. Control/unknown tokens are rendered as their text unless
-  // skip_special. SentencePiece vocabularies drop the space the encoder prefixed.
+  // skip_special. SentencePiece vocabularies drop the space the encoder prefixed to the first
+  // piece ("Hello"), unless a rendered special token comes first ("<s> Hello", as Hugging Face).
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
   // The bytes one token stands for (byte tokens give one byte, control tokens their text).
   std::string token_piece(int32_t id) const;
