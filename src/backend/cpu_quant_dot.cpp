@@ -44,7 +44,8 @@ struct Q4_0 {
   static void levels(const Block& b, uint8_t* l) {
     for (int j = 0; j < 16; ++j) l[j] = b.qs[j] & 0x0F, l[j + 16] = b.qs[j] >> 4;
   }
-  static float off_a(const Block&, float dd) { return -8.0f * dd; }
+  template <class H> static float block_const(const Block&, H) { return 0.0f; }
+  static float off_a(float, float dd) { return -8.0f * dd; }
   static float off_b(const ActivationBlock& x) { return float(x.qsum); }
 };
 struct Q4_1 {
@@ -54,7 +55,8 @@ struct Q4_1 {
   static void levels(const Block& b, uint8_t* l) {
     for (int j = 0; j < 16; ++j) l[j] = b.qs[j] & 0x0F, l[j + 16] = b.qs[j] >> 4;
   }
-  static float off_a(const Block& b, float) { return fp16_to_f32(b.m); }
+  template <class H> static float block_const(const Block& b, H h2f) { return h2f(b.m); }  // the minimum m
+  static float off_a(float m, float) { return m; }
   static float off_b(const ActivationBlock& x) { return x.s; }
 };
 struct Q5_0 {
@@ -67,7 +69,8 @@ struct Q5_0 {
     for (int j = 0; j < 16; ++j) l[j] = b.qs[j] & 0x0F, l[j + 16] = b.qs[j] >> 4;
     for (int j = 0; j < 32; ++j) l[j] = uint8_t(l[j] | (((qh >> j) & 1u) << 4));
   }
-  static float off_a(const Block&, float dd) { return -16.0f * dd; }
+  template <class H> static float block_const(const Block&, H) { return 0.0f; }
+  static float off_a(float, float dd) { return -16.0f * dd; }
   static float off_b(const ActivationBlock& x) { return float(x.qsum); }
 };
 struct Q8_0 {
@@ -75,7 +78,8 @@ struct Q8_0 {
   static constexpr bool kSigned = true;
   static float scale(const Block& b) { return fp16_to_f32(b.d); }
   static void levels(const Block& b, uint8_t* l) { std::memcpy(l, b.qs, 32); }
-  static float off_a(const Block&, float) { return 0.0f; }
+  template <class H> static float block_const(const Block&, H) { return 0.0f; }
+  static float off_a(float, float) { return 0.0f; }
   static float off_b(const ActivationBlock&) { return 0.0f; }
 };
 
@@ -96,7 +100,7 @@ float dot_portable(const void* w, const ActivationBlock* x, int64_t nb) {
         s += (F::kSigned ? int32_t(int8_t(l[k])) : int32_t(l[k])) * int32_t(x[i].q[k]);
       acc[set][lane] = std::fma(dd, float(s), acc[set][lane]);
     }
-    off[set] = std::fma(F::off_a(b, dd), F::off_b(x[i]), off[set]);
+    off[set] = std::fma(F::off_a(F::block_const(b, fp16_to_f32), dd), F::off_b(x[i]), off[set]);
   }
   float a[8], s4[4], s2[2];
   for (int i = 0; i < 8; ++i) a[i] = acc[0][i] + acc[1][i];
@@ -141,28 +145,41 @@ inline float finish(__m256 acc0, __m256 acc1, float off0, float off1) {
   return _mm_cvtss_f32(s1) + (off0 + off1);
 }
 
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }  // exact, same value as fp16_to_f32
+
+// One block for C tokens into one accumulator set (the caller alternates sets; keeping the set a
+// compile-time choice keeps the accumulators in registers).
+template <class F, int C>
+__attribute__((always_inline)) inline void block_step(const typename F::Block& b, const ActivationBlock* const* x,
+                                                      int64_t i, __m256 (&acc)[C], float (&off)[C]) {
+  const __m256i lv = simd_levels<F>(b);
+  const __m256i ulv = F::kSigned ? _mm256_abs_epi8(lv) : lv;
+  const float d = h2f(b.d);
+  const float bc = F::block_const(b, h2f);
+  for (int c = 0; c < C; ++c) {
+    const ActivationBlock& xb = x[c][i];
+    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.q));
+    if constexpr (F::kSigned) q = _mm256_sign_epi8(q, lv);  // u8 x s8: w's sign moved onto q (q != -128)
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ulv, q);
+    const float dd = d * xb.d;
+    acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[c]);
+    off[c] = std::fma(F::off_a(bc, dd), F::off_b(xb), off[c]);
+  }
+}
+
 template <class F, int C>
 void dot_vnni(const void* w, const ActivationBlock* const* x, int64_t nb, float* out) {
-  __m256 acc[C][2];
-  float off[C][2];
-  for (int c = 0; c < C; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps(), off[c][0] = off[c][1] = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    const auto& b = *block<typename F::Block>(w, i);
-    const __m256i lv = simd_levels<F>(b);
-    const __m256i ulv = F::kSigned ? _mm256_abs_epi8(lv) : lv;
-    const float d = _cvtsh_ss(b.d);
-    const int set = int(i & 1);
-    for (int c = 0; c < C; ++c) {
-      const ActivationBlock& xb = x[c][i];
-      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.q));
-      if constexpr (F::kSigned) q = _mm256_sign_epi8(q, lv);  // u8 x s8: w's sign moved onto q (q != -128)
-      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ulv, q);
-      const float dd = d * xb.d;
-      acc[c][set] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[c][set]);
-      off[c][set] = std::fma(F::off_a(b, dd), F::off_b(xb), off[c][set]);
-    }
+  __m256 acc0[C], acc1[C];
+  float off0[C], off1[C];
+  for (int c = 0; c < C; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps(), off0[c] = off1[c] = 0.0f;
+  const auto* blocks = block<typename F::Block>(w, 0);
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    block_step<F, C>(blocks[i], x, i, acc0, off0);
+    block_step<F, C>(blocks[i + 1], x, i + 1, acc1, off1);
   }
-  for (int c = 0; c < C; ++c) out[c] = finish(acc[c][0], acc[c][1], off[c][0], off[c][1]);
+  if (i < nb) block_step<F, C>(blocks[i], x, i, acc0, off0);
+  for (int c = 0; c < C; ++c) out[c] = finish(acc0[c], acc1[c], off0[c], off1[c]);
 }
 
 template <class F>
