@@ -130,11 +130,12 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
       rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, qt, H, hd);
       rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, kt, Hkv, hd);
     }
-    float* kc = k_cache_.data() + size_t(l) * layer_kv;
-    float* vc = v_cache_.data() + size_t(l) * layer_kv;
-    std::copy(k_.begin(), k_.begin() + n * kv_dim, kc + n_past_ * kv_dim);
+    float* kc = k_cache_.data() + size_t(l) * layer_kv;  // [n_head_kv][head_dim][n_ctx] (transposed)
+    float* vc = v_cache_.data() + size_t(l) * layer_kv;  // [n_ctx][n_head_kv*head_dim]
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t i = 0; i < kv_dim; ++i) kc[i * n_ctx_ + n_past_ + t] = k_[size_t(t * kv_dim + i)];
     std::copy(v_.begin(), v_.begin() + n * kv_dim, vc + n_past_ * kv_dim);
-    attention(pool_, shape, q_.data(), kc, vc, n_past_, n, attn_.data());
+    attention(pool_, shape, q_.data(), kc, n_ctx_, vc, n_past_, n, attn_.data());
     if (observer_) observer_->on_linear_input(int(l), LinearInput::AttnOutput, attn_.data(), n, q_dim);
     linear(L.wo, attn_.data(), n, xn);
     add_into(x, xn, n * E);
