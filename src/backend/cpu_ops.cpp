@@ -77,6 +77,16 @@ void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, i
                       float scale, float* scores) {
   int64_t j = 0;
 #if defined(__AVX512F__)
+  // 4 blocks of 16 positions at a time: 4 independent FMA chains hide the FMA latency.
+  for (; j + 64 <= n; j += 64) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const __m512 qd = _mm512_set1_ps(q[d]);
+      const float* row = keys_t + d * ctx_stride + j;
+      for (int b = 0; b < 4; ++b) acc[b] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 16 * b), acc[b]);
+    }
+    for (int b = 0; b < 4; ++b) _mm512_storeu_ps(scores + j + 16 * b, _mm512_mul_ps(acc[b], _mm512_set1_ps(scale)));
+  }
   for (; j < n; j += 16) {
     const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1u);
     __m512 acc = _mm512_setzero_ps();
@@ -96,10 +106,19 @@ void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, i
 void attention_values(const float* p, const float* values, int64_t v_stride, int64_t head_dim, int64_t n, float* out) {
   int64_t d = 0;
 #if defined(__AVX512F__)
-  for (; d + 16 <= head_dim; d += 16) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; ++j) acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(values + j * v_stride + d), acc);
-    _mm512_storeu_ps(out + d, acc);
+  // Up to 8 blocks of 16 dimensions (head_dim <= 128) in flight, positions in order.
+  constexpr int kMaxBlocks = 8;
+  const int blocks = int(std::min<int64_t>(head_dim / 16, kMaxBlocks));
+  if (blocks > 0) {
+    __m512 acc[kMaxBlocks];
+    for (int b = 0; b < blocks; ++b) acc[b] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      const float* row = values + j * v_stride;
+      for (int b = 0; b < blocks; ++b) acc[b] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * b), acc[b]);
+    }
+    for (int b = 0; b < blocks; ++b) _mm512_storeu_ps(out + 16 * b, acc[b]);
+    d = 16 * blocks;
   }
 #endif
   for (; d < head_dim; ++d) {
