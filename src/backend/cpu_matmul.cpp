@@ -310,11 +310,16 @@ void matmul_quantized_rows(const WeightMatrix& w, const cpu::ActivationBlock* xq
   }
 }
 
-const cpu::ActivationBlock* quantize_tokens(const WeightMatrix& w, const float* x, int64_t n_tokens,
+const cpu::ActivationBlock* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
                                             std::vector<cpu::ActivationBlock>& buf) {
   const int64_t nb = w.cols / cpu::kQ8Block;
   buf.resize(size_t(n_tokens * nb));
-  for (int64_t t = 0; t < n_tokens; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+  auto run = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+  };
+  // Each token is quantized on its own, so splitting the tokens across threads changes nothing.
+  if (pool && pool->size() > 1 && n_tokens * w.cols >= (1 << 15)) pool->parallel_for(n_tokens, run);
+  else run(0, n_tokens, 0);
   return buf.data();
 }
 
@@ -343,7 +348,7 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   if (n_tokens <= 0) return;
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
   if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
-    const cpu::ActivationBlock* xq = quantize_tokens(w, x, n_tokens, tls_quantized_x);
+    const cpu::ActivationBlock* xq = quantize_tokens(&pool, w, x, n_tokens, tls_quantized_x);
     // Integer work is cheaper per weight than f32: a larger serial threshold.
     if (pool.size() == 1 || w.rows * w.cols * n_tokens < 2 * kSerialWork || units < 2) {
       matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q->fast, q->fast4);
@@ -368,7 +373,7 @@ void matmul_portable(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
   check(w);
   if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
     std::vector<cpu::ActivationBlock> buf;
-    matmul_quantized_rows(w, quantize_tokens(w, x, n_tokens, buf), n_tokens, y, 0, w.rows, q->portable, nullptr);
+    matmul_quantized_rows(w, quantize_tokens(nullptr, w, x, n_tokens, buf), n_tokens, y, 0, w.rows, q->portable, nullptr);
     return;
   }
   Scratch scratch;
