@@ -1,6 +1,7 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
 #include "eval_input.hpp"
+#include "model_tokenizer.hpp"
 
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/perplexity.hpp"
@@ -8,14 +9,78 @@
 #include "quantlab/model/session.hpp"
 
 #include <chrono>
+#include <fstream>
 #include <cstdio>
 #include <string>
 
 namespace quantlab::cli {
 namespace {
 
+// --per-sample: every non-empty line of --file (or the --field of every record of a .jsonl file),
+// optionally placed into --template at "{text}", is tokenized with BOS per the vocabulary and
+// scored alone.
+int run_per_sample(const Args& args, const std::string& model_path, const Model& model) {
+  const std::string path = args.require("file");
+  const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
+  if (!tokenizer) throw Error("--per-sample", "", "needs a tokenizer (GGUF model or --tokenizer)");
+  const std::string field = args.get_or("field", "text");
+  const std::string templ = args.get_or("template", "{text}");
+  if (templ.find("{text}") == std::string::npos) throw Error("--template", "", "must contain {text}");
+  const bool jsonl = path.size() >= 6 && path.substr(path.size() - 6) == ".jsonl";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, "", "cannot open");
+  std::vector<std::vector<int32_t>> samples;
+  std::string line;
+  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.empty() || line == "\r") continue;
+    std::string text = line;
+    if (jsonl) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains(field) || !j[field].is_string())
+        throw Error(path, "line " + std::to_string(line_no), "expected a JSON object with a string field '" + field + "'");
+      text = j[field].get<std::string>();
+    }
+    std::string filled = templ;
+    filled.replace(filled.find("{text}"), 6, text);
+    samples.push_back(tokenizer->encode(filled, true, false));
+  }
+  ThreadPool pool(thread_count(args));
+  Session session(model, pool, args.get_int("ctx", 2048));
+  const auto t0 = std::chrono::steady_clock::now();
+  const PerSampleResult r = per_sample_perplexity(session, samples);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (args.has("json")) {
+    print_json({{"command", "eval ppl"},
+                {"mode", "per-sample"},
+                {"model", model_path},
+                {"input", {{"path", path}, {"sha256", sha256_file(path)}, {"n_samples", samples.size()},
+                           {"n_tokens", r.overall.n_tokens}, {"template", templ}}},
+                {"n_ctx", session.n_ctx()},
+                {"n_scored_samples", r.overall.n_chunks},
+                {"n_truncated", r.n_truncated},
+                {"n_skipped", r.n_skipped},
+                {"n_scored", r.overall.n_scored},
+                {"ppl", r.overall.ppl},
+                {"ppl_stderr", r.overall.ppl_stderr},
+                {"mean_nll", r.overall.mean_nll},
+                {"nll_stderr", r.overall.nll_stderr},
+                {"sample_mean_nll", r.sample_nll},
+                {"threads", pool.size()},
+                {"seconds", seconds}});
+  } else {
+    std::printf("Per-sample estimate: PPL = %.4f +/- %.5f over %lld samples, %lld tokens scored\n", r.overall.ppl,
+                r.overall.ppl_stderr, static_cast<long long>(r.overall.n_chunks), static_cast<long long>(r.overall.n_scored));
+  }
+  return 0;
+}
+
 int run_eval_ppl(const Args& args) {
   const std::string model_path = args.require("model");
+  if (args.has("per-sample")) {
+    if (args.has("ids")) throw Error("--per-sample", "", "takes --file, not --ids");
+    const Model model = load_model(model_path);
+    return run_per_sample(args, model_path, model);
+  }
   const EvalInput input = load_eval_input(args, model_path);
   const std::vector<int32_t>& tokens = input.tokens;
   const std::string& input_path = input.path;
@@ -75,7 +140,10 @@ QUANTLAB_COMMAND(Command{"eval ppl",
                           {"ctx", Takes::Value, "context per chunk (default 512)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"},
-                          {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"}},
+                          {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
+                          {"per-sample", Takes::Nothing, "score each line (or .jsonl record) of --file alone"},
+                          {"field", Takes::Value, "with --per-sample on .jsonl: the text field (default text)"},
+                          {"template", Takes::Value, "with --per-sample: text template containing {text}"}},
                          run_eval_ppl});
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "quantlab/model/session.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -56,7 +57,20 @@ int run_generate(const Args& args) {
   std::vector<int32_t> out;
   std::string stop = "length";
   const auto t_gen = Clock::now();
+  // --ignore-eos as llama.cpp: end-of-generation tokens are banned (logit -inf), not sampled and skipped.
+  std::vector<int32_t> banned;
+  if (ignore_eos) {
+    if (tokenizer) banned.assign(tokenizer->end_of_generation_ids().begin(), tokenizer->end_of_generation_ids().end());
+    else if (model.config.eos_id >= 0) banned.push_back(model.config.eos_id);
+  }
+  std::vector<float> masked;
   for (long long i = 0; i < n_predict; ++i) {
+    if (!banned.empty()) {
+      masked.assign(logits.begin(), logits.end());
+      for (int32_t id : banned)
+        if (id >= 0 && size_t(id) < masked.size()) masked[size_t(id)] = -INFINITY;
+      logits = masked;
+    }
     const int32_t tok = sampler.sample(logits);
     out.push_back(tok);
     const bool end = tokenizer ? tokenizer->is_end_of_generation(tok) : tok == model.config.eos_id;
@@ -126,7 +140,7 @@ QUANTLAB_COMMAND(Command{"generate",
                           {"seed", Takes::Value, "random seed (default 0)"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"},
                           {"ctx", Takes::Value, "KV cache size (default: prompt + n)"},
-                          {"ignore-eos", Takes::Nothing, "keep generating after the end-of-sequence token"}},
+                          {"ignore-eos", Takes::Nothing, "never end: end-of-generation tokens are banned (as llama.cpp)"}},
                          run_generate});
 
 }  // namespace

@@ -293,19 +293,33 @@ thread_local std::vector<cpu::ActivationBlock> tls_quantized_x;
 // Formats with integer kernels: activations quantized once, then one row dot per (row, token).
 // Used at every batch size, so decode and prefill still agree bit for bit.
 void matmul_quantized_rows(const WeightMatrix& w, const cpu::ActivationBlock* xq, int64_t n_tokens, float* y,
-                           int64_t r_begin, int64_t r_end, cpu::QuantRowDot dot) {
+                           int64_t r_begin, int64_t r_end, cpu::QuantRowDot dot, cpu::QuantRowDot4 dot4) {
   const int64_t nb = w.cols / cpu::kQ8Block;
+  // Groups of 4 tokens share each unpacked weight block; a row stays in L1 across all tokens.
   for (int64_t r = r_begin; r < r_end; ++r) {
     const uint8_t* row = w.row(r);
-    for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = dot(row, xq + t * nb, nb);
+    int64_t t = 0;
+    if (dot4)
+      for (; t + 4 <= n_tokens; t += 4) {
+        const cpu::ActivationBlock* xs[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb, xq + (t + 3) * nb};
+        float out[4];
+        dot4(row, xs, nb, out);
+        for (int c = 0; c < 4; ++c) y[(t + c) * w.rows + r] = out[c];
+      }
+    for (; t < n_tokens; ++t) y[t * w.rows + r] = dot(row, xq + t * nb, nb);
   }
 }
 
-const cpu::ActivationBlock* quantize_tokens(const WeightMatrix& w, const float* x, int64_t n_tokens,
+const cpu::ActivationBlock* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
                                             std::vector<cpu::ActivationBlock>& buf) {
   const int64_t nb = w.cols / cpu::kQ8Block;
   buf.resize(size_t(n_tokens * nb));
-  for (int64_t t = 0; t < n_tokens; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+  auto run = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+  };
+  // Each token is quantized on its own, so splitting the tokens across threads changes nothing.
+  if (pool && pool->size() > 1 && n_tokens * w.cols >= (1 << 15)) pool->parallel_for(n_tokens, run);
+  else run(0, n_tokens, 0);
   return buf.data();
 }
 
@@ -334,14 +348,15 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   if (n_tokens <= 0) return;
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
   if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
-    const cpu::ActivationBlock* xq = quantize_tokens(w, x, n_tokens, tls_quantized_x);
+    const cpu::ActivationBlock* xq = quantize_tokens(&pool, w, x, n_tokens, tls_quantized_x);
     // Integer work is cheaper per weight than f32: a larger serial threshold.
     if (pool.size() == 1 || w.rows * w.cols * n_tokens < 2 * kSerialWork || units < 2) {
-      matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q->fast);
+      matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q->fast, q->fast4);
       return;
     }
     pool.parallel_for(units, [&](int64_t u0, int64_t u1, int) {
-      matmul_quantized_rows(w, xq, n_tokens, y, u0 * kThreadRowUnit, std::min(w.rows, u1 * kThreadRowUnit), q->fast);
+      matmul_quantized_rows(w, xq, n_tokens, y, u0 * kThreadRowUnit, std::min(w.rows, u1 * kThreadRowUnit), q->fast,
+                            q->fast4);
     });
     return;
   }
@@ -358,7 +373,7 @@ void matmul_portable(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
   check(w);
   if (const cpu::QuantDotKernels* q = cpu::find_quant_dot(w.format)) {
     std::vector<cpu::ActivationBlock> buf;
-    matmul_quantized_rows(w, quantize_tokens(w, x, n_tokens, buf), n_tokens, y, 0, w.rows, q->portable);
+    matmul_quantized_rows(w, quantize_tokens(nullptr, w, x, n_tokens, buf), n_tokens, y, 0, w.rows, q->portable, nullptr);
     return;
   }
   Scratch scratch;

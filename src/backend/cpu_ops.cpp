@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace quantlab {
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps) {
@@ -66,8 +70,68 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* k_cache, const float* v_cache,
-               int64_t first_pos, int64_t n_tokens, float* out) {
+namespace {
+
+// scores[j] = scale * sum_d q[d] * keys_t[d][j] for j < n (d in order, one FMA chain per score).
+void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, int64_t head_dim, int64_t n,
+                      float scale, float* scores) {
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  // 4 blocks of 16 positions at a time: 4 independent FMA chains hide the FMA latency.
+  for (; j + 64 <= n; j += 64) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const __m512 qd = _mm512_set1_ps(q[d]);
+      const float* row = keys_t + d * ctx_stride + j;
+      for (int b = 0; b < 4; ++b) acc[b] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 16 * b), acc[b]);
+    }
+    for (int b = 0; b < 4; ++b) _mm512_storeu_ps(scores + j + 16 * b, _mm512_mul_ps(acc[b], _mm512_set1_ps(scale)));
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1u);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < head_dim; ++d)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(m, keys_t + d * ctx_stride + j), acc);
+    _mm512_mask_storeu_ps(scores + j, m, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
+  }
+#endif
+  for (; j < n; ++j) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) acc = std::fma(q[d], keys_t[d * ctx_stride + j], acc);
+    scores[j] = acc * scale;
+  }
+}
+
+// out[d] = sum_j p[j] * v_j[d], j in order (one FMA chain per output element).
+void attention_values(const float* p, const float* values, int64_t v_stride, int64_t head_dim, int64_t n, float* out) {
+  int64_t d = 0;
+#if defined(__AVX512F__)
+  // Up to 8 blocks of 16 dimensions (head_dim <= 128) in flight, positions in order.
+  constexpr int kMaxBlocks = 8;
+  const int blocks = int(std::min<int64_t>(head_dim / 16, kMaxBlocks));
+  if (blocks > 0) {
+    __m512 acc[kMaxBlocks];
+    for (int b = 0; b < blocks; ++b) acc[b] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      const float* row = values + j * v_stride;
+      for (int b = 0; b < blocks; ++b) acc[b] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * b), acc[b]);
+    }
+    for (int b = 0; b < blocks; ++b) _mm512_storeu_ps(out + 16 * b, acc[b]);
+    d = 16 * blocks;
+  }
+#endif
+  for (; d < head_dim; ++d) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < n; ++j) acc = std::fma(p[j], values[j * v_stride + d], acc);
+    out[d] = acc;
+  }
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys_t, int64_t ctx_stride,
+               const float* values, int64_t first_pos, int64_t n_tokens, float* out) {
   const int64_t group = s.n_head / s.n_head_kv;
   const int64_t q_stride = s.n_head * s.head_dim;
   const int64_t kv_stride = s.n_head_kv * s.head_dim;
@@ -78,18 +142,12 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
     const int64_t t = (u % 2 == 0) ? u / 2 : n_tokens - 1 - u / 2;
     const int64_t kvh = h / group;
     const int64_t n_keys = first_pos + t + 1;
-    const float* qv = q + t * q_stride + h * s.head_dim;
     scores.resize(size_t(n_keys));
-    for (int64_t j = 0; j < n_keys; ++j)
-      scores[size_t(j)] = dot_f32(qv, k_cache + j * kv_stride + kvh * s.head_dim, s.head_dim) * s.scale;
+    attention_scores(q + t * q_stride + h * s.head_dim, keys_t + kvh * s.head_dim * ctx_stride, ctx_stride, s.head_dim,
+                     n_keys, s.scale, scores.data());
     softmax(scores.data(), n_keys);
-    float* o = out + t * q_stride + h * s.head_dim;
-    std::fill(o, o + s.head_dim, 0.0f);
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const float p = scores[size_t(j)];
-      const float* vv = v_cache + j * kv_stride + kvh * s.head_dim;
-      for (int64_t d = 0; d < s.head_dim; ++d) o[d] += p * vv[d];
-    }
+    attention_values(scores.data(), values + kvh * s.head_dim, kv_stride, s.head_dim, n_keys,
+                     out + t * q_stride + h * s.head_dim);
   };
   const int64_t items = n_tokens * s.n_head;
   const int64_t work = items * (first_pos + n_tokens) * s.head_dim;

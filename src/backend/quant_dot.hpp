@@ -32,8 +32,12 @@ void quantize_activations(const float* x, ActivationBlock* out, int64_t n);
 // y = sum over the n_blocks blocks of w_row . x.
 using QuantRowDot = float (*)(const void* w_row, const ActivationBlock* x, int64_t n_blocks);
 
+// out[c] = w_row . x[c] for 4 tokens at once, each bit-identical to QuantRowDot on that token.
+using QuantRowDot4 = void (*)(const void* w_row, const ActivationBlock* const* x, int64_t n_blocks, float* out);
+
 struct QuantDotKernels {
   QuantRowDot fast;      // SIMD where the build has it, else the portable one
+  QuantRowDot4 fast4;
   QuantRowDot portable;  // same result bit for bit
 };
 

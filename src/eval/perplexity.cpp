@@ -71,4 +71,42 @@ PerplexityResult perplexity(Session& session, std::span<const int32_t> tokens, c
   return r;
 }
 
+PerSampleResult per_sample_perplexity(Session& session, const std::vector<std::vector<int32_t>>& samples) {
+  const int64_t n_vocab = session.model().config.n_vocab;
+  PerSampleResult r;
+  double nll = 0.0, nll2 = 0.0;
+  int64_t count = 0;
+  for (const auto& sample : samples) {
+    r.overall.n_tokens += int64_t(sample.size());
+    if (sample.size() < 2) {
+      ++r.n_skipped;
+      continue;
+    }
+    const int64_t n = std::min<int64_t>(int64_t(sample.size()), session.n_ctx());
+    if (n < int64_t(sample.size())) ++r.n_truncated;
+    session.rewind(0);
+    const std::span<const float> logits = session.forward({sample.data(), size_t(n)}, 0);
+    double sum = 0.0;
+    for (int64_t j = 0; j + 1 < n; ++j) {
+      const double v = token_nll(logits.subspan(size_t(j * n_vocab), size_t(n_vocab)), sample[size_t(j + 1)]);
+      sum += v;
+      nll2 += v * v;
+    }
+    nll += sum;
+    count += n - 1;
+    r.sample_nll.push_back(sum / double(n - 1));
+    r.overall.running_ppl.push_back(std::exp(nll / double(count)));
+  }
+  if (count == 0) throw Error("perplexity", "samples", "no sample has 2 or more tokens");
+  PerplexityResult& o = r.overall;
+  o.n_chunks = int64_t(r.sample_nll.size());
+  o.n_scored = count;
+  o.mean_nll = nll / double(count);
+  o.ppl = std::exp(o.mean_nll);
+  const double var = nll2 / double(count) - o.mean_nll * o.mean_nll;
+  o.nll_stderr = var > 0 && count > 1 ? std::sqrt(var / double(count - 1)) : 0.0;
+  o.ppl_stderr = o.nll_stderr * o.ppl;
+  return r;
+}
+
 }  // namespace quantlab

@@ -1,5 +1,7 @@
-// Picks the loader by the file's magic (GGUF files start with "GGUF"; llama2.c has no magic).
+// Picks the loader: a folder with config.json is a Hugging Face model; a file starting with
+// "GGUF" is GGUF; anything else is tried as a llama2.c checkpoint (that format has no magic).
 #include "quantlab/core/mapped_file.hpp"
+#include "quantlab/io/hf_model.hpp"
 #include "quantlab/model/model.hpp"
 
 #include <cstring>
@@ -7,6 +9,7 @@
 namespace quantlab {
 
 Model load_model(const std::string& path) {
+  if (is_hf_model_dir(path)) return load_hf_model(path);
   MappedFile probe(path);
   if (probe.size() >= 4 && std::memcmp(probe.data(), "GGUF", 4) == 0) return load_gguf_model(path);
   return load_llama2c_model(path);

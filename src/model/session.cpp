@@ -25,6 +25,19 @@ void add_into(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+// Runs fn(t) for every token, split across the pool when the batch is big enough to pay for it.
+// Tokens are independent here, so the split cannot change any result.
+template <class Fn>
+void for_tokens(ThreadPool& pool, int64_t n_tokens, int64_t work_per_token, Fn&& fn) {
+  if (pool.size() == 1 || n_tokens * work_per_token < (1 << 15)) {
+    for (int64_t t = 0; t < n_tokens; ++t) fn(t);
+    return;
+  }
+  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) fn(t);
+  });
+}
+
 }  // namespace
 
 std::vector<std::string> linear_input_tensors(int layer, LinearInput which) {
@@ -112,7 +125,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
     const LayerWeights& L = model_.layers[size_t(l)];
     float* x = x_.data();
     float* xn = xn_.data();
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
+    for_tokens(pool_, n, E, [&](int64_t t) { rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps); });
     if (observer_) observer_->on_linear_input(int(l), LinearInput::AttnQKV, xn, n, E);
     linear(L.wq, xn, n, q_.data());
     linear(L.wk, xn, n, k_.data());
@@ -120,7 +133,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
     add_bias(q_.data(), L.q_bias, n);
     add_bias(k_.data(), L.k_bias, n);
     add_bias(v_.data(), L.v_bias, n);
-    for (int64_t t = 0; t < n; ++t) {
+    for_tokens(pool_, n, q_dim + kv_dim, [&](int64_t t) {
       float* qt = q_.data() + t * q_dim;
       float* kt = k_.data() + t * kv_dim;
       if (!L.q_norm.empty())
@@ -129,24 +142,26 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
         for (int64_t h = 0; h < Hkv; ++h) rms_norm(kt + h * hd, L.k_norm.data(), kt + h * hd, hd, c.rms_eps);
       rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, qt, H, hd);
       rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, kt, Hkv, hd);
-    }
-    float* kc = k_cache_.data() + size_t(l) * layer_kv;
-    float* vc = v_cache_.data() + size_t(l) * layer_kv;
-    std::copy(k_.begin(), k_.begin() + n * kv_dim, kc + n_past_ * kv_dim);
+    });
+    float* kc = k_cache_.data() + size_t(l) * layer_kv;  // [n_head_kv][head_dim][n_ctx] (transposed)
+    float* vc = v_cache_.data() + size_t(l) * layer_kv;  // [n_ctx][n_head_kv*head_dim]
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t i = 0; i < kv_dim; ++i) kc[i * n_ctx_ + n_past_ + t] = k_[size_t(t * kv_dim + i)];
     std::copy(v_.begin(), v_.begin() + n * kv_dim, vc + n_past_ * kv_dim);
-    attention(pool_, shape, q_.data(), kc, vc, n_past_, n, attn_.data());
+    attention(pool_, shape, q_.data(), kc, n_ctx_, vc, n_past_, n, attn_.data());
     if (observer_) observer_->on_linear_input(int(l), LinearInput::AttnOutput, attn_.data(), n, q_dim);
     linear(L.wo, attn_.data(), n, xn);
-    add_into(x, xn, n * E);
-
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+    for_tokens(pool_, n, E, [&](int64_t t) {
+      add_into(x + t * E, xn + t * E, E);
+      rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+    });
     if (observer_) observer_->on_linear_input(int(l), LinearInput::FfnGateUp, xn, n, E);
     linear(L.ffn_gate, xn, n, gate_.data());
     linear(L.ffn_up, xn, n, up_.data());
-    swiglu(gate_.data(), up_.data(), gate_.data(), n * F);
+    for_tokens(pool_, n, 8 * F, [&](int64_t t) { swiglu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F); });
     if (observer_) observer_->on_linear_input(int(l), LinearInput::FfnDown, gate_.data(), n, F);
     linear(L.ffn_down, gate_.data(), n, xn);
-    add_into(x, xn, n * E);
+    for_tokens(pool_, n, E, [&](int64_t t) { add_into(x + t * E, xn + t * E, E); });
   }
   n_past_ += n;
 

@@ -70,10 +70,15 @@ TEST(Attention, MatchesNaiveGqaWithCausalMaskAndIsThreadCountInvariant) {
   AttentionShape s{4, 2, 8, 1.0f / std::sqrt(8.0f)};
   const int64_t past = 5, n = 6, total = past + n;
   const auto q = randoms(size_t(n * 32), 11), k = randoms(size_t(total * 16), 12), v = randoms(size_t(total * 16), 13);
+  // The key cache transposed per head, with room for more positions than filled (stride 13).
+  const int64_t stride = 13;
+  std::vector<float> kt(size_t(2 * 8 * stride), 1e30f);
+  for (int64_t j = 0; j < total; ++j)
+    for (int64_t i = 0; i < 16; ++i) kt[size_t(i * stride + j)] = k[size_t(j * 16 + i)];
   std::vector<float> out1(size_t(n * 32)), out2(out1.size());
   ThreadPool p1(1), p2(2);
-  attention(p1, s, q.data(), k.data(), v.data(), past, n, out1.data());
-  attention(p2, s, q.data(), k.data(), v.data(), past, n, out2.data());
+  attention(p1, s, q.data(), kt.data(), stride, v.data(), past, n, out1.data());
+  attention(p2, s, q.data(), kt.data(), stride, v.data(), past, n, out2.data());
   EXPECT_EQ(0, std::memcmp(out1.data(), out2.data(), out1.size() * 4));
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < 4; ++h) {

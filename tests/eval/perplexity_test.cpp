@@ -88,9 +88,51 @@ TEST(EvalPplCli, JsonMatchesLibraryAndReference) {
   const std::string gen = run_cli("generate --model " + aidreams_model().string() + " --prompt-ids 1 --n " +
                                   std::to_string(ref.greedy.size()) + " --threads 2 --json");
   EXPECT_EQ(ref.greedy, nlohmann::json::parse(gen).at("ids").get<std::vector<int32_t>>());
+  // With the model's own tokenizer the greedy text is the one its provenance records.
+  const auto tok = test::shared_dir() / "models" / "aidreams260K" / "tok512.bin";
+  if (std::filesystem::exists(tok)) {
+    const std::string text = run_cli("generate --model " + aidreams_model().string() + " --tokenizer " + tok.string() +
+                                     " --prompt-ids 1 --n 12 --threads 1 --json");
+    EXPECT_EQ(0u, nlohmann::json::parse(text).at("text").get<std::string>().rfind("\"Echoes of vectors unfold", 0)) << text;
+  }
   const std::string bad = run_cli("eval ppl --model " + aidreams_model().string() + " --ids " + ids.string() + " --ctx 64");
   EXPECT_EQ(0u, bad.rfind("exit ", 0)) << "too few tokens for the context must fail";
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace quantlab
+
+namespace quantlab {
+namespace {
+
+TEST(PerSamplePerplexity, ScoresEveryTokenAfterTheFirstTruncatesAndSkips) {
+  QUANTLAB_REQUIRE_FILE(test::aidreams_model());
+  const auto ref = test::read_reference();
+  const Model model = load_model(test::aidreams_model());
+  ThreadPool pool(2);
+  Session s(model, pool, 16);
+  const std::vector<int32_t> a(ref.tokens.begin(), ref.tokens.begin() + 10);
+  const std::vector<int32_t> b(ref.ppl_tokens.begin(), ref.ppl_tokens.begin() + 20);  // longer than 16: cut
+  const std::vector<std::vector<int32_t>> samples = {a, {1}, b};
+  const PerSampleResult r = per_sample_perplexity(s, samples);
+  EXPECT_EQ(1, r.n_skipped);
+  EXPECT_EQ(1, r.n_truncated);
+  EXPECT_EQ(2, r.overall.n_chunks);
+  EXPECT_EQ(9 + 15, r.overall.n_scored);
+  // Each sample's mean NLL from a fresh session's logits.
+  double total = 0;
+  for (const auto* smp : {&a, &b}) {
+    Session fresh(model, pool, 16);
+    const int64_t n = std::min<int64_t>(16, int64_t(smp->size()));
+    const auto lg = fresh.forward({smp->data(), size_t(n)}, 0);
+    double sum = 0;
+    for (int64_t j = 0; j + 1 < n; ++j)
+      sum += token_nll(lg.subspan(size_t(j * model.config.n_vocab), size_t(model.config.n_vocab)), (*smp)[size_t(j + 1)]);
+    total += sum;
+    EXPECT_DOUBLE_EQ(sum / double(n - 1), r.sample_nll[smp == &a ? 0 : 1]);
+  }
+  EXPECT_NEAR(r.overall.ppl, std::exp(total / 24.0), 1e-9 * r.overall.ppl);
 }
 
 }  // namespace

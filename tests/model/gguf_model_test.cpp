@@ -3,6 +3,7 @@
 // the qwen files hold Hugging Face-layout Q/K rows (NeoX RoPE) and are checked against the numpy
 // implementation of those architectures in tools/llama2c_reference.py.
 #include "model/reference_fixture.hpp"
+#include "model/derived_weights.hpp"
 #include "model/tiny_gguf_writer.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/model/model.hpp"
@@ -19,38 +20,9 @@ namespace {
 
 using test::aidreams_model;
 using test::read_reference;
-
-std::vector<float> floats(const WeightMatrix& w) {
-  const auto* p = static_cast<const float*>(w.data);
-  return std::vector<float>(p, p + w.rows * w.cols);
-}
-
-// Rows of a llama2.c/GGUF-llama Q or K matrix (pairs adjacent) in Hugging Face order (halves).
-std::vector<float> to_hf_rows(const std::vector<float>& w, int64_t n_heads, int64_t hd, int64_t cols) {
-  std::vector<float> out(w.size());
-  for (int64_t h = 0; h < n_heads; ++h)
-    for (int64_t j = 0; j < hd / 2; ++j)
-      for (int64_t s = 0; s < 2; ++s)
-        std::memcpy(&out[size_t((h * hd + s * hd / 2 + j) * cols)], &w[size_t((h * hd + 2 * j + s) * cols)],
-                    size_t(cols) * sizeof(float));
-  return out;
-}
-
-// Same definitions as derived() in tools/llama2c_reference.py.
-std::vector<float> derived(const std::string& kind, int64_t n) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const double x = double(i);
-    double f = 0;
-    if (kind == "q_norm") f = 1 + 0.25 * std::sin(0.37 * x);
-    if (kind == "k_norm") f = 1 + 0.25 * std::cos(0.53 * x);
-    if (kind == "q_bias") f = 0.1 * std::sin(0.11 * x);
-    if (kind == "k_bias") f = 0.1 * std::cos(0.07 * x);
-    if (kind == "v_bias") f = 0.1 * std::sin(0.05 * x + 1);
-    v[size_t(i)] = float(f);
-  }
-  return v;
-}
+using test::derived;
+using test::floats;
+using test::to_hf_rows;
 
 std::string write_gguf(const Model& src, const std::string& arch, bool f16, const std::filesystem::path& path) {
   const auto& c = src.config;

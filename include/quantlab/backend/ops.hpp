@@ -44,10 +44,12 @@ struct AttentionShape {
   int64_t head_dim = 0;
   float scale = 1.0f;      // usually 1/sqrt(head_dim)
 };
-// q: [n_tokens][n_head*head_dim]; k_cache/v_cache: [positions][n_head_kv*head_dim], rows
-// 0..first_pos+n_tokens-1 filled; token t (at position first_pos+t) attends to positions
+// q: [n_tokens][n_head*head_dim]. keys_t: the key cache transposed per head,
+// [n_head_kv][head_dim][ctx_stride] (so the scores of 16 positions are one vector of FMAs, each
+// score summed over head_dim in order); values: [positions][n_head_kv*head_dim]. Positions
+// 0..first_pos+n_tokens-1 are filled; token t (at position first_pos+t) attends to positions
 // 0..first_pos+t. out: [n_tokens][n_head*head_dim].
-void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* k_cache, const float* v_cache,
-               int64_t first_pos, int64_t n_tokens, float* out);
+void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys_t, int64_t ctx_stride,
+               const float* values, int64_t first_pos, int64_t n_tokens, float* out);
 
 }  // namespace quantlab

@@ -46,6 +46,19 @@ std::span<const float> evaluate_chunk(Session& session, std::span<const int32_t>
 // Number of chunks `perplexity` scores for this input (llama.cpp: n_tokens / n_ctx, capped by n_chunks).
 int64_t chunk_count(int64_t n_tokens, const PerplexityOptions& options);
 
+// Per-sample perplexity: each sample (already tokenized, BOS included as the caller wants) runs
+// alone in a fresh context and every token after its first is scored; PPL = exp(total NLL /
+// tokens scored), so long samples weigh more (as one long text would). Samples longer than the
+// session's context are cut to it (counted in n_truncated); samples of fewer than 2 tokens are
+// skipped (n_skipped).
+struct PerSampleResult {
+  PerplexityResult overall;           // n_chunks = samples scored
+  std::vector<double> sample_nll;     // mean NLL per scored sample, in input order
+  int64_t n_truncated = 0;
+  int64_t n_skipped = 0;
+};
+PerSampleResult per_sample_perplexity(Session& session, const std::vector<std::vector<int32_t>>& samples);
+
 // -log p(target) from logits, as llama.cpp's log_softmax (max in float, sum of expf in double).
 double token_nll(std::span<const float> logits, int32_t target);
 

@@ -24,7 +24,7 @@ struct LayerWeights {
 struct Model {
   ModelConfig config;
   std::string source;                  // path it was loaded from
-  std::string source_format;           // "gguf", "llama2c"
+  std::string source_format;           // "gguf", "hf", "llama2c"
   WeightMatrix token_embd;             // [n_vocab][n_embd]
   std::vector<LayerWeights> layers;
   std::vector<float> output_norm;
@@ -32,10 +32,12 @@ struct Model {
   std::shared_ptr<const void> storage; // keeps the mapped file (or owned buffers) alive
 };
 
-// Loads a GGUF file (llama, qwen2, qwen3 architectures) or a llama2.c checkpoint, told apart by
-// the file's magic. Throws Error naming the file and the field on anything inconsistent.
+// Loads a GGUF file (llama, qwen2, qwen3 architectures), a Hugging Face folder (llama, mistral,
+// qwen2, qwen3; F32/F16/BF16 safetensors) or a llama2.c checkpoint. Throws Error naming the
+// file and the field on anything inconsistent.
 Model load_model(const std::string& path);
 Model load_gguf_model(const std::string& path);
+Model load_hf_model(const std::string& dir);
 Model load_llama2c_model(const std::string& path);
 
 }  // namespace quantlab

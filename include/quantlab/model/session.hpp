@@ -42,7 +42,8 @@ class Session {
   ActivationObserver* observer_ = nullptr;
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [layer][position][n_head_kv*head_dim]
+  std::vector<float> k_cache_;  // [layer][n_head_kv*head_dim][n_ctx]: keys transposed (see attention())
+  std::vector<float> v_cache_;  // [layer][position][n_head_kv*head_dim]
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_norm_, logits_;
   std::vector<float> rope_cos_, rope_sin_;
 };

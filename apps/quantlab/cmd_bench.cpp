@@ -1,0 +1,108 @@
+// quantlab bench: prompt processing (ppN) and generation (tgN) speed, measured as llama-bench
+// does: a fresh context per repetition, pseudo-random tokens, one warmup run, mean ± standard
+// deviation of tokens/s over the repetitions.
+#include "command.hpp"
+
+#include "quantlab/backend/matmul.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/model/session.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace quantlab::cli {
+namespace {
+
+struct Stats {
+  double mean = 0, stddev = 0;
+  std::vector<double> samples;
+};
+
+Stats stats(std::vector<double> v) {
+  Stats s;
+  s.samples = v;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(ss / double(v.size() - 1));
+  }
+  return s;
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = int32_t(rng() % uint64_t(vocab));
+  return t;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+int run_bench(const Args& args) {
+  const std::string model_path = args.require("model");
+  const long long n_prompt = args.get_int("p", 512), n_gen = args.get_int("n", 128), reps = args.get_int("reps", 3);
+  const long long threads = args.get_int("threads", 0);
+  if (n_prompt < 0 || n_gen < 0 || n_prompt + n_gen == 0) throw Error("-p/-n", "", "need a positive token count");
+  if (reps < 1 || reps > 1000) throw Error("--reps", "", "must be between 1 and 1000");
+  if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
+  const Model model = load_model(model_path);
+  ThreadPool pool(static_cast<int>(threads));
+  const int64_t V = model.config.n_vocab;
+  nlohmann::json results = nlohmann::json::array();
+
+  auto report = [&](const std::string& test, int64_t n, const Stats& s) {
+    results.push_back({{"test", test}, {"n_tokens", n}, {"tokens_per_s", s.mean}, {"stddev", s.stddev},
+                       {"samples", s.samples}});
+    if (!args.has("json"))
+      std::printf("%-8s %10.2f ± %.2f tokens/s  (%d threads, %lld reps)\n", test.c_str(), s.mean, s.stddev, pool.size(), reps);
+  };
+
+  if (n_prompt > 0) {
+    const auto tokens = random_tokens(n_prompt, V, 1);
+    std::vector<double> tps;
+    for (long long r = 0; r <= reps; ++r) {  // r == 0: warmup
+      Session s(model, pool, n_prompt);
+      const auto t0 = std::chrono::steady_clock::now();
+      s.forward_last(tokens);
+      const double sec = seconds_since(t0);
+      if (r > 0) tps.push_back(double(n_prompt) / sec);
+    }
+    report("pp" + std::to_string(n_prompt), n_prompt, stats(tps));
+  }
+  if (n_gen > 0) {
+    const auto tokens = random_tokens(n_gen, V, 2);
+    std::vector<double> tps;
+    for (long long r = 0; r <= reps; ++r) {
+      Session s(model, pool, n_gen);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < n_gen; ++i) s.forward_last({&tokens[size_t(i)], 1});
+      const double sec = seconds_since(t0);
+      if (r > 0) tps.push_back(double(n_gen) / sec);
+    }
+    report("tg" + std::to_string(n_gen), n_gen, stats(tps));
+  }
+  if (args.has("json"))
+    print_json({{"command", "bench"}, {"model", model_path}, {"threads", pool.size()}, {"kernel", matmul_kernel_name()},
+                {"reps", reps}, {"results", results}});
+  return 0;
+}
+
+QUANTLAB_COMMAND(Command{"bench",
+                         "prompt processing and generation speed (like llama-bench pp512/tg128)",
+                         {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
+                          {"p", Takes::Value, "prompt tokens for the pp test (default 512; 0 = skip)"},
+                          {"n", Takes::Value, "generated tokens for the tg test (default 128; 0 = skip)"},
+                          {"reps", Takes::Value, "repetitions after one warmup (default 3)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
+                         run_bench});
+
+}  // namespace
+}  // namespace quantlab::cli
