@@ -132,6 +132,12 @@ class Renderer {
   Value make_macro(const Node& n) {
     const Node* node = &n;
     return Value::function([this, node](CallArgs& a) {
+      if (call_depth_ >= kMaxCallDepth) fail(a.line, "macro calls nested deeper than " + std::to_string(kMaxCallDepth));
+      struct Depth {
+        int& d;
+        explicit Depth(int& x) : d(x) { ++d; }
+        ~Depth() { --d; }
+      } depth(call_depth_);
       auto frame = std::make_shared<Frame>();
       size_t pos = 0;
       for (const auto& [pname, def] : node->params) {
@@ -377,6 +383,8 @@ class Renderer {
   }
 
   std::vector<std::shared_ptr<Frame>> scopes_;
+  int call_depth_ = 0;
+  static constexpr int kMaxCallDepth = 64;
 };
 
 }  // namespace

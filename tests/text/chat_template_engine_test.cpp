@@ -142,3 +142,18 @@ TEST(ChatTemplateText, OliveStyle) {
 
 }  // namespace
 }  // namespace quantlab::text
+
+namespace quantlab::text {
+namespace {
+
+TEST(ChatTemplateEngine, HostileTemplatesGiveErrorsNotCrashes) {
+  EXPECT_THROW(JinjaTemplate("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}", "deep"), Error);
+  std::string nested;
+  for (int i = 0; i < 5000; ++i) nested += "{% if true %}";
+  EXPECT_THROW(JinjaTemplate(nested, "deep-ifs"), Error);
+  EXPECT_THROW(render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"), Error);
+  EXPECT_THROW(render("{{ -(-(-(-" + std::string(1000, '-') + "1)))) }}"), Error);
+}
+
+}  // namespace
+}  // namespace quantlab::text
