@@ -15,8 +15,14 @@ variables messages / tools / documents / add_generation_prompt / the special tok
 transformers itself is not needed: its renderer is exactly this jinja2 set-up.
 Writes tests/text/fixtures/chat_template_expected.json: for each template and conversation
 either the rendered text or the error message the template raises.
+
+With --check-transformers (needs `pip install transformers`; no PyTorch), every expected output is
+also compared with transformers' own apply_chat_template(tokenize=False), using the Qwen3
+tokenizer.json of ../shared/data/tokenizers as the tokenizer object (the template, not the
+vocabulary, decides the text).
 """
 import json
+import os
 import pathlib
 from datetime import datetime
 
@@ -76,12 +82,47 @@ def make_env():
 def render(env, source, special, case):
     kwargs = {k: v for k, v in special.items() if v is not None}
     kwargs.update(case.get("extra", {}))  # e.g. date_string (fixed so that outputs do not depend on today)
+    # transformers (5.x) drops the keys whose value is None from every message before rendering
+    # (OpenAI's content=None next to tool_calls), so templates see them as undefined.
+    messages = [{k: v for k, v in m.items() if v is not None} for m in case["messages"]]
     return env.from_string(source).render(
-        messages=case["messages"], tools=case.get("tools"), documents=None,
+        messages=messages, tools=case.get("tools"), documents=None,
         add_generation_prompt=case["add_generation_prompt"], **kwargs)
 
 
+def check_transformers(conversations, expected):
+    import warnings
+    warnings.filterwarnings("ignore")
+    from transformers import PreTrainedTokenizerFast
+    shared = pathlib.Path(os.environ.get("QUANTLAB_SHARED", ROOT.parent / "shared"))
+    tok_file = shared / "data" / "tokenizers" / "qwen3" / "tokenizer.json"
+    agree = total = 0
+    for path in sorted((FIX / "chat_templates").glob("*.jinja")):
+        name = path.stem
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_file))
+        tok.bos_token = SPECIAL[name]["bos_token"]
+        tok.eos_token = SPECIAL[name]["eos_token"]
+        tok.chat_template = path.read_text(encoding="utf-8")
+        for k, case in enumerate(conversations):
+            want = expected[name]["results"][k]
+            try:
+                got = {"text": tok.apply_chat_template(case["messages"], tools=case.get("tools"), tokenize=False,
+                                                       add_generation_prompt=case["add_generation_prompt"],
+                                                       **case.get("extra", {}))}
+            except Exception as e:  # noqa: BLE001 - any failure is compared with the expected failure
+                got = {"error": str(e), "kind": type(e).__name__}
+            total += 1
+            same = got.get("text") == want.get("text") if "text" in want else (
+                "error" in got and (want["kind"] != "TemplateError" or got["error"] == want["error"]))
+            agree += same
+            if not same:
+                print(f"DIFFERS {name} #{k}: expected {want!r:.120} transformers {got!r:.120}")
+    print(f"transformers agrees on {agree}/{total}")
+    return agree == total
+
+
 def main():
+    import sys
     env = make_env()
     conversations = json.loads((FIX / "chat_template_conversations.json").read_text(encoding="utf-8"))
     out = {}
@@ -101,6 +142,8 @@ def main():
         print(f"{name}: {ok} rendered, {len(results) - ok} raised")
     (FIX / "chat_template_expected.json").write_text(
         json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if "--check-transformers" in sys.argv[1:] and not check_transformers(conversations, out):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,20 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
 std::string ChatTemplate::apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                                 const nlohmann::ordered_json& extra, const nlohmann::ordered_json& tools) const {
   nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
-  ctx["messages"] = messages;
+  // As transformers does: keys whose value is null are dropped from every message (OpenAI's
+  // content=null beside tool_calls), so a template sees them as undefined rather than None.
+  nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+  for (const auto& m : messages) {
+    if (!m.is_object()) {
+      msgs.push_back(m);
+      continue;
+    }
+    nlohmann::ordered_json clean = nlohmann::ordered_json::object();
+    for (auto it = m.begin(); it != m.end(); ++it)
+      if (!it.value().is_null()) clean[it.key()] = it.value();
+    msgs.push_back(std::move(clean));
+  }
+  ctx["messages"] = std::move(msgs);
   ctx["tools"] = tools;
   ctx["documents"] = nullptr;
   ctx["add_generation_prompt"] = add_generation_prompt;

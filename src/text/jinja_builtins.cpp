@@ -423,8 +423,9 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "true") return v.kind == Value::Kind::Bool && v.b;
   if (name == "false") return v.kind == Value::Kind::Bool && !v.b;
   if (name == "mapping") return v.is_dict() && !v.is_namespace;
-  if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string();
-  if (name == "sequence") return v.is_list() || v.is_dict() || v.is_string();
+  // Jinja2's Undefined has a length (0) and iterates as empty: it passes both tests.
+  if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
+  if (name == "sequence") return v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
   if (name == "callable") return v.kind == Value::Kind::Function;
   if (name == "equalto" || name == "eq" || name == "==") return equals(v, need_arg());
   if (name == "ne" || name == "!=") return !equals(v, need_arg());

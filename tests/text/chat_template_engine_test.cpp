@@ -52,6 +52,7 @@ TEST(ChatTemplateEngine, ExpressionsFollowPython) {
   EXPECT_EQ(render("{{ '  日本語　' | trim }}|{{ 'xxhixx'.strip('x') }}|{{ 'a,b,,c'.split(',') }}"), "日本語|hi|['a', 'b', '', 'c']");
   EXPECT_EQ(render("{{ '日本語テキスト'[1:3] }} {{ '日本語' | length }} {{ 'abc'[-1] }}"), "本語 3 c");
   EXPECT_EQ(render("{{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }}"), "['a', 'b'] ['a', 'b c']");
+  EXPECT_EQ(render("{{ x is iterable }} {{ x is sequence }} {{ x is mapping }} {{ none is iterable }}"), "True True False False");
   EXPECT_EQ(render("{{ x | default('d') }} {{ '' | default('e', true) }} {{ x is defined }} {{ none is none }}"), "d e False True");
   EXPECT_EQ(render("{{ 'Hello World'.lower() }} {{ 'hi' | upper }} {{ 'hello world' | title }} {{ 'hELLO' | capitalize }}"),
             "hello world HI Hello World Hello");
