@@ -27,7 +27,8 @@ import pathlib
 from datetime import datetime
 
 import jinja2
-from jinja2.ext import loopcontrols
+from jinja2 import nodes
+from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -57,6 +58,12 @@ SPECIAL = {
     "smollm2": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
     "tinyllama-chat": {"bos_token": "<s>", "eos_token": "</s>"},
 }
+# Templates kept for the breadth of Jinja they use (tool calling, Markup, ensure_ascii, integer
+# dict keys, filter blocks, str.format, generation blocks...); their special tokens are generic.
+GENERIC = {"bos_token": "<s>", "eos_token": "</s>"}
+for _name in ("gpt-oss", "deepseek-r1-distill-qwen", "granite-3.3", "functionary-v3.1", "reka-edge", "seed-oss",
+              "minicpm5", "hy3", "lfm2.5", "gemma-4"):
+    SPECIAL[_name] = GENERIC
 
 
 def raise_exception(message):
@@ -71,12 +78,36 @@ def strftime_now(fmt):
     return datetime.now().strftime(fmt)
 
 
+class GenerationBlock(Extension):
+    """transformers' AssistantTracker: `{% generation %}...{% endgeneration %}` renders its body."""
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller):
+        return caller()
+
+
 def make_env():
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
     return env
+
+
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def alias_reasoning(message):
+    """transformers (5.x) passes a message's reasoning under both `reasoning_content` and `thinking`."""
+    reasoning = next((message[k] for k in REASONING_FIELDS if message.get(k) is not None), None)
+    if reasoning is None:
+        return message
+    return {"thinking": reasoning, **message, "reasoning_content": reasoning}
 
 
 def render(env, source, special, case):
@@ -84,7 +115,7 @@ def render(env, source, special, case):
     kwargs.update(case.get("extra", {}))  # e.g. date_string (fixed so that outputs do not depend on today)
     # transformers (5.x) drops the keys whose value is None from every message before rendering
     # (OpenAI's content=None next to tool_calls), so templates see them as undefined.
-    messages = [{k: v for k, v in m.items() if v is not None} for m in case["messages"]]
+    messages = [alias_reasoning({k: v for k, v in m.items() if v is not None}) for m in case["messages"]]
     return env.from_string(source).render(
         messages=messages, tools=case.get("tools"), documents=None,
         add_generation_prompt=case["add_generation_prompt"], **kwargs)

@@ -67,6 +67,20 @@ std::string ChatTemplate::apply(const nlohmann::ordered_json& messages, bool add
     nlohmann::ordered_json clean = nlohmann::ordered_json::object();
     for (auto it = m.begin(); it != m.end(); ++it)
       if (!it.value().is_null()) clean[it.key()] = it.value();
+    // Reasoning goes by several names; transformers passes it as both `thinking` (first) and
+    // `reasoning_content` (last), so templates reading either see it.
+    const nlohmann::ordered_json* reasoning = nullptr;
+    for (const char* k : {"reasoning_content", "thinking", "reasoning"})
+      if (!reasoning && clean.contains(k)) reasoning = &clean[k];
+    if (reasoning) {
+      const nlohmann::ordered_json r = *reasoning;
+      nlohmann::ordered_json aliased = nlohmann::ordered_json::object();
+      aliased["thinking"] = r;
+      for (auto it = clean.begin(); it != clean.end(); ++it) aliased[it.key()] = it.value();
+      aliased["thinking"] = clean.contains("thinking") ? clean["thinking"] : r;
+      aliased["reasoning_content"] = r;
+      clean = std::move(aliased);
+    }
     msgs.push_back(std::move(clean));
   }
   ctx["messages"] = std::move(msgs);

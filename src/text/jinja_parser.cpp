@@ -182,6 +182,19 @@ class Parser {
     } else if (kw == "break" || kw == "continue") {
       n->kind = kw == "break" ? Node::Kind::Break : Node::Kind::Continue;
       expect_block_end();
+    } else if (kw == "filter") {  // {% filter trim %}...{% endfilter %}
+      n->kind = Node::Kind::FilterBlock;
+      while (true) {
+        auto f = make(Expr::Kind::Filter, cur().line);
+        f->name = expect_name();
+        if (is_op("(")) call_args(*f);
+        n->filters.push_back(std::move(f));
+        if (!is_op("|")) break;
+        ++i_;
+      }
+      expect_block_end();
+      if (parse_body(n->body, {"endfilter"}).empty()) fail(line, "'{% filter %}' without '{% endfilter %}'");
+      expect_block_end();
     } else if (kw == "generation") {  // transformers' assistant-mask marker: renders its body as is
       n->kind = Node::Kind::Block;
       expect_block_end();

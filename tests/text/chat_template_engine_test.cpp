@@ -158,3 +158,27 @@ TEST(ChatTemplateEngine, HostileTemplatesGiveErrorsNotCrashes) {
 
 }  // namespace
 }  // namespace quantlab::text
+
+namespace quantlab::text {
+namespace {
+
+// Each expectation is what Jinja2 3.1 (configured as transformers does) renders for the source.
+TEST(ChatTemplateEngine, LessCommonJinjaFeatures) {
+  EXPECT_EQ(render("{% filter trim | upper %}  abc  {% endfilter %}"), "ABC");
+  EXPECT_EQ(render("{{ {'k': '東京'} | tojson(ensure_ascii=True) }} {{ '🙂' | tojson(ensure_ascii=True) }}"),
+            "{\"k\": \"\\u6771\\u4eac\"} \"\\ud83d\\ude42\"");
+  // Markup: `safe + str` HTML-escapes the plain string; `e` escapes; `~` joins as plain strings.
+  EXPECT_EQ(render("{{ 'a<' | safe + '<b>' }} {{ '<x>' | e }} {{ ('<' | e) ~ '<' }}"), "a<&lt;b&gt; &lt;x&gt; &lt;<");
+  EXPECT_EQ(render("{% set d = {0: 'zero', 1: 'one'} %}{{ d[0] }}{{ d[1] }}{{ d.get(2, '-') }}{{ 0 in d }}{{ d | tojson }}{{ d }}"),
+            "zeroone-True{\"0\": \"zero\", \"1\": \"one\"}{0: 'zero', 1: 'one'}");
+  EXPECT_EQ(render("{{ '{}-{name}'.format('a', name='n') }} {{ [3, 1, 2] | min }}{{ [3, 1, 2] | max }}"), "a-n 13");
+  // select/map results are generators: always true, no len(), not JSON; a falsy input yields nothing.
+  EXPECT_EQ(render("{% if [] | select('none') %}gen-true{% endif %}|{{ none | selectattr('x') | list }}|{{ [1, 2] | map('string') | join(',') }}"),
+            "gen-true|[]|1,2");
+  EXPECT_THROW(render("{{ [1] | select('odd') | tojson }}"), Error);
+  EXPECT_THROW(render("{{ [1] | select('odd') | length }}"), Error);
+  EXPECT_EQ(render("{% generation %}kept{% endgeneration %}"), "kept");
+}
+
+}  // namespace
+}  // namespace quantlab::text
