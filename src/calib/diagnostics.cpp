@@ -1,13 +1,13 @@
 #include "quantlab/calib/diagnostics.hpp"
 
-#include "quantlab/core/sha256.hpp"
+#include "quantlab/calib/calibration_set.hpp"
+
 #include "quantlab/core/utf8.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <unordered_set>
 
 namespace quantlab::calib {
@@ -273,35 +273,7 @@ Diagnostics diagnose(const Dataset& data, const DiagnoseOptions& opt) {
   if (d.samples < 128)
     add("few-samples", "info", "only " + std::to_string(d.samples) + " samples (GPTQ/AWQ commonly use 128 or more)");
 
-  // Provenance.
-  Provenance& p = d.provenance;
-  p.dataset_path = data.path;
-  p.dataset_name = !opt.dataset_name.empty() ? opt.dataset_name : std::filesystem::path(data.path).filename().string();
-  p.dataset_sha256 = data.sha256;
-  p.dataset_format = shape_name(data.shape);
-  p.samples_in_file = samples.size();
-  p.samples_used = d.packing ? d.packing->selected : samples.size();
-  p.packing = packing_name(po.mode);
-  p.seq_len = po.seq_len;
-  p.overflow = overflow_name(po.overflow);
-  p.seed = po.select.seed;
-  switch (opt.format.mode) {
-    case FormatMode::ChatTemplate:
-      p.template_kind = opt.format.chat_template ? "chat-template" : "raw";
-      if (opt.format.chat_template) {
-        p.template_name = opt.format.chat_template->name();
-        const auto& src = opt.format.chat_template->source();
-        p.template_sha256 = sha256_hex(src.data(), src.size());
-      }
-      break;
-    case FormatMode::TextTemplate:
-      p.template_kind = "text-template";
-      p.template_name = opt.format.text_template;
-      p.template_sha256 = sha256_hex(opt.format.text_template.data(), opt.format.text_template.size());
-      break;
-    case FormatMode::Raw: p.template_kind = "raw"; break;
-  }
-  p.tool_version = QUANTLAB_VERSION;
+  d.provenance = make_provenance(data, opt.format, po, d.packing ? d.packing->selected : samples.size(), opt.dataset_name);
   return d;
 }
 

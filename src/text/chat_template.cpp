@@ -56,7 +56,34 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
 std::string ChatTemplate::apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                                 const nlohmann::ordered_json& extra, const nlohmann::ordered_json& tools) const {
   nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
-  ctx["messages"] = messages;
+  // As transformers does: keys whose value is null are dropped from every message (OpenAI's
+  // content=null beside tool_calls), so a template sees them as undefined rather than None.
+  nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+  for (const auto& m : messages) {
+    if (!m.is_object()) {
+      msgs.push_back(m);
+      continue;
+    }
+    nlohmann::ordered_json clean = nlohmann::ordered_json::object();
+    for (auto it = m.begin(); it != m.end(); ++it)
+      if (!it.value().is_null()) clean[it.key()] = it.value();
+    // Reasoning goes by several names; transformers passes it as both `thinking` (first) and
+    // `reasoning_content` (last), so templates reading either see it.
+    const nlohmann::ordered_json* reasoning = nullptr;
+    for (const char* k : {"reasoning_content", "thinking", "reasoning"})
+      if (!reasoning && clean.contains(k)) reasoning = &clean[k];
+    if (reasoning) {
+      const nlohmann::ordered_json r = *reasoning;
+      nlohmann::ordered_json aliased = nlohmann::ordered_json::object();
+      aliased["thinking"] = r;
+      for (auto it = clean.begin(); it != clean.end(); ++it) aliased[it.key()] = it.value();
+      aliased["thinking"] = clean.contains("thinking") ? clean["thinking"] : r;
+      aliased["reasoning_content"] = r;
+      clean = std::move(aliased);
+    }
+    msgs.push_back(std::move(clean));
+  }
+  ctx["messages"] = std::move(msgs);
   ctx["tools"] = tools;
   ctx["documents"] = nullptr;
   ctx["add_generation_prompt"] = add_generation_prompt;

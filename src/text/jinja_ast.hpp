@@ -45,7 +45,7 @@ using NodePtr = std::unique_ptr<Node>;
 using Body = std::vector<NodePtr>;
 
 struct Node {
-  enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Block };
+  enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Block, FilterBlock };
   Kind kind;
   int line = 0;
   std::string text;                                  // Text
@@ -57,6 +57,7 @@ struct Node {
   ExprPtr filter;                                    // For ... if cond
   std::string name;                                  // Macro name
   std::vector<std::pair<std::string, ExprPtr>> params;  // Macro parameters with defaults
+  std::vector<ExprPtr> filters;                      // FilterBlock: Filter expressions (no operand)
 };
 
 struct Program {

@@ -115,7 +115,9 @@ int64_t length_of(const Value& v, int line) {
   switch (v.kind) {
     case Value::Kind::Undefined: return 0;
     case Value::Kind::String: return static_cast<int64_t>(codepoint_offsets(v.s).size() - 1);
-    case Value::Kind::List: return static_cast<int64_t>(v.list->size());
+    case Value::Kind::List:
+      if (v.is_generator) fail(line, "object of type 'generator' has no len()");
+      return static_cast<int64_t>(v.list->size());
     case Value::Kind::Dict: return static_cast<int64_t>(v.dict->items.size());
     default: fail(line, "object of type '" + type_name(v) + "' has no len()");
   }
@@ -155,7 +157,7 @@ List iterate(const Value& v, int line) {
     case Value::Kind::List: return *v.list;
     case Value::Kind::Dict: {
       List keys;
-      for (const auto& kv : v.dict->items) keys.push_back(Value::string(kv.first));
+      for (const auto& kv : v.dict->items) keys.push_back(key_value(kv.first));
       return keys;
     }
     case Value::Kind::String: {
@@ -183,10 +185,10 @@ Value get_item(const Value& obj, const Value& key, int line) {
   if (obj.is_undefined())
     fail(line, (obj.s.empty() ? std::string("value") : "'" + obj.s + "'") + " is undefined (reading [" + repr(key) + "])");
   if (obj.is_dict()) {
-    if (key.is_string())
-      if (const Value* v = obj.dict->find(key.s)) return *v;
+    if (const Value* v = obj.dict->find(dict_key(key))) return *v;
     return Value::undefined(key.is_string() ? key.s : repr(key));
   }
+  if (obj.is_list() && obj.is_generator) fail(line, "'generator' object is not subscriptable");
   if ((obj.is_list() || obj.is_string()) && (key.kind == Value::Kind::Int || key.kind == Value::Kind::Bool)) {
     int64_t k = key.kind == Value::Kind::Int ? key.i : key.b;
     if (obj.is_list()) {
@@ -215,7 +217,17 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "capitalize") return Value::string(capitalize(to_str(v)));
   if (name == "title") return Value::string(title(to_str(v)));
   if (name == "string") return v.is_string() ? v : Value::string(to_str(v));
-  if (name == "safe" || name == "e" || name == "escape" || name == "forceescape") return v;
+  if (name == "safe") {
+    Value m = v.is_string() ? v : Value::string(to_str(v));
+    m.is_markup = true;
+    return m;
+  }
+  if (name == "e" || name == "escape" || name == "forceescape") {
+    if (v.is_markup && name != "forceescape") return v;
+    Value m = Value::string(html_escape(to_str(v)));
+    m.is_markup = true;
+    return m;
+  }
   if (name == "tojson") {
     const Value* indent = a.arg(0, "indent");
     int ind = -1;
@@ -226,7 +238,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
       key_sep = to_str((*seps->list)[1]);
     }
     const Value* sk = a.kw("sort_keys");
-    return Value::string(to_json(v, ind, item_sep, key_sep, sk && truthy(*sk), line));
+    const Value* ascii = a.kw("ensure_ascii");
+    return Value::string(to_json(v, ind, item_sep, key_sep, sk && truthy(*sk), line, ascii && truthy(*ascii)));
   }
   if (name == "default" || name == "d") {
     const Value* dflt = a.arg(0, "default_value");
@@ -235,6 +248,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
     return use ? (dflt ? *dflt : Value::string("")) : v;
   }
   if (name == "first" || name == "last") {
+    if (name == "last" && v.is_generator) fail(line, "argument to reversed() must be a sequence");
     List items = iterate(v, line);
     if (items.empty()) return Value::undefined();
     return name == "first" ? items.front() : items.back();
@@ -261,12 +275,12 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
     if (v.is_undefined()) return Value::list_of({});
     if (!v.is_dict()) fail(line, name + " expects a mapping, got " + type_name(v));
     List out;
-    for (const auto& kv : v.dict->items) out.push_back(Value::list_of({Value::string(kv.first), kv.second}));
+    for (const auto& kv : v.dict->items) out.push_back(Value::list_of({key_value(kv.first), kv.second}));
     if (name == "dictsort")
-      std::stable_sort(out.begin(), out.end(), [](const Value& x, const Value& y) { return (*x.list)[0].s < (*y.list)[0].s; });
+      std::stable_sort(out.begin(), out.end(), [](const Value& x, const Value& y) { return to_str((*x.list)[0]) < to_str((*y.list)[0]); });
     return Value::list_of(std::move(out));
   }
-  if (name == "list") return Value::list_of(iterate(v, line));
+  if (name == "list") return Value::list_of(iterate(v, line));  // also turns a generator into a list
   if (name == "int") {
     if (v.kind == Value::Kind::Int) return v;
     if (v.kind == Value::Kind::Bool) return Value::integer(v.b);
@@ -351,7 +365,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
     const bool by_attr = name == "selectattr" || name == "rejectattr";
     const bool keep_when = name == "selectattr" || name == "select";
     List out;
-    for (const Value& item : iterate(v, line)) {
+    for (const Value& item : truthy(v) ? iterate(v, line) : List{}) {  // Jinja2 skips a falsy input
       Value subject = item;
       if (by_attr) {
         if (a.positional.empty()) fail(line, name + " needs an attribute name");
@@ -359,12 +373,14 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
       }
       if (run_test_from(subject, a, by_attr ? 1 : 0) == keep_when) out.push_back(item);
     }
-    return Value::list_of(std::move(out));
+    Value g = Value::list_of(std::move(out));
+    g.is_generator = true;
+    return g;
   }
   if (name == "map") {
     List out;
     const Value* attr = a.kw("attribute");
-    for (const Value& item : iterate(v, line)) {
+    for (const Value& item : truthy(v) ? iterate(v, line) : List{}) {
       if (attr) {
         Value r = get_attribute(item, to_str(*attr), line);
         if (r.is_undefined())
@@ -378,7 +394,22 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
         out.push_back(apply_filter(to_str(a.positional[0]), item, fa));
       }
     }
-    return Value::list_of(std::move(out));
+    Value g = Value::list_of(std::move(out));
+    g.is_generator = true;
+    return g;
+  }
+  if (name == "min" || name == "max") {
+    List items = iterate(v, line);
+    if (items.empty()) return Value::undefined();
+    const Value* attr = a.kw("attribute");
+    auto key = [&](const Value& x) { return attr ? get_attribute(x, to_str(*attr), line) : x; };
+    size_t best = 0;
+    for (size_t k = 1; k < items.size(); ++k) {
+      const bool better = name == "min" ? less_than(key(items[k]), key(items[best]), line)
+                                        : less_than(key(items[best]), key(items[k]), line);
+      if (better) best = k;
+    }
+    return items[best];
   }
   if (name == "indent") {
     const Value* width = a.arg(0, "width");
@@ -423,8 +454,9 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "true") return v.kind == Value::Kind::Bool && v.b;
   if (name == "false") return v.kind == Value::Kind::Bool && !v.b;
   if (name == "mapping") return v.is_dict() && !v.is_namespace;
-  if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string();
-  if (name == "sequence") return v.is_list() || v.is_dict() || v.is_string();
+  // Jinja2's Undefined has a length (0) and iterates as empty: it passes both tests.
+  if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
+  if (name == "sequence") return v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
   if (name == "callable") return v.kind == Value::Kind::Function;
   if (name == "equalto" || name == "eq" || name == "==") return equals(v, need_arg());
   if (name == "ne" || name == "!=") return !equals(v, need_arg());
@@ -538,6 +570,40 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
       const auto offs = codepoint_offsets(s);
       return Value::integer(static_cast<int64_t>(std::lower_bound(offs.begin(), offs.end(), p) - offs.begin()));
     }
+    if (name == "format") {  // Python str.format: {}, {0}, {name}; {{ and }} are braces
+      std::string out;
+      size_t auto_index = 0;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '{' && i + 1 < s.size() && s[i + 1] == '{') {
+          out += '{';
+          ++i;
+        } else if (s[i] == '}' && i + 1 < s.size() && s[i + 1] == '}') {
+          out += '}';
+          ++i;
+        } else if (s[i] == '{') {
+          const size_t end = s.find('}', i);
+          if (end == std::string::npos) fail(line, "Single '{' encountered in format string");
+          const std::string field = s.substr(i + 1, end - i - 1);
+          if (field.find_first_of(":!") != std::string::npos) fail(line, "format specs are not supported: {" + field + "}");
+          const Value* v = nullptr;
+          if (field.empty()) v = auto_index < a.positional.size() ? &a.positional[auto_index++] : nullptr;
+          else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
+            const size_t k = std::stoul(field);
+            v = k < a.positional.size() ? &a.positional[k] : nullptr;
+          } else {
+            v = a.kw(field);
+          }
+          if (!v) fail(line, "format: no value for {" + field + "}");
+          out += to_str(*v);
+          i = end;
+        } else if (s[i] == '}') {
+          fail(line, "Single '}' encountered in format string");
+        } else {
+          out += s[i];
+        }
+      }
+      return Value::string(out);
+    }
     if (name == "join") {
       const Value* items = a.arg(0, "iterable");
       if (!items) fail(line, "join needs an argument");
@@ -572,8 +638,7 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
     if (name == "get") {
       const Value* k = a.arg(0, "key");
       if (!k) fail(line, "get needs a key");
-      if (k->is_string())
-        if (const Value* v = obj.dict->find(k->s)) return *v;
+      if (const Value* v = obj.dict->find(dict_key(*k))) return *v;
       const Value* d = a.arg(1, "default");
       return d ? *d : Value::none();
     }

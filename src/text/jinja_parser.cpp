@@ -90,6 +90,7 @@ class Parser {
   }
 
   NodePtr statement(const std::string& kw, int line) {
+    DepthGuard guard(*this, line);
     auto n = std::make_unique<Node>();
     n->line = line;
     if (kw == "if") {
@@ -181,6 +182,19 @@ class Parser {
     } else if (kw == "break" || kw == "continue") {
       n->kind = kw == "break" ? Node::Kind::Break : Node::Kind::Continue;
       expect_block_end();
+    } else if (kw == "filter") {  // {% filter trim %}...{% endfilter %}
+      n->kind = Node::Kind::FilterBlock;
+      while (true) {
+        auto f = make(Expr::Kind::Filter, cur().line);
+        f->name = expect_name();
+        if (is_op("(")) call_args(*f);
+        n->filters.push_back(std::move(f));
+        if (!is_op("|")) break;
+        ++i_;
+      }
+      expect_block_end();
+      if (parse_body(n->body, {"endfilter"}).empty()) fail(line, "'{% filter %}' without '{% endfilter %}'");
+      expect_block_end();
     } else if (kw == "generation") {  // transformers' assistant-mask marker: renders its body as is
       n->kind = Node::Kind::Block;
       expect_block_end();
@@ -213,7 +227,20 @@ class Parser {
     return t;
   }
 
-  ExprPtr expression() { return condexpr(true); }
+  // Nesting limit: a hostile template must give an error, not exhaust the stack.
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser, int line) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail(line, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
+  static constexpr int kMaxDepth = 256;
+
+  ExprPtr expression() {
+    DepthGuard guard(*this, cur().line);
+    return condexpr(true);
+  }
 
   ExprPtr condexpr(bool allow_cond) {
     ExprPtr e = or_expr();
@@ -337,6 +364,7 @@ class Parser {
     return l;
   }
   ExprPtr unary(bool with_filter) {
+    DepthGuard guard(*this, cur().line);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       auto u = make(Expr::Kind::Unary, cur().line);
@@ -545,6 +573,7 @@ class Parser {
   std::vector<Token> t_;
   const std::string& name_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -82,6 +82,17 @@ class Renderer {
       case Node::Kind::Break: return Flow::Break;
       case Node::Kind::Continue: return Flow::Continue;
       case Node::Kind::Block: return render(n.body, out);
+      case Node::Kind::FilterBlock: {
+        std::string captured;
+        render(n.body, captured);
+        Value v = Value::string(std::move(captured));
+        for (const auto& f : n.filters) {
+          CallArgs a = eval_args(*f);
+          v = apply_filter(f->name, v, a);
+        }
+        out += to_str(v);
+        return Flow::Normal;
+      }
     }
     return Flow::Normal;
   }
@@ -132,6 +143,12 @@ class Renderer {
   Value make_macro(const Node& n) {
     const Node* node = &n;
     return Value::function([this, node](CallArgs& a) {
+      if (call_depth_ >= kMaxCallDepth) fail(a.line, "macro calls nested deeper than " + std::to_string(kMaxCallDepth));
+      struct Depth {
+        int& d;
+        explicit Depth(int& x) : d(x) { ++d; }
+        ~Depth() { --d; }
+      } depth(call_depth_);
       auto frame = std::make_shared<Frame>();
       size_t pos = 0;
       for (const auto& [pname, def] : node->params) {
@@ -170,7 +187,13 @@ class Renderer {
     require_defined(l, line);
     require_defined(r, line);
     if (op == "+") {
-      if (l.is_string() && r.is_string()) return Value::string(l.s + r.s);
+      if (l.is_string() && r.is_string()) {
+        if (!l.is_markup && !r.is_markup) return Value::string(l.s + r.s);
+        // Markup + str escapes the plain side (markupsafe), and stays Markup.
+        Value m = Value::string((l.is_markup ? l.s : html_escape(l.s)) + (r.is_markup ? r.s : html_escape(r.s)));
+        m.is_markup = true;
+        return m;
+      }
       if (l.is_list() && r.is_list()) {
         List out = *l.list;
         out.insert(out.end(), r.list->begin(), r.list->end());
@@ -226,7 +249,7 @@ class Renderer {
         if (!l.is_string()) fail(line, "'in <string>' requires string as left operand, not " + type_name(l));
         found = r.s.find(l.s) != std::string::npos;
       } else if (r.is_dict()) {
-        found = l.is_string() && r.dict->find(l.s) != nullptr;
+        found = r.dict->find(dict_key(l)) != nullptr;
       } else if (r.is_list()) {
         for (const Value& x : *r.list) found = found || equals(x, l);
       } else if (!r.is_undefined()) {
@@ -367,8 +390,8 @@ class Renderer {
         Dict d;
         for (size_t k = 0; k + 1 < e.children.size(); k += 2) {
           const Value key = eval(*e.children[k]);
-          if (!key.is_string()) fail(e.line, "dict keys must be strings here");
-          d.set(key.s, eval(*e.children[k + 1]));
+          if (key.is_list() || key.is_dict() || key.is_undefined()) fail(e.line, "unhashable dict key of type '" + type_name(key) + "'");
+          d.set(dict_key(key), eval(*e.children[k + 1]));
         }
         return Value::dict_of(std::move(d));
       }
@@ -377,6 +400,8 @@ class Renderer {
   }
 
   std::vector<std::shared_ptr<Frame>> scopes_;
+  int call_depth_ = 0;
+  static constexpr int kMaxCallDepth = 64;
 };
 
 }  // namespace

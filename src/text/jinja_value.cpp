@@ -10,6 +10,35 @@
 
 namespace quantlab::text::jinja_detail {
 
+std::string dict_key(const Value& key) {
+  // Built by appending: g++ 12 warns (-Wrestrict) on "literal" + std::string here.
+  std::string out;
+  const auto tagged = [&](char tag, const std::string& body) {
+    out.push_back('\x01');
+    out.push_back(tag);
+    out.append(body);
+    return out;
+  };
+  switch (key.kind) {
+    case Value::Kind::String: return key.s;
+    case Value::Kind::Int: return tagged('i', std::to_string(key.i));
+    case Value::Kind::Bool: return tagged('i', key.b ? "1" : "0");  // True == 1 as a key
+    case Value::Kind::Float:
+      if (key.f == std::floor(key.f) && std::fabs(key.f) < 9e15) return tagged('i', std::to_string(static_cast<int64_t>(key.f)));
+      return tagged('f', python_float_repr(key.f));
+    case Value::Kind::None: return tagged('n', "");
+    default: return tagged('?', repr(key));
+  }
+}
+
+Value key_value(const std::string& k) {
+  if (k.empty() || k[0] != '\x01') return Value::string(k);
+  if (k.compare(0, 2, "\x01i") == 0) return Value::integer(std::stoll(k.substr(2)));
+  if (k.compare(0, 2, "\x01f") == 0) return Value::number(std::stod(k.substr(2)));
+  if (k == "\x01n") return Value::none();
+  return Value::string(k.substr(2));
+}
+
 bool truthy(const Value& v) {
   switch (v.kind) {
     case Value::Kind::Undefined:
@@ -18,7 +47,7 @@ bool truthy(const Value& v) {
     case Value::Kind::Int: return v.i != 0;
     case Value::Kind::Float: return v.f != 0.0;
     case Value::Kind::String: return !v.s.empty();
-    case Value::Kind::List: return !v.list->empty();
+    case Value::Kind::List: return v.is_generator || !v.list->empty();
     case Value::Kind::Dict: return v.is_namespace || !v.dict->items.empty();
     case Value::Kind::Function: return true;
   }
@@ -100,6 +129,7 @@ std::string repr(const Value& v) {
   switch (v.kind) {
     case Value::Kind::String: return repr_string(v.s);
     case Value::Kind::List: {
+      if (v.is_generator) return "<generator object select_or_reject>";
       std::string out = "[";
       for (size_t k = 0; k < v.list->size(); ++k) out += (k ? ", " : "") + repr((*v.list)[k]);
       return out + "]";
@@ -109,7 +139,7 @@ std::string repr(const Value& v) {
       std::string out = "{";
       bool first = true;
       for (const auto& kv : v.dict->items) {
-        out += (first ? "" : ", ") + repr_string(kv.first) + ": " + repr(kv.second);
+        out += (first ? "" : ", ") + repr(key_value(kv.first)) + ": " + repr(kv.second);
         first = false;
       }
       return out + "}";
@@ -206,9 +236,31 @@ Value from_json(const nlohmann::ordered_json& j) {
 
 namespace {
 
-void json_string(const std::string& s, std::string& out) {
+uint32_t decode_cp(const std::string& s, size_t i, size_t n) {
+  uint32_t cp = static_cast<unsigned char>(s[i]) & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+  return cp;
+}
+
+void json_string(const std::string& s, std::string& out, bool ensure_ascii) {
   out += '"';
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (ensure_ascii && c >= 0x80) {  // \uXXXX, with a surrogate pair above U+FFFF (Python's json)
+      size_t n = utf8_sequence_length(s, i);
+      if (n == 0) n = 1;
+      uint32_t cp = n == 1 ? c : decode_cp(s, i, n);
+      char b[16];
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        std::snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+      } else {
+        std::snprintf(b, sizeof b, "\\u%04x", cp);
+      }
+      out += b;
+      i += n - 1;
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -231,7 +283,7 @@ void json_string(const std::string& s, std::string& out) {
 }
 
 void dump(const Value& v, int indent, int level, const std::string& item_sep, const std::string& key_sep, bool sort_keys,
-          int line, std::string& out) {
+          int line, bool ascii, std::string& out) {
   const auto newline = [&](int lvl) {
     if (indent < 0) return;
     out.push_back('\n');
@@ -246,8 +298,9 @@ void dump(const Value& v, int indent, int level, const std::string& item_sep, co
       else if (std::isinf(v.f)) out += v.f < 0 ? "-Infinity" : "Infinity";
       else out += python_float_repr(v.f);
       return;
-    case Value::Kind::String: json_string(v.s, out); return;
+    case Value::Kind::String: json_string(v.s, out, ascii); return;
     case Value::Kind::List: {
+      if (v.is_generator) throw EvalError{line, "Object of type generator is not JSON serializable"};
       if (v.list->empty()) {
         out += "[]";
         return;
@@ -256,7 +309,7 @@ void dump(const Value& v, int indent, int level, const std::string& item_sep, co
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += item_sep;
         newline(level + 1);
-        dump((*v.list)[k], indent, level + 1, item_sep, key_sep, sort_keys, line, out);
+        dump((*v.list)[k], indent, level + 1, item_sep, key_sep, sort_keys, line, ascii, out);
       }
       newline(level);
       out += ']';
@@ -276,9 +329,9 @@ void dump(const Value& v, int indent, int level, const std::string& item_sep, co
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += item_sep;
         newline(level + 1);
-        json_string(items[k]->first, out);
+        json_string(to_str(key_value(items[k]->first)), out, ascii);
         out += key_sep;
-        dump(items[k]->second, indent, level + 1, item_sep, key_sep, sort_keys, line, out);
+        dump(items[k]->second, indent, level + 1, item_sep, key_sep, sort_keys, line, ascii, out);
       }
       newline(level);
       out += '}';
@@ -305,9 +358,24 @@ uint32_t decode_at(const std::string& s, size_t i, size_t n) {
 }  // namespace
 
 std::string to_json(const Value& v, int indent, const std::string& item_sep, const std::string& key_sep, bool sort_keys,
-                    int line) {
+                    int line, bool ensure_ascii) {
   std::string out;
-  dump(v, indent, 0, item_sep, key_sep, sort_keys, line, out);
+  dump(v, indent, 0, item_sep, key_sep, sort_keys, line, ensure_ascii, out);
+  return out;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
   return out;
 }
 

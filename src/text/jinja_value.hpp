@@ -29,6 +29,11 @@ struct Value {
   std::shared_ptr<Dict> dict;      // Dict (and namespace() objects)
   std::shared_ptr<Function> fn;    // Function: macros, globals, bound methods
   bool is_namespace = false;       // a namespace(): the only mutable object
+  // A List made by select/reject/selectattr/rejectattr/map: in Jinja2 these are generators, which
+  // are always true, have no len() and are not JSON serializable (`| list` makes a real list).
+  bool is_generator = false;
+  // A String marked safe (`| safe`, `| e`): Jinja2's Markup, whose `+` HTML-escapes a plain operand.
+  bool is_markup = false;
 
   static Value undefined(std::string name = "") {
     Value v;
@@ -132,6 +137,11 @@ struct RaisedByTemplate {
   std::string message;
 };
 
+// Dict keys are strings; a non-string key (an int in a dict literal) is stored tagged, so that
+// d[0] and d['0'] stay different as in Python.
+std::string dict_key(const Value& key);
+Value key_value(const std::string& stored);  // the key as the template sees it
+
 bool truthy(const Value& v);
 std::string to_str(const Value& v);   // Python str(); Undefined -> ""
 std::string repr(const Value& v);     // Python repr()
@@ -142,7 +152,9 @@ double as_double(const Value& v);
 Value from_json(const nlohmann::ordered_json& j);
 // Python json.dumps(v, ensure_ascii=False, indent=indent, separators=..., sort_keys=...).
 std::string to_json(const Value& v, int indent, const std::string& item_sep, const std::string& key_sep,
-                    bool sort_keys, int line);
+                    bool sort_keys, int line, bool ensure_ascii = false);
+// markupsafe.escape: & < > " ' as HTML entities.
+std::string html_escape(const std::string& s);
 
 // UTF-8 code point helpers (Python strings index by code point).
 std::vector<size_t> codepoint_offsets(const std::string& s);  // start offset of each code point, plus s.size()

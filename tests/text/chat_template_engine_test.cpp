@@ -52,6 +52,7 @@ TEST(ChatTemplateEngine, ExpressionsFollowPython) {
   EXPECT_EQ(render("{{ '  日本語　' | trim }}|{{ 'xxhixx'.strip('x') }}|{{ 'a,b,,c'.split(',') }}"), "日本語|hi|['a', 'b', '', 'c']");
   EXPECT_EQ(render("{{ '日本語テキスト'[1:3] }} {{ '日本語' | length }} {{ 'abc'[-1] }}"), "本語 3 c");
   EXPECT_EQ(render("{{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }}"), "['a', 'b'] ['a', 'b c']");
+  EXPECT_EQ(render("{{ x is iterable }} {{ x is sequence }} {{ x is mapping }} {{ none is iterable }}"), "True True False False");
   EXPECT_EQ(render("{{ x | default('d') }} {{ '' | default('e', true) }} {{ x is defined }} {{ none is none }}"), "d e False True");
   EXPECT_EQ(render("{{ 'Hello World'.lower() }} {{ 'hi' | upper }} {{ 'hello world' | title }} {{ 'hELLO' | capitalize }}"),
             "hello world HI Hello World Hello");
@@ -138,6 +139,45 @@ TEST(ChatTemplateText, OliveStyle) {
     EXPECT_EQ(e.field(), "{instruction}");
   }
   EXPECT_THROW(render_text_template("{prompt", f), Error);
+}
+
+}  // namespace
+}  // namespace quantlab::text
+
+namespace quantlab::text {
+namespace {
+
+TEST(ChatTemplateEngine, HostileTemplatesGiveErrorsNotCrashes) {
+  EXPECT_THROW(JinjaTemplate("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}", "deep"), Error);
+  std::string nested;
+  for (int i = 0; i < 5000; ++i) nested += "{% if true %}";
+  EXPECT_THROW(JinjaTemplate(nested, "deep-ifs"), Error);
+  EXPECT_THROW(render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"), Error);
+  EXPECT_THROW(render("{{ -(-(-(-" + std::string(1000, '-') + "1)))) }}"), Error);
+}
+
+}  // namespace
+}  // namespace quantlab::text
+
+namespace quantlab::text {
+namespace {
+
+// Each expectation is what Jinja2 3.1 (configured as transformers does) renders for the source.
+TEST(ChatTemplateEngine, LessCommonJinjaFeatures) {
+  EXPECT_EQ(render("{% filter trim | upper %}  abc  {% endfilter %}"), "ABC");
+  EXPECT_EQ(render("{{ {'k': '東京'} | tojson(ensure_ascii=True) }} {{ '🙂' | tojson(ensure_ascii=True) }}"),
+            "{\"k\": \"\\u6771\\u4eac\"} \"\\ud83d\\ude42\"");
+  // Markup: `safe + str` HTML-escapes the plain string; `e` escapes; `~` joins as plain strings.
+  EXPECT_EQ(render("{{ 'a<' | safe + '<b>' }} {{ '<x>' | e }} {{ ('<' | e) ~ '<' }}"), "a<&lt;b&gt; &lt;x&gt; &lt;<");
+  EXPECT_EQ(render("{% set d = {0: 'zero', 1: 'one'} %}{{ d[0] }}{{ d[1] }}{{ d.get(2, '-') }}{{ 0 in d }}{{ d | tojson }}{{ d }}"),
+            "zeroone-True{\"0\": \"zero\", \"1\": \"one\"}{0: 'zero', 1: 'one'}");
+  EXPECT_EQ(render("{{ '{}-{name}'.format('a', name='n') }} {{ [3, 1, 2] | min }}{{ [3, 1, 2] | max }}"), "a-n 13");
+  // select/map results are generators: always true, no len(), not JSON; a falsy input yields nothing.
+  EXPECT_EQ(render("{% if [] | select('none') %}gen-true{% endif %}|{{ none | selectattr('x') | list }}|{{ [1, 2] | map('string') | join(',') }}"),
+            "gen-true|[]|1,2");
+  EXPECT_THROW(render("{{ [1] | select('odd') | tojson }}"), Error);
+  EXPECT_THROW(render("{{ [1] | select('odd') | length }}"), Error);
+  EXPECT_EQ(render("{% generation %}kept{% endgeneration %}"), "kept");
 }
 
 }  // namespace

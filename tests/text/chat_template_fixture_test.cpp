@@ -1,9 +1,9 @@
 // Every real chat template of tests/text/fixtures/chat_templates/ rendered over every conversation
 // of chat_template_conversations.json must equal, byte for byte, what jinja2 configured as
-// transformers' apply_chat_template produced (tools/make-chat-template-fixtures.py), including
-// the templates' own raise_exception messages.
+// transformers' apply_chat_template produced (tools/make-chat-template-fixtures.py, cross-checked
+// with transformers itself by --check-transformers), including the templates' raise_exception messages.
 #include "quantlab/core/error.hpp"
-#include "quantlab/text/jinja.hpp"
+#include "quantlab/text/chat_template.hpp"
 #include "test_support.hpp"
 
 #include <fstream>
@@ -31,24 +31,23 @@ TEST_P(ChatTemplateFixture, RendersLikeTransformers) {
   const auto expected = ordered_json::parse(slurp(fixtures() / "chat_template_expected.json"));
   ASSERT_TRUE(expected.contains(name)) << "regenerate fixtures: tools/make-chat-template-fixtures.py";
   const auto& ex = expected[name];
-  JinjaTemplate tmpl(slurp(fixtures() / "chat_templates" / (name + ".jinja")), name);
+  ChatSpecialTokens tokens;
+  if (ex["special_tokens"]["bos_token"].is_string()) tokens.bos_token = ex["special_tokens"]["bos_token"].get<std::string>();
+  if (ex["special_tokens"]["eos_token"].is_string()) tokens.eos_token = ex["special_tokens"]["eos_token"].get<std::string>();
+  const ChatTemplate tmpl(slurp(fixtures() / "chat_templates" / (name + ".jinja")), name, tokens);
   ASSERT_EQ(conversations.size(), ex["results"].size());
   size_t passed = 0;
   for (size_t k = 0; k < conversations.size(); ++k) {
     const auto& c = conversations[k];
-    ordered_json ctx = ordered_json::object();
-    ctx["messages"] = c["messages"];
-    ctx["tools"] = c.contains("tools") ? c["tools"] : ordered_json();
-    ctx["documents"] = nullptr;
-    ctx["add_generation_prompt"] = c["add_generation_prompt"];
-    for (auto it = ex["special_tokens"].begin(); it != ex["special_tokens"].end(); ++it)
-      if (!it.value().is_null()) ctx[it.key()] = it.value();
-    for (auto it = c["extra"].begin(); it != c["extra"].end(); ++it) ctx[it.key()] = it.value();
+    const auto render = [&] {
+      return tmpl.apply(c["messages"], c["add_generation_prompt"].get<bool>(), c["extra"],
+                        c.contains("tools") ? c["tools"] : ordered_json());
+    };
     const auto& want = ex["results"][k];
     SCOPED_TRACE(name + " conversation " + std::to_string(k) + " (" + c["note"].get<std::string>() + ")");
     if (want.contains("error")) {
       try {
-        const std::string got = tmpl.render(ctx);
+        const std::string got = render();
         ADD_FAILURE() << "expected raise_exception(" << want["error"] << "), rendered:\n" << got;
       } catch (const Error& e) {
         if (want["kind"] == "TemplateError") {  // the template's own raise_exception(message)
@@ -63,7 +62,7 @@ TEST_P(ChatTemplateFixture, RendersLikeTransformers) {
       continue;
     }
     try {
-      const std::string got = tmpl.render(ctx);
+      const std::string got = render();
       EXPECT_EQ(got, want["text"].get<std::string>());
       if (got == want["text"].get<std::string>()) ++passed;
     } catch (const Error& e) {

@@ -22,7 +22,8 @@ class ChatTemplate {
   // special tokens (strings or {"content": ...}) of a tokenizer_config.json.
   static ChatTemplate from_tokenizer_config(const std::string& path);
 
-  // messages: [{"role", "content", ...}]; `extra` adds variables (date_string, enable_thinking, ...).
+  // messages: [{"role", "content", ...}] (null-valued keys are dropped, as transformers does);
+  // `extra` adds variables (date_string, enable_thinking, ...).
   std::string apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                     const nlohmann::ordered_json& extra = nlohmann::ordered_json::object(),
                     const nlohmann::ordered_json& tools = nullptr) const;
