@@ -100,7 +100,7 @@ FormatId TypeChooser::fallback(const std::string& name, int64_t ncols, FormatId 
     case FormatId::Q5_K: r = FormatId::Q5_1; break;
     case FormatId::Q6_K: r = FormatId::Q8_0; break;
     default:
-      if (qk > 32) throw Error(name, format_traits(t).name, "no fallback type for rows of " + std::to_string(ncols));
+      if (qk > 32) throw Error(name, std::string(format_traits(t).name), "no fallback type for rows of " + std::to_string(ncols));
   }
   // Rows not even a multiple of 32: llama.cpp keeps such a tensor in F16.
   if (ncols % format_traits(r).block_size != 0) r = FormatId::F16;
