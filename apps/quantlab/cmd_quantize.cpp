@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 
+#include <cctype>
 #include <cstdio>
 #include <string>
 
@@ -34,9 +35,11 @@ int quantize_gguf(const Args& args) {
   o.pure = args.has("pure");
   o.threads = thread_count(args);
   for (const std::string& spec : args.all("tensor-type")) {
-    const size_t eq = spec.rfind('=');
+    const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0) throw Error("--tensor-type", spec, "expected PATTERN=TYPE");
-    o.tensor_type_overrides.emplace_back(spec.substr(0, eq), format_flag("tensor-type", spec.substr(eq + 1)));
+    std::string pattern = spec.substr(0, eq);  // lower-cased, as llama-quantize does
+    for (char& c : pattern) c = char(std::tolower(static_cast<unsigned char>(c)));
+    o.tensor_type_overrides.emplace_back(pattern, format_flag("tensor-type", spec.substr(eq + 1)));
   }
   if (auto t = args.get("output-tensor-type")) o.output_tensor_type = format_flag("output-tensor-type", *t);
   if (auto t = args.get("token-embedding-type")) o.token_embedding_type = format_flag("token-embedding-type", *t);
