@@ -3,7 +3,9 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
+#include "quantlab/io/gguf_writer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -44,6 +46,7 @@ Imatrix read_gguf_imatrix(const std::string& path) {
     for (const auto& v : d->as_array(path, "imatrix.datasets").items) m.datasets.push_back(v.as_string(path, "imatrix.datasets"));
   m.chunk_count = f.get_int("imatrix.chunk_count", 0);
   m.chunk_size = f.get_int("imatrix.chunk_size", 0);
+  m.dataset_sha256 = f.get_string("quantlab.imatrix.dataset_sha256", std::string());
   auto floats = [&](const GgufTensorInfo& t) {
     if (t.type != FormatId::F32) throw Error(path, t.name, "imatrix tensors must be f32");
     std::vector<float> v(size_t(t.n_elements()));
@@ -167,6 +170,33 @@ void write_imatrix_dat(const Imatrix& m, const std::string& path) {
     if (!out.flush()) throw Error(path, "", "write failed");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path, "", "cannot rename the temporary file");
+}
+
+void write_imatrix_gguf(const Imatrix& m, const std::string& path) {
+  GgufWriter w;
+  w.set("general.type", GgufValue::str("imatrix"));
+  w.set("imatrix.datasets", GgufValue::string_array(m.datasets));
+  w.set("imatrix.chunk_count", GgufValue::u32(uint32_t(std::max<int64_t>(0, m.chunk_count))));
+  w.set("imatrix.chunk_size", GgufValue::u32(uint32_t(std::max<int64_t>(0, m.chunk_size))));
+  if (!m.dataset_sha256.empty()) w.set("quantlab.imatrix.dataset_sha256", GgufValue::str(m.dataset_sha256));
+  for (const auto& [name, e] : m.entries) {  // std::map: sorted by name, as llama.cpp stores them
+    std::vector<uint8_t> s2(e.sum_x2.size() * 4);
+    for (size_t j = 0; j < e.sum_x2.size(); ++j) {
+      const float v = float(e.sum_x2[j]);
+      std::memcpy(s2.data() + 4 * j, &v, 4);
+    }
+    std::vector<uint8_t> c(4);
+    const float count = float(e.count);
+    std::memcpy(c.data(), &count, 4);
+    w.add_tensor(name + ".in_sum2", {int64_t(e.sum_x2.size()), 1}, FormatId::F32, std::move(s2));
+    w.add_tensor(name + ".counts", {1, 1}, FormatId::F32, std::move(c));
+  }
+  w.write(path);
+}
+
+void write_imatrix(const Imatrix& m, const std::string& path) {
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".dat") == 0) write_imatrix_dat(m, path);
+  else write_imatrix_gguf(m, path);
 }
 
 }  // namespace quantlab

@@ -20,6 +20,7 @@ struct ImatrixEntry {
 struct Imatrix {
   std::map<std::string, ImatrixEntry> entries;  // by weight name, e.g. "blk.0.attn_q.weight"
   std::vector<std::string> datasets;
+  std::string dataset_sha256;  // of the calibration text (quantlab's own key; empty if unknown)
   int64_t chunk_count = 0;
   int64_t chunk_size = 0;
 
@@ -33,5 +34,11 @@ struct Imatrix {
 Imatrix read_imatrix(const std::string& path);
 // Legacy .dat: values are stored as mean x² times ncall (ncall = ceil(count / chunk_size)).
 void write_imatrix_dat(const Imatrix& m, const std::string& path);
+// llama.cpp's GGUF format: general.type = "imatrix", imatrix.datasets/chunk_count/chunk_size, and
+// per weight (sorted by name) `<name>.in_sum2` [n, 1] and `<name>.counts` [1, 1], all f32; plus
+// quantlab.imatrix.dataset_sha256 when known. Written atomically.
+void write_imatrix_gguf(const Imatrix& m, const std::string& path);
+// By the file name: ".dat" writes the legacy format, anything else GGUF.
+void write_imatrix(const Imatrix& m, const std::string& path);
 
 }  // namespace quantlab

@@ -1,0 +1,64 @@
+// quantlab imatrix: importance matrix as llama.cpp's llama-imatrix collects it.
+#include "command.hpp"
+#include "eval_input.hpp"
+#include "progress_line.hpp"
+
+#include "quantlab/core/sha256.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/quant/imatrix_collect.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace quantlab::cli {
+namespace {
+
+int run_imatrix(const Args& args) {
+  const std::string model_path = args.require("model");
+  const std::string out = args.get_or("out", "imatrix.gguf");
+  const EvalInput input = load_eval_input(args, model_path);
+  const Model model = load_model(model_path);
+  ImatrixOptions o;
+  o.n_ctx = args.get_int("ctx", 512);
+  o.n_chunks = args.get_int("chunks", -1);
+  o.process_output = args.has("process-output");
+  o.threads = thread_count(args);
+  o.add_bos = model.config.add_bos;
+  o.bos_id = model.config.bos_id;
+  const auto t0 = std::chrono::steady_clock::now();
+  ProgressLine progress("imatrix chunk");
+  Imatrix m = collect_imatrix(model, input.tokens, o, [&](int64_t done, int64_t total) {
+    progress.update(done - 1, total);
+  });
+  progress.finish();
+  m.datasets = {input.path};
+  m.dataset_sha256 = sha256_file(input.path);
+  write_imatrix(m, out);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (args.has("json")) {
+    print_json({{"command", "imatrix"}, {"model", model_path}, {"out", out},
+                {"input", {{"path", input.path}, {"sha256", m.dataset_sha256}, {"n_tokens", input.tokens.size()}}},
+                {"n_ctx", o.n_ctx}, {"chunks", m.chunk_count}, {"entries", m.entries.size()}, {"seconds", seconds}});
+  } else {
+    std::printf("%s: %zu entries from %lld chunks of %lld tokens, %.1f s\n", out.c_str(), m.entries.size(),
+                static_cast<long long>(m.chunk_count), static_cast<long long>(o.n_ctx), seconds);
+  }
+  return 0;
+}
+
+QUANTLAB_COMMAND(Command{"imatrix",
+                         "importance matrix (sum of x^2 per input column of every linear), llama.cpp-compatible",
+                         {{"model", Takes::Value, "model file"},
+                          {"file", Takes::Value, "calibration text"},
+                          {"ids", Takes::Value, "file of token ids instead of text"},
+                          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own)"},
+                          {"ctx", Takes::Value, "tokens per chunk (default 512)"},
+                          {"chunks", Takes::Value, "chunks to process (default: all)"},
+                          {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)"},
+                          {"process-output", Takes::Nothing, "also collect output.weight"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
+                         run_imatrix});
+
+}  // namespace
+}  // namespace quantlab::cli

@@ -1,0 +1,122 @@
+// quantlab quantize --method M ...: one entry per method in kMethods; each method's logic lives in
+// the library, this file only parses flags, reports progress and prints the summary.
+#include "command.hpp"
+#include "eval_input.hpp"
+#include "progress_line.hpp"
+
+#include "quantlab/core/sha256.hpp"
+#include "quantlab/io/gguf.hpp"
+#include "quantlab/quant/gguf_quantize.hpp"
+
+#include <sys/resource.h>
+
+#include <cctype>
+#include <cstdio>
+#include <string>
+
+namespace quantlab::cli {
+namespace {
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+FormatId format_flag(const std::string& flag, const std::string& name) {
+  const FormatTraits* t = find_format(name);
+  if (!t || int(t->id) >= 1000) throw Error("--" + flag, name, "not a GGUF tensor type");
+  return t->id;
+}
+
+int quantize_gguf(const Args& args) {
+  GgufQuantizeOptions o;
+  o.target = parse_gguf_target(args.require("type"));
+  o.pure = args.has("pure");
+  o.threads = thread_count(args);
+  for (const std::string& spec : args.all("tensor-type")) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error("--tensor-type", spec, "expected PATTERN=TYPE");
+    std::string pattern = spec.substr(0, eq);  // lower-cased, as llama-quantize does
+    for (char& c : pattern) c = char(std::tolower(static_cast<unsigned char>(c)));
+    o.tensor_type_overrides.emplace_back(pattern, format_flag("tensor-type", spec.substr(eq + 1)));
+  }
+  if (auto t = args.get("output-tensor-type")) o.output_tensor_type = format_flag("output-tensor-type", *t);
+  if (auto t = args.get("token-embedding-type")) o.token_embedding_type = format_flag("token-embedding-type", *t);
+  Imatrix imatrix;
+  if (auto path = args.get("imatrix")) {
+    imatrix = read_imatrix(*path);
+    o.imatrix = &imatrix;
+    o.imatrix_path = *path;
+  }
+  const std::string in = args.require("model"), out = args.require("out");
+  nlohmann::json params = {{"type", o.target.name}, {"pure", o.pure}};
+  if (o.imatrix) params["imatrix"] = o.imatrix_path;
+  for (const auto& [p, t] : o.tensor_type_overrides) params["tensor_type"].push_back(p + "=" + std::string(format_traits(t).name));
+  if (o.output_tensor_type) params["output_tensor_type"] = std::string(format_traits(*o.output_tensor_type).name);
+  if (o.token_embedding_type) params["token_embedding_type"] = std::string(format_traits(*o.token_embedding_type).name);
+  o.params_json = params.dump();
+
+  const bool json = args.has("json");
+  ProgressLine progress("quantize");
+  const GgufQuantizeResult r = gguf_quantize(in, out, o, [&](size_t i, size_t n, const std::string& name) {
+    progress.update(int64_t(i), int64_t(n), name);
+  });
+  progress.finish();
+  const double bpw = r.n_elements ? 8.0 * double(r.bytes_out) / double(r.n_elements) : 0.0;
+  nlohmann::json types;
+  for (const auto& t : r.tensors) types[std::string(format_traits(t.to).name)] = types.value(std::string(format_traits(t.to).name), 0) + 1;
+  if (json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : r.tensors)
+      tensors.push_back({{"name", t.name}, {"from", std::string(format_traits(t.from).name)},
+                         {"to", std::string(format_traits(t.to).name)}, {"fallback", t.fell_back},
+                         {"imatrix", t.uses_imatrix}});
+    print_json({{"command", "quantize"}, {"method", "gguf"}, {"quantlab", QUANTLAB_VERSION},
+                {"model", {{"path", in}, {"sha256", r.source_sha256}}}, {"out", out}, {"params", params},
+                {"file_type", o.target.file_type}, {"bpw", bpw}, {"bytes_out", r.bytes_out}, {"file_size", r.file_size},
+                {"n_elements", r.n_elements}, {"n_fallback", r.n_fallback}, {"types", types}, {"tensors", tensors},
+                {"seconds", r.seconds}, {"peak_rss_mib", peak_rss_mib()}});
+  } else {
+    std::printf("%s -> %s: %s, %.3f bpw, %.2f MiB (tensor data %.2f MiB -> %.2f MiB), %zu tensors (%d fell back), %.1f s, peak RSS %.0f MiB\n",
+                in.c_str(), out.c_str(), o.target.name.c_str(), bpw, double(r.file_size) / 1048576.0,
+                double(r.bytes_in) / 1048576.0, double(r.bytes_out) / 1048576.0, r.tensors.size(), r.n_fallback,
+                r.seconds, peak_rss_mib());
+  }
+  return 0;
+}
+
+// The methods `quantize` dispatches to; other methods join this table.
+struct Method {
+  const char* name;
+  int (*run)(const Args&);
+};
+constexpr Method kMethods[] = {
+    {"gguf", quantize_gguf},
+};
+
+int run_quantize(const Args& args) {
+  const std::string method = args.require("method");
+  for (const auto& m : kMethods)
+    if (method == m.name) return m.run(args);
+  std::string names;
+  for (const auto& m : kMethods) names += (names.empty() ? "" : ", ") + std::string(m.name);
+  throw Error("--method", method, "unknown method; one of: " + names);
+}
+
+QUANTLAB_COMMAND(Command{"quantize",
+                         "quantize a model (--method gguf: llama.cpp types and mixes, optional imatrix)",
+                         {{"method", Takes::Value, "gguf"},
+                          {"type", Takes::Value, "GGUF type or llama.cpp mix: Q4_K_M, Q8_0, IQ4_XS, F32 (dequantize), ..."},
+                          {"model", Takes::Value, "input GGUF"},
+                          {"out", Takes::Value, "output GGUF (written atomically)"},
+                          {"imatrix", Takes::Value, "importance matrix (llama.cpp GGUF or .dat)"},
+                          {"tensor-type", Takes::Values, "PATTERN=TYPE: tensors whose name matches the regex get TYPE"},
+                          {"output-tensor-type", Takes::Value, "type of output.weight"},
+                          {"token-embedding-type", Takes::Value, "type of token_embd.weight"},
+                          {"pure", Takes::Nothing, "every quantizable tensor gets the default type (no mix rules)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
+                         run_quantize});
+
+}  // namespace
+}  // namespace quantlab::cli

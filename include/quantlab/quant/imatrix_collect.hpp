@@ -1,0 +1,31 @@
+#pragma once
+// Importance-matrix collection as llama.cpp's llama-imatrix does it: the token stream is cut into
+// chunks of n_ctx tokens, the first token of each chunk replaced by BOS (when the model adds one),
+// each chunk run from an empty cache, and every token's input to every blk.* linear added to
+// Σx² of that weight's columns (matmuls over fewer than 16 tokens are skipped, as there).
+#include "quantlab/model/model.hpp"
+#include "quantlab/quant/imatrix.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace quantlab {
+
+struct ImatrixOptions {
+  int64_t n_ctx = 512;
+  int64_t n_chunks = -1;        // -1: all whole chunks of the text
+  bool add_bos = true;
+  int32_t bos_id = -1;
+  bool process_output = false;  // also collect output.weight (untied models only, as llama.cpp)
+  int threads = 0;
+};
+
+// Called after each chunk with (chunks done, chunks total).
+using ImatrixProgress = std::function<void(int64_t, int64_t)>;
+
+// Throws Error if the text holds fewer than one chunk (llama.cpp asks for two).
+Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, const ImatrixOptions& o,
+                        const ImatrixProgress& progress = {});
+
+}  // namespace quantlab

@@ -1,0 +1,222 @@
+// GGUF-to-GGUF quantization (see the header). Layout facts from llama.cpp's
+// llama_model_quantize_impl: tensors in (layer, name) order, KV copied in order with
+// general.quantization_version and general.file_type moved to the end, quantize.imatrix.* after.
+#include "quantlab/quant/gguf_quantize.hpp"
+
+#include "gguf_mix_rules.hpp"
+
+#include "quantlab/backend/thread_pool.hpp"
+#include "quantlab/core/error.hpp"
+#include "quantlab/core/sha256.hpp"
+#include "quantlab/io/gguf.hpp"
+#include "quantlab/io/gguf_writer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+namespace quantlab {
+namespace {
+
+int layer_of(const std::string& name) {
+  int layer = -1;
+  if (name.rfind("blk.", 0) == 0) std::sscanf(name.c_str(), "blk.%d.", &layer);
+  return layer;
+}
+
+// llama.cpp's loader visits weights sorted by layer (non-block tensors first), then by name.
+std::vector<const GgufTensorInfo*> llama_cpp_order(const GgufFile& in) {
+  std::vector<const GgufTensorInfo*> v;
+  for (const auto& t : in.tensors()) v.push_back(&t);
+  std::stable_sort(v.begin(), v.end(), [](const GgufTensorInfo* a, const GgufTensorInfo* b) {
+    const int la = layer_of(a->name), lb = layer_of(b->name);
+    if (la != lb) return la < lb;
+    return a->name < b->name;
+  });
+  return v;
+}
+
+gguf_mix::ModelFacts model_facts(const GgufFile& in) {
+  gguf_mix::ModelFacts m;
+  const std::string arch = in.get_string("general.architecture", std::string("llama"));
+  m.n_layer = int(in.get_int(arch + ".block_count", 0));
+  const int64_t n_head = in.get_int(arch + ".attention.head_count", 1);
+  const int64_t n_head_kv = in.get_int(arch + ".attention.head_count_kv", n_head);
+  m.n_gqa = n_head_kv > 0 ? int(n_head / n_head_kv) : 1;
+  m.n_expert = int(in.get_int(arch + ".expert_count", 0));
+  for (const auto& t : in.tensors()) {
+    const auto c = gguf_mix::category_of(t.name);
+    if (c == gguf_mix::Category::AttnV || c == gguf_mix::Category::AttnQKV || c == gguf_mix::Category::AttnKVB)
+      ++m.n_attention_wv;
+    if (c == gguf_mix::Category::Output) m.tied_embeddings = false;
+  }
+  return m;
+}
+
+// An imatrix made for another model is refused as a whole (llama.cpp only notices size mismatches
+// of the tensors it happens to quantize).
+void check_imatrix_fits(const GgufFile& in, const Imatrix& im, const std::string& im_path) {
+  size_t matched = 0;
+  for (const auto& [name, e] : im.entries) {
+    const GgufTensorInfo* t = in.find_tensor(name);
+    if (!t)
+      throw Error(im_path, name, "imatrix entry names no tensor of " + in.path() + " (an imatrix for another model?)");
+    const int64_t experts = t->ne.size() > 2 ? t->ne[2] : 1;
+    if (int64_t(e.sum_x2.size()) != t->ne[0] * experts)
+      throw Error(im_path, name, "has " + std::to_string(e.sum_x2.size()) + " columns, the model's tensor has " +
+                                     std::to_string(t->ne[0] * experts) + " (an imatrix for another model?)");
+    ++matched;
+  }
+  if (matched == 0) throw Error(im_path, "entries", "the imatrix has no entries");
+}
+
+// Mean x² per column as llama-quantize computes it (float division; count 0 gives ones).
+std::vector<float> importance_of(const ImatrixEntry& e) {
+  std::vector<float> w(e.sum_x2.size());
+  const float count = float(e.count);
+  for (size_t j = 0; j < w.size(); ++j) w[j] = count > 0 ? float(e.sum_x2[j]) / count : 1.0f;
+  return w;
+}
+
+}  // namespace
+
+std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const GgufQuantizeOptions& o) {
+  if (o.imatrix) check_imatrix_fits(in, *o.imatrix, o.imatrix_path);
+  gguf_mix::TypeChooser chooser(o, model_facts(in));
+  std::vector<GgufTensorPlan> plan;
+  for (const GgufTensorInfo* t : llama_cpp_order(in)) {
+    GgufTensorPlan p;
+    p.name = t->name;
+    p.ne = t->ne;
+    p.from = t->type;
+    p.quantizable = gguf_mix::allows_quantization(t->name, t->ne);
+    p.to = p.quantizable ? chooser.choose(t->name, t->ne, t->type, p.fell_back) : t->type;
+    p.requires_imatrix = p.quantizable && gguf_mix::requires_imatrix(t->name, p.to, o.target.file_type);
+    const bool changes = p.to != p.from;
+    p.uses_imatrix = changes && o.imatrix && o.imatrix->entries.count(t->name) > 0 && format_traits(p.to).is_quantized;
+    if (p.requires_imatrix && !(o.imatrix && o.imatrix->entries.count(t->name)))
+      throw Error(t->name, std::string(format_traits(p.to).name),
+                  o.imatrix ? "the imatrix has no entry for this tensor, which this type needs"
+                            : "type " + o.target.name + " needs an importance matrix (--imatrix) for this tensor");
+    const auto& ft = format_traits(p.to);
+    if (changes && ft.is_quantized && !ft.from_float)
+      throw Error(t->name, std::string(ft.name), "quantlab cannot encode this type");
+    if (changes && !format_traits(p.from).to_float) throw Error(t->name, std::string(format_traits(p.from).name), "quantlab cannot decode this type");
+    if (t->ne[0] % ft.block_size != 0)
+      throw Error(t->name, std::string(ft.name), "rows of " + std::to_string(t->ne[0]) + " values do not fit blocks of " +
+                                                     std::to_string(ft.block_size));
+    plan.push_back(std::move(p));
+  }
+  return plan;
+}
+
+GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o,
+                                 const GgufQuantizeProgress& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (std::filesystem::exists(out_path) && std::filesystem::exists(in_path) &&
+      std::filesystem::equivalent(in_path, out_path))
+    throw Error(out_path, "", "output would overwrite the input");
+  GgufFile in(in_path);
+  GgufQuantizeResult r;
+  r.tensors = plan_gguf_quantization(in, o);
+  r.source_sha256 = sha256_file(in_path);
+
+  GgufWriter w(in.version());
+  for (const auto& [k, v] : in.metadata()) {
+    if (k == "split.no" || k == "split.count" || k == "split.tensors.count") continue;
+    w.set(k, v);
+  }
+  // gguf_set_val_* in llama.cpp removes a key and appends it.
+  auto append = [&](const std::string& k, GgufValue v) {
+    w.remove(k);
+    w.set(k, std::move(v));
+  };
+  append("general.quantization_version", GgufValue::u32(2));
+  append("general.file_type", GgufValue::u32(o.target.file_type));
+  if (o.imatrix) {
+    append("quantize.imatrix.file", GgufValue::str(o.imatrix_path.substr(0, 127)));
+    if (!o.imatrix->datasets.empty()) append("quantize.imatrix.dataset", GgufValue::str(o.imatrix->datasets[0].substr(0, 127)));
+    append("quantize.imatrix.entries_count", GgufValue::u32(uint32_t(o.imatrix->entries.size())));
+    if (o.imatrix->chunk_count > 0) append("quantize.imatrix.chunks_count", GgufValue::u32(uint32_t(o.imatrix->chunk_count)));
+  }
+  append("quantlab.version", GgufValue::str(QUANTLAB_VERSION));
+  append("quantlab.source.file", GgufValue::str(std::filesystem::path(in_path).filename().string()));
+  append("quantlab.source.sha256", GgufValue::str(r.source_sha256));
+  append("quantlab.method", GgufValue::str("gguf"));
+  append("quantlab.params", GgufValue::str(o.params_json));
+  if (o.imatrix) {
+    append("quantlab.imatrix.file", GgufValue::str(std::filesystem::path(o.imatrix_path).filename().string()));
+    append("quantlab.imatrix.sha256", GgufValue::str(sha256_file(o.imatrix_path)));
+    append("quantlab.imatrix.datasets", GgufValue::string_array(o.imatrix->datasets));
+    if (!o.imatrix->dataset_sha256.empty())
+      append("quantlab.imatrix.dataset_sha256", GgufValue::str(o.imatrix->dataset_sha256));
+    append("quantlab.imatrix.chunk_count", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_count))));
+    append("quantlab.imatrix.chunk_size", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_size))));
+  }
+
+  ThreadPool pool(o.threads);
+  std::vector<float> f32;
+  for (size_t i = 0; i < r.tensors.size(); ++i) {
+    GgufTensorPlan& p = r.tensors[i];
+    if (progress) progress(i, r.tensors.size(), p.name);
+    const GgufTensorInfo& t = *in.find_tensor(p.name);
+    const uint8_t* src = in.tensor_data(t);
+    const int64_t n_per_row = t.ne[0];
+    const int64_t n_rows = t.n_elements() / n_per_row;
+    r.n_elements += uint64_t(t.n_elements());
+    r.bytes_in += t.nbytes;
+    if (p.fell_back) ++r.n_fallback;
+    const auto& from = format_traits(p.from);
+    const auto& to = format_traits(p.to);
+
+    // Decode every row (also of tensors copied unchanged) so that a NaN/Inf weight is refused.
+    const bool decodable = from.to_float != nullptr;
+    if (decodable) {
+      f32.resize(size_t(t.n_elements()));
+      const size_t src_row = row_bytes(p.from, n_per_row);
+      std::vector<int64_t> bad(size_t(pool.size()), -1);
+      pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int th) {
+        for (int64_t row = b; row < e; ++row) {
+          float* y = f32.data() + row * n_per_row;
+          from.to_float(src + size_t(row) * src_row, y, n_per_row);
+          if (bad[size_t(th)] < 0)
+            for (int64_t j = 0; j < n_per_row; ++j)
+              if (!std::isfinite(y[j])) {
+                bad[size_t(th)] = row * n_per_row + j;
+                break;
+              }
+        }
+      });
+      for (int64_t b : bad)
+        if (b >= 0) throw Error(in_path, p.name, "weight " + std::to_string(b) + " is NaN or infinite");
+    }
+    if (p.to == p.from) {
+      w.add_tensor(p.name, t.ne, t.type, src, t.nbytes);
+      r.bytes_out += t.nbytes;
+      continue;
+    }
+    std::vector<float> imp;
+    if (p.uses_imatrix) imp = importance_of(o.imatrix->entries.at(p.name));
+    const size_t dst_row = row_bytes(p.to, n_per_row);
+    std::vector<uint8_t> out(dst_row * size_t(n_rows));
+    pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int) {
+      for (int64_t row = b; row < e; ++row) {
+        const float* x = f32.data() + row * n_per_row;
+        uint8_t* y = out.data() + size_t(row) * dst_row;
+        if (p.to == FormatId::F32) std::memcpy(y, x, size_t(n_per_row) * 4);
+        else to.from_float(x, y, n_per_row, imp.empty() ? nullptr : imp.data());
+      }
+    });
+    r.bytes_out += out.size();
+    w.add_tensor(p.name, t.ne, p.to, std::move(out));
+  }
+  w.write(out_path);
+  r.file_size = std::filesystem::file_size(out_path);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace quantlab

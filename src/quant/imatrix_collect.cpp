@@ -1,0 +1,57 @@
+#include "quantlab/quant/imatrix_collect.hpp"
+
+#include "quantlab/backend/thread_pool.hpp"
+#include "quantlab/core/error.hpp"
+#include "quantlab/model/session.hpp"
+
+#include <vector>
+
+namespace quantlab {
+namespace {
+
+class ImatrixObserver : public ActivationObserver {
+ public:
+  ImatrixObserver(Imatrix& m, bool output) : m_(m), output_(output) {}
+  void on_linear_input(int layer, LinearInput which, const float* x, int64_t n_tokens, int64_t n_features) override {
+    if (n_tokens < 16) return;  // llama.cpp ignores small matmuls (e.g. single-token decode)
+    if (which == LinearInput::Output && !output_) return;
+    for (const std::string& name : linear_input_tensors(layer, which)) m_.add(name, x, n_tokens, n_features);
+  }
+
+ private:
+  Imatrix& m_;
+  bool output_;
+};
+
+}  // namespace
+
+Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, const ImatrixOptions& o,
+                        const ImatrixProgress& progress) {
+  if (o.n_ctx < 16) throw Error("--ctx", "", "must be at least 16");
+  const int64_t available = int64_t(tokens.size()) / o.n_ctx;
+  if (available < 1)
+    throw Error("imatrix", "tokens", "the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
+                                         std::to_string(o.n_ctx));
+  const int64_t n_chunks = o.n_chunks > 0 ? std::min(o.n_chunks, available) : available;
+  if (o.add_bos && o.bos_id < 0) throw Error(model.source, "bos_token_id", "the model adds BOS but names no BOS token");
+  Imatrix m;
+  m.chunk_size = o.n_ctx;
+  // A tied output projection is the token embedding, which llama.cpp never collects.
+  ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings);
+  ThreadPool pool(o.threads);
+  Session session(model, pool, o.n_ctx);
+  session.set_observer(&observer);
+  std::vector<int32_t> chunk(size_t(o.n_ctx));
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    std::copy(tokens.begin() + c * o.n_ctx, tokens.begin() + (c + 1) * o.n_ctx, chunk.begin());
+    if (o.add_bos) chunk[0] = o.bos_id;
+    session.rewind(0);
+    // llama.cpp asks for every token's logits, so output.weight sees every token.
+    session.forward(chunk, o.process_output ? 0 : o.n_ctx - 1);
+    m.chunk_count = c + 1;
+    if (progress) progress(c + 1, n_chunks);
+  }
+  return m;
+}
+
+}  // namespace quantlab
