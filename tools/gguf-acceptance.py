@@ -8,13 +8,14 @@ Steps (each skipped when its output exists in --work, so the script can be resum
      own dequantization (the `f32` variant of reference.json) byte for byte, provenance keys aside.
   2. For Q8_0, Q6_K, Q4_K_M, Q2_K: quantlab's file and llama-quantize's file from that base, compared
      tensor by tensor; KL divergence of both to the base (`quantlab eval kld --base`, WikiText-2,
-     ctx 512, --chunks N), PPL of quantlab's file by quantlab and by llama-perplexity.
+     ctx 512, --chunks N), PPL of quantlab's file by quantlab (from the same eval kld run) and by
+     llama-perplexity (-t 1, same chunks).
   3. imatrix on groups_merged (ctx 512, --chunks M) by quantlab and by llama-imatrix: per-tensor
      relative difference of the mean x²; llama-quantize loads quantlab's imatrix; both quantizers
      with quantlab's imatrix, compared and measured as in 2.
 
 Command used for the recorded figures (2 shared cores):
-  tools/gguf-acceptance.py --quantlab build-ggufq/quantlab --chunks 10 --imatrix-chunks 20
+  tools/gguf-acceptance.py --quantlab build-ggufq/quantlab --chunks 4 --imatrix-chunks 8
 """
 import argparse, datetime, hashlib, json, os, re, subprocess, sys, time
 
@@ -78,12 +79,6 @@ def kld(ql, model, base, chunks, threads):
             "same_top": j["same_top"], "ppl": j["ppl"], "seconds": round(secs, 1)}
 
 
-def ppl_quantlab(ql, model, text, chunks, threads):
-    out, _ = sh([ql, "eval", "ppl", "--model", model, "--file", text, "--ctx", "512", "--chunks", str(chunks),
-                 "--threads", str(threads), "--json"])
-    return json.loads(out)["ppl"]
-
-
 def ppl_llama(bin_dir, model, text, chunks):
     r = subprocess.run([f"{bin_dir}/llama-perplexity", "-m", model, "-f", text, "-c", "512", "-b", "512",
                         "--chunks", str(chunks), "-t", "1"], capture_output=True, text=True)
@@ -113,6 +108,7 @@ def main():
     ap.add_argument("--imatrix-chunks", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ppl", action="store_true")
+    ap.add_argument("--ppl-all", action="store_true", help="llama-perplexity also on the imatrix files")
     a = ap.parse_args()
     ql, lb, w = a.quantlab, a.llama_bin, a.work
     os.makedirs(w, exist_ok=True)
@@ -162,8 +158,9 @@ def main():
             row["llama_quantize_file"] = (row["quantlab_file"] if row["comparison"]["identical"]
                                           else kld(ql, l, base_logits, a.chunks, a.threads))
             row["kld_ratio_quantlab_over_llama"] = row["quantlab_file"]["kld_mean"] / row["llama_quantize_file"]["kld_mean"]
-            if not a.skip_ppl:
-                pq = ppl_quantlab(ql, q, wiki, a.chunks, a.threads)
+            if not a.skip_ppl and (group == "no_imatrix" or a.ppl_all):
+                # quantlab's PPL of the file on the same chunks comes with its KLD run (eval kld reports it).
+                pq = row["quantlab_file"]["ppl"]
                 pl = ppl_llama(lb, q, wiki, a.chunks)
                 row["ppl_of_quantlab_file"] = {"quantlab_eval_ppl": pq, "llama_perplexity": pl,
                                                "rel_diff": abs(pq - pl) / pl}

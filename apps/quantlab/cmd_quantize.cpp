@@ -64,7 +64,7 @@ int quantize_gguf(const Args& args) {
   });
   progress.finish();
   const double bpw = r.n_elements ? 8.0 * double(r.bytes_out) / double(r.n_elements) : 0.0;
-  nlohmann::json types;
+  nlohmann::json types = nlohmann::json::object();
   for (const auto& t : r.tensors) types[std::string(format_traits(t.to).name)] = types.value(std::string(format_traits(t.to).name), 0) + 1;
   if (json) {
     nlohmann::json tensors = nlohmann::json::array();
