@@ -119,7 +119,7 @@ def main():
     P = lambda n: os.path.join(w, n)
     res = {"command": " ".join(sys.argv), "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": "2 shared cores (x86_64)", "kld_chunks": a.chunks, "ctx": 512, "text": "wikitext-2 test",
-           "imatrix": {"text": "groups_merged.txt", "ctx": 512, "chunks": a.imatrix_chunks}}
+           "imatrix": {"text": "groups_merged.txt", "ctx": 512, "chunks": a.imatrix_chunks}, "types": {}}
 
     base = P("base-f32.gguf")
     if not os.path.exists(base):
@@ -144,6 +144,10 @@ def main():
         rows = {}
         for t in TYPES:
             q, l = P(f"quantlab-{group}-{t}.gguf"), P(f"llama-{group}-{t}.gguf")
+            cached = P(f"row-{group}-{t}.json")  # a finished row (resuming after an interruption)
+            if os.path.exists(cached) and os.path.exists(q):
+                rows[t] = json.load(open(cached))
+                continue
             row = {}
             if not os.path.exists(q):
                 out, secs = sh([ql, "quantize", "--method", "gguf", "--type", t, "--model", base, "--out", q,
@@ -165,8 +169,10 @@ def main():
                 row["ppl_of_quantlab_file"] = {"quantlab_eval_ppl": pq, "llama_perplexity": pl,
                                                "rel_diff": abs(pq - pl) / pl}
             rows[t] = row
+            with open(cached, "w") as f:
+                json.dump(row, f)
             print(t, group, json.dumps(row), flush=True)
-        res[group] = rows
+        res["types"][group] = rows
 
     # reference.json (merge) and a Markdown table.
     ref_path = os.path.join(ROOT, "assets/reference.json")
@@ -184,7 +190,7 @@ def main():
              "| type | imatrix | bpw | identical to llama-quantize | KLD quantlab | KLD llama-quantize | ratio | PPL quantlab | PPL llama.cpp (same file) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for group in ("no_imatrix", "imatrix"):
-        for t, r in res[group].items():
+        for t, r in res["types"][group].items():
             bpw = r.get("quantlab_quantize", {}).get("bpw", float("nan"))
             p = r.get("ppl_of_quantlab_file", {})
             lines.append(f"| {t} | {'groups_merged' if group == 'imatrix' else '—'} | {bpw:.3f} | "
