@@ -99,7 +99,20 @@ def imatrix_diff(a_path, b_path):
             "worst": max(rel_l2, key=rel_l2.get)}
 
 
+def record(res):
+    """Merges the results into assets/reference.json as models.bench.gguf_quantize (other entries kept)."""
+    ref_path = os.path.join(ROOT, "assets/reference.json")
+    ref = json.load(open(ref_path)) if os.path.exists(ref_path) else {"models": {}}
+    ref.setdefault("models", {}).setdefault("bench", {})["gguf_quantize"] = res
+    with open(ref_path + ".tmp", "w") as f:
+        json.dump(ref, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    os.replace(ref_path + ".tmp", ref_path)
+
+
 def main():
+    if "--record-only" in sys.argv:  # re-merge bench/gguf_quantize.json (e.g. after reference.json was regenerated)
+        return record(json.load(open(os.path.join(ROOT, "bench/gguf_quantize.json"))))
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
     ap.add_argument("--llama-bin", default=os.environ.get("LLAMA_CPP_BIN", "/work/peers/llama.cpp-build/bin"))
@@ -174,14 +187,12 @@ def main():
             print(t, group, json.dumps(row), flush=True)
         res["types"][group] = rows
 
-    # reference.json (merge) and a Markdown table.
-    ref_path = os.path.join(ROOT, "assets/reference.json")
-    ref = json.load(open(ref_path)) if os.path.exists(ref_path) else {"models": {}}
-    ref.setdefault("models", {}).setdefault("bench", {})["gguf_quantize"] = res
-    with open(ref_path + ".tmp", "w") as f:
-        json.dump(ref, f, indent=1, ensure_ascii=False)
+    # bench/gguf_quantize.json, merged into reference.json, and a Markdown table.
+    os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench/gguf_quantize.json"), "w") as f:
+        json.dump(res, f, indent=1)
         f.write("\n")
-    os.replace(ref_path + ".tmp", ref_path)
+    record(res)
     lines = ["# GGUF quantization: quantlab vs llama-quantize (SmolLM2-135M-Instruct, F32 base)", "",
              f"Made by `{res['command']}` on {res['date']} ({res['machine']}). KLD to the F32 base on WikiText-2 test, "
              f"ctx 512, first {a.chunks} chunks (`quantlab eval kld --base`). The base is the shipped Q4_1 model "
