@@ -99,7 +99,20 @@ def imatrix_diff(a_path, b_path):
             "worst": max(rel_l2, key=rel_l2.get)}
 
 
+def record(res):
+    """Merges the results into assets/reference.json as models.bench.gguf_quantize (other entries kept)."""
+    ref_path = os.path.join(ROOT, "assets/reference.json")
+    ref = json.load(open(ref_path)) if os.path.exists(ref_path) else {"models": {}}
+    ref.setdefault("models", {}).setdefault("bench", {})["gguf_quantize"] = res
+    with open(ref_path + ".tmp", "w") as f:
+        json.dump(ref, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    os.replace(ref_path + ".tmp", ref_path)
+
+
 def main():
+    if "--record-only" in sys.argv:  # re-merge bench/gguf_quantize.json (e.g. after reference.json was regenerated)
+        return record(json.load(open(os.path.join(ROOT, "bench/gguf_quantize.json"))))
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
     ap.add_argument("--llama-bin", default=os.environ.get("LLAMA_CPP_BIN", "/work/peers/llama.cpp-build/bin"))
@@ -119,7 +132,7 @@ def main():
     P = lambda n: os.path.join(w, n)
     res = {"command": " ".join(sys.argv), "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": "2 shared cores (x86_64)", "kld_chunks": a.chunks, "ctx": 512, "text": "wikitext-2 test",
-           "imatrix": {"text": "groups_merged.txt", "ctx": 512, "chunks": a.imatrix_chunks}}
+           "imatrix": {"text": "groups_merged.txt", "ctx": 512, "chunks": a.imatrix_chunks}, "types": {}}
 
     base = P("base-f32.gguf")
     if not os.path.exists(base):
@@ -144,6 +157,10 @@ def main():
         rows = {}
         for t in TYPES:
             q, l = P(f"quantlab-{group}-{t}.gguf"), P(f"llama-{group}-{t}.gguf")
+            cached = P(f"row-{group}-{t}.json")  # a finished row (resuming after an interruption)
+            if os.path.exists(cached) and os.path.exists(q):
+                rows[t] = json.load(open(cached))
+                continue
             row = {}
             if not os.path.exists(q):
                 out, secs = sh([ql, "quantize", "--method", "gguf", "--type", t, "--model", base, "--out", q,
@@ -165,17 +182,17 @@ def main():
                 row["ppl_of_quantlab_file"] = {"quantlab_eval_ppl": pq, "llama_perplexity": pl,
                                                "rel_diff": abs(pq - pl) / pl}
             rows[t] = row
+            with open(cached, "w") as f:
+                json.dump(row, f)
             print(t, group, json.dumps(row), flush=True)
-        res[group] = rows
+        res["types"][group] = rows
 
-    # reference.json (merge) and a Markdown table.
-    ref_path = os.path.join(ROOT, "assets/reference.json")
-    ref = json.load(open(ref_path)) if os.path.exists(ref_path) else {"models": {}}
-    ref.setdefault("models", {}).setdefault("bench", {})["gguf_quantize"] = res
-    with open(ref_path + ".tmp", "w") as f:
-        json.dump(ref, f, indent=1, ensure_ascii=False)
+    # bench/gguf_quantize.json, merged into reference.json, and a Markdown table.
+    os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench/gguf_quantize.json"), "w") as f:
+        json.dump(res, f, indent=1)
         f.write("\n")
-    os.replace(ref_path + ".tmp", ref_path)
+    record(res)
     lines = ["# GGUF quantization: quantlab vs llama-quantize (SmolLM2-135M-Instruct, F32 base)", "",
              f"Made by `{res['command']}` on {res['date']} ({res['machine']}). KLD to the F32 base on WikiText-2 test, "
              f"ctx 512, first {a.chunks} chunks (`quantlab eval kld --base`). The base is the shipped Q4_1 model "
@@ -184,7 +201,7 @@ def main():
              "| type | imatrix | bpw | identical to llama-quantize | KLD quantlab | KLD llama-quantize | ratio | PPL quantlab | PPL llama.cpp (same file) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for group in ("no_imatrix", "imatrix"):
-        for t, r in res[group].items():
+        for t, r in res["types"][group].items():
             bpw = r.get("quantlab_quantize", {}).get("bpw", float("nan"))
             p = r.get("ppl_of_quantlab_file", {})
             lines.append(f"| {t} | {'groups_merged' if group == 'imatrix' else '—'} | {bpw:.3f} | "
