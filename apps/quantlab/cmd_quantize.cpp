@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <map>
 #include <string>
 
 namespace quantlab::cli {
@@ -64,8 +65,9 @@ int quantize_gguf(const Args& args) {
   });
   progress.finish();
   const double bpw = r.n_elements ? 8.0 * double(r.bytes_out) / double(r.n_elements) : 0.0;
-  nlohmann::json types = nlohmann::json::object();
-  for (const auto& t : r.tensors) types[std::string(format_traits(t.to).name)] = types.value(std::string(format_traits(t.to).name), 0) + 1;
+  std::map<std::string, int> type_counts;  // tensors per output type
+  for (const auto& t : r.tensors) ++type_counts[std::string(format_traits(t.to).name)];
+  const nlohmann::json types = type_counts;
   if (json) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : r.tensors)
