@@ -56,6 +56,33 @@ std::vector<float> permute_vector(const std::vector<float>& v, int64_t head_dim,
   return out;
 }
 
+// bitsandbytes layers in Hugging Face row order. Exact when no quantization block spans two rows
+// (4-bit: cols a multiple of the block size, no double quantization, whose nested blocks would
+// mix rows); int8 is row-wise anyway.
+bnb::Quantized4bit permute_rows(const bnb::Quantized4bit& q, int64_t rows, int64_t cols, int64_t head_dim,
+                                const std::string& name) {
+  if (q.spec.double_quant || cols % q.spec.block_size != 0 || cols % 2 != 0)
+    throw Error(name, "rotary rows", "bitsandbytes blocks span rows here; the Hugging Face row order cannot be made exactly");
+  bnb::Quantized4bit out = q;
+  const int64_t row_bytes = cols / 2, row_blocks = cols / q.spec.block_size;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    std::memcpy(&out.packed[size_t(h * row_bytes)], &q.packed[size_t(r * row_bytes)], size_t(row_bytes));
+    for (int64_t b = 0; b < row_blocks; ++b) out.absmax[size_t(h * row_blocks + b)] = q.absmax[size_t(r * row_blocks + b)];
+  }
+  return out;
+}
+
+bnb::Int8Rows permute_rows(const bnb::Int8Rows& q, int64_t head_dim) {
+  bnb::Int8Rows out = q;
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    std::memcpy(&out.codes[size_t(h * q.cols)], &q.codes[size_t(r * q.cols)], size_t(q.cols));
+    out.absmax[size_t(h)] = q.absmax[size_t(r)];
+  }
+  return out;
+}
+
 template <typename T>
 std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
   std::vector<uint8_t> b(v.size() * sizeof(T));
@@ -205,10 +232,11 @@ void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std
       w.add_tensor(base + "scales", "F16", pk.scales_shape, bytes_of(pk.scales));
       if (method != Method::Awq) w.add_tensor(base + "g_idx", "I32", {t.cols}, bytes_of(pk.g_idx));
     } else {
-      // bitsandbytes layers: quantized from the values in GGUF row order, so they are exported in
-      // that order only for models without the interleaved rotary layout.
-      if (rope) throw Error(info.source_path, t.name, "bitsandbytes export of interleaved-rotary Q/K rows is not supported yet");
-      const auto named = t.bnb4 ? bnb::export_4bit(base, *t.bnb4) : bnb::export_int8(base, *t.int8);
+      std::vector<bnb::NamedTensor> named;
+      if (t.bnb4)
+        named = bnb::export_4bit(base, rope ? permute_rows(*t.bnb4, t.rows, t.cols, c.head_dim, t.name) : *t.bnb4);
+      else
+        named = bnb::export_int8(base, rope ? permute_rows(*t.int8, c.head_dim) : *t.int8);
       for (const auto& nt : named) w.add_tensor(nt.name, nt.dtype, nt.shape, nt.bytes);
     }
   }

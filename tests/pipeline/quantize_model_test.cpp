@@ -5,6 +5,8 @@
 #include "quantlab/model/layer_runner.hpp"
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/pipeline/quantize_model.hpp"
+#include "quantlab/io/safetensors.hpp"
+#include "quantlab/quant/bnb_serialize.hpp"
 #include "quantlab/text/tokenizer.hpp"
 #include "test_support.hpp"
 
@@ -192,6 +194,42 @@ TEST(QuantizeExport, GptqFolderReloadsToTheSameLogits) {
     }
     EXPECT_EQ(mismatches, 0) << module;
   }
+  std::filesystem::remove_all(dir.parent_path());
+}
+
+// NF4 folder: bitsandbytes' own tensor names, Q rows moved to Hugging Face's rotary order.
+TEST(QuantizeExport, Nf4FolderHoldsTheQuantizedLayersInHuggingFaceOrder) {
+  QUANTLAB_REQUIRE_FILE(aidreams());
+  const Model m = load_model(aidreams());
+  ThreadPool pool(1);
+  QuantizeOptions o;
+  o.method = Method::Nf4;
+  const QuantizeResult q = quantize_model(m, {}, o, pool);
+  ExportInfo info;
+  info.source_path = aidreams();
+  info.options = o;
+  const auto dir = test::temp_dir("nf4-export") / "out";
+  export_quantized(q, info, dir.string());
+  const SafetensorsFile file((dir / "model.safetensors").string());
+  std::vector<bnb::NamedTensor> held;
+  const bnb::TensorLookup lookup = [&](const std::string& name) -> const bnb::NamedTensor* {
+    const SafetensorsTensor* t = file.find(name);
+    if (!t) return nullptr;
+    bnb::NamedTensor nt{name, std::string(t->dtype->name), t->shape,
+                        std::vector<uint8_t>(file.data(*t), file.data(*t) + t->nbytes())};
+    held.push_back(std::move(nt));
+    return &held.back();
+  };
+  held.reserve(64);
+  const bnb::Quantized4bit back = bnb::import_4bit("model.layers.2.self_attn.q_proj.", lookup, file.path());
+  const auto hf = bnb::dequantize_4bit(back);
+  const auto ours = decode_matrix(q.model.layers[2].wq);
+  const int64_t E = m.config.n_embd;
+  int64_t mismatches = 0;
+  for (int64_t r = 0; r < E; ++r)
+    mismatches += std::memcmp(&ours[size_t(r * E)], &hf[size_t(hf_row_of_gguf_row(r, m.config.head_dim) * E)],
+                              size_t(E) * sizeof(float)) != 0;
+  EXPECT_EQ(mismatches, 0);
   std::filesystem::remove_all(dir.parent_path());
 }
 
