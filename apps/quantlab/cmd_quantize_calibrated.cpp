@@ -51,6 +51,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"damp", Takes::Value, "GPTQ dampening relative to the mean diagonal (default 0.01)"},
           {"block-size", Takes::Value, "GPTQ lazy block width (default 128); NF4/FP4 block (default 64)"},
           {"double-quant", Takes::Nothing, "NF4/FP4: double-quantize the absmax constants"},
+          {"awq-tokens", Takes::Value, "AWQ: calibration tokens (strided sample) scoring the scale candidates (default 4096)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"format", Takes::Value, "dataset shape (auto, alpaca, messages, text-paragraphs, ...)"},
           {"samples", Takes::Value, "calibration samples (default 128)"},
@@ -87,6 +88,8 @@ int run_quantize_calibrated(const Args& a) {
     o.gptq.block_size = positive(a, "block-size", 128);
     if (o.gptq.block_size == 0) throw Error("--block-size", "0", "must be at least 1");
   }
+  o.awq.max_search_tokens = positive(a, "awq-tokens", o.awq.max_search_tokens);
+  if (o.awq.max_search_tokens == 0) throw Error("--awq-tokens", "0", "must be at least 1");
   const bool json = a.has("json");
   const bool tty = !json && ::isatty(2);
 
