@@ -17,8 +17,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
   if (grid.bits < 2 || grid.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits");
   const int64_t gs = grid.group_size <= 0 ? cols : grid.group_size;
-  if (cols % gs != 0)
-    throw Error("", "group_size", "input dimension " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(gs));
+  // A last group narrower than gs is allowed (AutoGPTQ: ceil(cols / group_size) groups).
   const int maxq = grid.max_code();
 
   // Work on the transpose: column c of W is the contiguous row wt[c*rows ...].
@@ -36,7 +35,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
     }
 
   IntQuantizedMatrix out;
-  out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = cols / gs;
+  out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = (cols + gs - 1) / gs;
   out.codes.resize(size_t(rows * cols));
   out.params.resize(size_t(rows * out.n_groups));
   out.g_idx.resize(size_t(cols));
@@ -48,7 +47,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
 
   // Static groups (and per-channel grids) take their params from the weights as given.
   if (opt.static_groups || gs == cols)
-    for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, gs);
+    for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, std::min(gs, cols - g * gs));
 
   std::vector<int64_t> perm(static_cast<size_t>(cols));
   std::iota(perm.begin(), perm.end(), 0);

@@ -91,7 +91,7 @@ PackedIntWeights pack_awq(const IntQuantizedMatrix& m) {
   if (m.spec.bits != 4) throw Error("", "bits", "AWQ GEMM packing takes 4 bits");
   if (m.rows % 8 != 0) throw Error("", "shape", "output dimension is not a multiple of 8");
   for (int64_t c = 0; c < m.cols; ++c)
-    if (m.g_idx[size_t(c)] != int32_t(c * m.n_groups / m.cols))
+    if (m.g_idx[size_t(c)] != int32_t(c / (m.spec.group_size <= 0 ? m.cols : m.spec.group_size)))
       throw Error("", "g_idx", "AWQ packing cannot store act-order groups");
   PackedIntWeights p;
   p.in = m.cols, p.out = m.rows, p.n_groups = m.n_groups, p.bits = 4;

@@ -9,10 +9,18 @@
 
 namespace quantlab {
 
+// How a group's scale and zero are fitted from its values.
+enum class IntGridRule {
+  AutoGptq,   // AutoGPTQ: the range [min(0, lo), max(0, hi)], zero = round(-lo / scale)
+  AwqMinMax,  // AutoAWQ's pseudo_quantize: the range [lo, hi] itself (zero need not be in it),
+              // scale = max(hi - lo, 1e-5) / max_code, zero = clamp(-round(lo / scale), 0, max_code)
+};
+
 struct IntGridSpec {
   int bits = 4;          // 2, 3, 4 or 8
   int64_t group_size = 128;  // columns per group; <= 0 means one group per row (per-channel)
   bool symmetric = false;
+  IntGridRule rule = IntGridRule::AutoGptq;  // AwqMinMax is asymmetric only
   int max_code() const { return (1 << bits) - 1; }
 };
 

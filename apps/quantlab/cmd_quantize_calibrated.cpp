@@ -1,0 +1,198 @@
+// quantlab quantize --method rtn|gptq|awq|nf4|fp4|int8: layer-sequential quantization of a model,
+// optional export (GPTQ / AWQ / bitsandbytes folders) and optional KL divergence of the in-memory
+// quantized model against saved base log-probs.
+#include "command.hpp"
+#include "model_tokenizer.hpp"
+#include "quantize_calibrated.hpp"
+
+#include "quantlab/calib/dataset.hpp"
+#include "quantlab/calib/packing.hpp"
+#include "quantlab/calib/provenance.hpp"
+#include "quantlab/calib/tokenizer_fn.hpp"
+#include "quantlab/core/sha256.hpp"
+#include "quantlab/eval/kld.hpp"
+#include "quantlab/eval/kl_divergence.hpp"
+#include "quantlab/model/session.hpp"
+#include "quantlab/pipeline/export_hf.hpp"
+#include "quantlab/pipeline/quantize_model.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+
+namespace quantlab::cli {
+namespace {
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+long long positive(const Args& a, const std::string& name, long long fallback) {
+  const long long v = a.get_int(name, fallback);
+  if (v < 0) throw Error("--" + name, std::to_string(v), "must not be negative");
+  return v;
+}
+
+}  // namespace
+
+std::vector<FlagSpec> quantize_calibrated_flags() {
+  return {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint); its weights are decoded to f32"},
+          {"method", Takes::Value, "rtn, gptq, awq, nf4, fp4 or int8"},
+          {"bits", Takes::Value, "integer grid bits: 2, 3, 4 or 8 (default 4)"},
+          {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel)"},
+          {"sym", Takes::Nothing, "symmetric grid (rtn/gptq)"},
+          {"act-order", Takes::Nothing, "GPTQ: columns by decreasing Hessian diagonal"},
+          {"static-groups", Takes::Nothing, "GPTQ with --act-order: group parameters fitted before the updates"},
+          {"damp", Takes::Value, "GPTQ dampening relative to the mean diagonal (default 0.01)"},
+          {"block-size", Takes::Value, "GPTQ lazy block width (default 128); NF4/FP4 block (default 64)"},
+          {"double-quant", Takes::Nothing, "NF4/FP4: double-quantize the absmax constants"},
+          {"awq-tokens", Takes::Value, "AWQ: calibration tokens (strided sample) scoring the scale candidates (default 4096)"},
+          {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
+          {"format", Takes::Value, "dataset shape (auto, alpaca, messages, text-paragraphs, ...)"},
+          {"samples", Takes::Value, "calibration samples (default 128)"},
+          {"seq-len", Takes::Value, "longest calibration sequence in tokens (default 512)"},
+          {"seed", Takes::Value, "sample selection seed (default 0)"},
+          {"packing", Takes::Value, "per-sample (default), concat-chunk or imatrix-chunk"},
+          {"raw", Takes::Nothing, "calibration text without the chat template"},
+          {"out", Takes::Value, "output folder: GPTQ (rtn, gptq), AWQ GEMM (awq) or bitsandbytes (nf4, fp4, int8)"},
+          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
+          {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
+          {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
+          {"threads", Takes::Value, "worker threads (default: all cores)"},
+          {"json", Takes::Nothing, "print one JSON object"}};
+}
+
+int run_quantize_calibrated(const Args& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string model_path = a.require("model");
+  pipeline::QuantizeOptions o;
+  o.method = pipeline::parse_method(a.require("method"));
+  o.grid.bits = int(a.get_int("bits", 4));
+  if (o.grid.bits != 2 && o.grid.bits != 3 && o.grid.bits != 4 && o.grid.bits != 8)
+    throw Error("--bits", std::to_string(o.grid.bits), "expected 2, 3, 4 or 8");
+  o.grid.group_size = positive(a, "group-size", 128);
+  o.grid.symmetric = a.has("sym");
+  o.gptq.act_order = a.has("act-order");
+  o.gptq.static_groups = a.has("static-groups");
+  o.gptq.damp_percent = a.get_double("damp", 0.01);
+  if (!(o.gptq.damp_percent > 0 && o.gptq.damp_percent < 1)) throw Error("--damp", "", "must be in (0, 1)");
+  if (o.method == pipeline::Method::Nf4 || o.method == pipeline::Method::Fp4) {
+    o.bnb4.block_size = positive(a, "block-size", 64);
+    o.bnb4.double_quant = a.has("double-quant");
+  } else {
+    o.gptq.block_size = positive(a, "block-size", 128);
+    if (o.gptq.block_size == 0) throw Error("--block-size", "0", "must be at least 1");
+  }
+  o.awq.max_search_tokens = positive(a, "awq-tokens", o.awq.max_search_tokens);
+  if (o.awq.max_search_tokens == 0) throw Error("--awq-tokens", "0", "must be at least 1");
+  const bool json = a.has("json");
+  const bool tty = !json && ::isatty(2);
+
+  const int n_threads = int(a.get_int("threads", 0));
+  ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  const Model model = load_model(model_path);
+
+  // Calibration set (read and packed before anything is quantized or written).
+  std::vector<std::vector<int32_t>> samples;
+  calib::Provenance prov;
+  prov.tool_version = QUANTLAB_VERSION;
+  if (pipeline::method_needs_calibration(o.method)) {
+    const std::string data_path = a.require("calib");
+    calib::DatasetOptions dopt;
+    if (auto f = a.get("format")) dopt.shape = calib::parse_shape(*f);
+    const calib::Dataset data = calib::read_dataset(data_path, dopt);
+    std::optional<Tokenizer> tok = tokenizer_for_model(a, model_path);
+    if (!tok) throw Error("--tokenizer", "", "the model carries no tokenizer; give --tokenizer");
+    const calib::TokenizerFn fn = calib::tokenizer_fn(*tok);
+    calib::FormatOptions fmt;
+    fmt.mode = a.has("raw") ? calib::FormatMode::Raw : calib::FormatMode::ChatTemplate;
+    calib::PackingOptions popt;
+    if (auto p = a.get("packing")) popt.mode = calib::parse_packing(*p);
+    popt.seq_len = size_t(positive(a, "seq-len", 512));
+    popt.select.num_samples = size_t(positive(a, "samples", 128));
+    popt.select.seed = uint64_t(positive(a, "seed", 0));
+    popt.select.shuffle = true;
+    const calib::PackedSet packed = calib::pack(data.samples, fmt, fn, popt);
+    for (const auto& s : packed.sequences) samples.push_back(s.tokens);
+    if (samples.empty()) throw Error(data_path, "samples", "no usable calibration sample after packing");
+    prov.dataset_name = std::filesystem::path(data_path).filename().string();
+    prov.dataset_path = data_path;
+    prov.dataset_sha256 = data.sha256;
+    prov.dataset_format = calib::shape_name(data.shape);
+    prov.samples_in_file = data.samples.size();
+    prov.samples_used = packed.selected.size();
+    prov.packing = calib::packing_name(popt.mode);
+    prov.seq_len = popt.seq_len;
+    prov.overflow = calib::overflow_name(popt.overflow);
+    prov.seed = popt.select.seed;
+    prov.template_kind = fmt.mode == calib::FormatMode::Raw ? "raw" : "chat-template";
+  }
+
+  const auto progress = [&](int done, int total, double seconds) {
+    if (!tty) return;
+    const double eta = seconds / done * (total - done);
+    std::fprintf(stderr, "\rlayer %d/%d  %.0f s elapsed, ETA %.0f s   ", done, total, seconds, eta);
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  const pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress);
+  const double quant_peak = peak_rss_mib();
+
+  nlohmann::ordered_json out;
+  out["command"] = "quantize";
+  out["model"] = model_path;
+  out["method"] = pipeline::method_name(o.method);
+  out["bits"] = o.grid.bits;
+  out["group_size"] = o.grid.group_size;
+  out["calibration_samples"] = samples.size();
+  out["calibration_tokens"] = q.calibration_tokens;
+  out["quantize_seconds"] = q.seconds;
+  out["peak_rss_mib_after_quantize"] = quant_peak;
+  out["bits_per_weight"] = pipeline::quantized_bits_per_weight(q);
+
+  if (auto dir = a.get("out")) {
+    pipeline::ExportInfo info;
+    info.source_path = model_path;
+    info.source_sha256 = sha256_file(model_path);
+    info.calibration = prov;
+    info.options = o;
+    pipeline::export_quantized(q, info, *dir);
+    out["out"] = *dir;
+  }
+
+  if (auto base_path = a.get("kld-base")) {
+    const BaseLogitsFile base(*base_path);
+    PerplexityOptions po;
+    po.n_ctx = base.n_ctx();
+    po.n_chunks = a.get_int("kld-chunks", -1);
+    po.add_bos = q.model.config.add_bos;
+    po.bos_id = q.model.config.bos_id;
+    Session session(q.model, pool, po.n_ctx);
+    const KldSummary s = kl_divergence(session, base, po, [&](int64_t i, int64_t n) {
+      if (tty) std::fprintf(stderr, "\rchunk %lld/%lld", static_cast<long long>(i + 1), static_cast<long long>(n));
+    });
+    if (tty) std::fprintf(stderr, "\n");
+    out["kld"] = {{"base", *base_path}, {"n_ctx", po.n_ctx}, {"n_tokens_scored", s.count}, {"kld_mean", s.kld_mean},
+                  {"kld_stderr", s.kld_err}, {"ppl", s.ppl}, {"ppl_stderr", s.ppl_err}, {"ppl_base", s.ppl_base},
+                  {"same_top", s.same_top}};
+  }
+  out["peak_rss_mib"] = peak_rss_mib();
+  out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out["threads"] = pool.size();
+  if (json) {
+    print_json(out);
+  } else {
+    std::printf("%s\n", out.dump(2).c_str());
+  }
+  return 0;
+}
+
+QUANTLAB_COMMAND(Command{"quantize",
+                         "quantize a model layer by layer (rtn, gptq, awq, nf4, fp4, int8) and export it",
+                         quantize_calibrated_flags(), run_quantize_calibrated});
+
+}  // namespace quantlab::cli

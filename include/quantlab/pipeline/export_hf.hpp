@@ -1,0 +1,41 @@
+#pragma once
+// Hugging Face folders of a quantized model: config.json (LlamaForCausalLM / Qwen2ForCausalLM from
+// the model's configuration, with quantization_config and quantlab's provenance), model.safetensors.
+//   rtn, gptq  -> GPTQ v1 tensors (qweight/qzeros/scales/g_idx; quant_method gptq, checkpoint_format gptq)
+//   awq        -> AWQ GEMM tensors (quant_method awq, version gemm)
+//   nf4/fp4/int8 -> bitsandbytes tensors (bnb_serialize) and its quantization_config
+// Tensors that are not quantized (embedding, norms, output projection, biases) are stored as F32,
+// exactly the values the in-memory model computes with. Rotary layout: llama-arch GGUF and llama2.c
+// weights hold Q/K rows in the interleaved order; the export undoes that permutation (rows of the
+// quantized codes and their group parameters move together, which is exact), and the loader redoes it.
+// The folder is written beside its destination and renamed into place (no partial output).
+#include "quantlab/calib/provenance.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/pipeline/quantize_model.hpp"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace quantlab::pipeline {
+
+struct ExportInfo {
+  std::string source_path;
+  std::string source_sha256;
+  calib::Provenance calibration;  // empty dataset name for calibration-free methods
+  QuantizeOptions options;
+};
+
+// The config.json object (model configuration + quantization_config).
+nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& info);
+
+void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir);
+
+// Reloads a GPTQ or AWQ folder written by export_quantized as an evaluable model (dequantized f32
+// linears), giving the same logits as the in-memory result. Throws Error naming the file and field.
+Model load_quantized_export(const std::string& dir);
+
+// Row order between llama.cpp's interleaved rotary layout and Hugging Face's: HF row of GGUF row r
+// in a matrix of `n_head` heads of `head_dim` rows.
+int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim);
+
+}  // namespace quantlab::pipeline

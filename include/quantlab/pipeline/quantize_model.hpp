@@ -1,0 +1,98 @@
+#pragma once
+// Layer-sequential quantization of a whole model (DESIGN.md): the calibration samples' hidden
+// states go through the model one decoder layer at a time; each layer is quantized from the inputs
+// it actually sees, and the *quantized* layer's outputs become the next layer's inputs. Only one
+// layer's f32 weights and the activations of the calibration batch are live at a time (besides
+// the result, which is the quantized model itself).
+//
+//   rtn   group-wise integer round-to-nearest (no calibration)
+//   gptq  Hessians from the captured inputs; true-sequential inside a layer: QKV, then the
+//         attention output, then gate/up, then down, each from inputs recomputed with the already
+//         quantized linears before it
+//   awq   AutoAWQ's recipe from the float layer's inputs: per-channel scales folded into the
+//         preceding RMSNorm (QKV, gate/up) or the preceding linear (V->O when shapes match, up->down),
+//         clipping search (not for Q/K), then the AWQ min/max grid
+//   nf4 / fp4 / int8  bitsandbytes' round-to-nearest encodings (no calibration)
+// The token embedding and the output projection are left as they are (as GPTQ/AWQ exports do).
+#include "quantlab/backend/thread_pool.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/quant/awq.hpp"
+#include "quantlab/quant/bnb_4bit.hpp"
+#include "quantlab/quant/bnb_int8.hpp"
+#include "quantlab/quant/gptq.hpp"
+#include "quantlab/quant/int_grid.hpp"
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quantlab::pipeline {
+
+enum class Method { Rtn, Gptq, Awq, Nf4, Fp4, Int8 };
+const char* method_name(Method m);
+Method parse_method(const std::string& name);  // throws Error naming --method
+bool method_needs_calibration(Method m);
+bool method_is_int_grid(Method m);             // rtn, gptq, awq: exportable as GPTQ/AWQ tensors
+
+struct QuantizeOptions {
+  Method method = Method::Rtn;
+  IntGridSpec grid;  // rtn / gptq / awq (awq forces the AwqMinMax rule, asymmetric)
+  GptqOptions gptq;
+  AwqOptions awq;
+  bnb::Spec4bit bnb4;  // nf4 / fp4 (type set from the method)
+};
+
+// One quantized linear, under its canonical GGUF name (blk.N.attn_q.weight, ...), in the encoding
+// its method produced; the model holds its dequantized values.
+struct QuantizedTensor {
+  std::string name;
+  int64_t rows = 0, cols = 0;
+  std::optional<IntQuantizedMatrix> int_grid;
+  std::optional<bnb::Quantized4bit> bnb4;
+  std::optional<bnb::Int8Rows> int8;
+};
+
+// Owned f32 buffers that WeightMatrix pointers of a built model point into (kept alive through
+// Model::storage together with the source model's own storage).
+struct WeightStore {
+  std::shared_ptr<const void> parent;
+  std::deque<std::vector<float>> buffers;  // deque: adding one never moves the others
+  WeightMatrix adopt(std::vector<float> values, int64_t rows, int64_t cols);
+};
+
+struct LayerStats {
+  int layer = 0;
+  double seconds = 0;
+  double gptq_loss = 0;          // Σ over the layer's linears (GPTQ)
+  int64_t dead_columns = 0;      // GPTQ
+  std::vector<double> awq_ratios;  // AWQ: winning exponent per scaled group
+};
+
+struct QuantizeResult {
+  Model model;  // evaluable: quantized linears as dequantized f32, everything else from the source
+  std::vector<QuantizedTensor> tensors;
+  std::vector<LayerStats> layers;
+  int64_t calibration_tokens = 0;
+  double seconds = 0;
+};
+
+// Called after each decoder layer: (layers done, total, seconds so far).
+using LayerProgressFn = std::function<void(int, int, double)>;
+
+// `calibration`: token sequences, each its own sample (may be empty for rtn/nf4/fp4/int8).
+// Throws Error for an empty calibration set where one is needed, non-finite weights, or shapes the
+// grid cannot take.
+QuantizeResult quantize_model(const Model& source, const std::vector<std::vector<int32_t>>& calibration,
+                              const QuantizeOptions& options, ThreadPool& pool, const LayerProgressFn& progress = {});
+
+// Storage bits per quantized weight of the linears (codes, scales, zeros, g_idx / absmax), as the
+// export stores them.
+double quantized_bits_per_weight(const QuantizeResult& r);
+
+// Decodes a matrix of any registry format to f32, row-major.
+std::vector<float> decode_matrix(const WeightMatrix& w);
+
+}  // namespace quantlab::pipeline

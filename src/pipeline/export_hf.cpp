@@ -1,0 +1,391 @@
+#include "quantlab/pipeline/export_hf.hpp"
+#include "quantlab/core/error.hpp"
+#include "quantlab/io/json.hpp"
+#include "quantlab/io/safetensors.hpp"
+#include "quantlab/quant/bnb_serialize.hpp"
+#include "quantlab/quant/int_packing.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace quantlab::pipeline {
+namespace fs = std::filesystem;
+namespace {
+
+// Canonical GGUF linear name -> Hugging Face module path (without ".weight").
+std::string hf_linear(const std::string& gguf_name) {
+  // blk.N.<role>.weight
+  const size_t a = gguf_name.find('.'), b = gguf_name.find('.', a + 1), c = gguf_name.rfind('.');
+  const std::string layer = gguf_name.substr(a + 1, b - a - 1), role = gguf_name.substr(b + 1, c - b - 1);
+  static const std::map<std::string, std::string> roles = {
+      {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"}, {"attn_v", "self_attn.v_proj"},
+      {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"},
+      {"ffn_down", "mlp.down_proj"}};
+  return "model.layers." + layer + "." + roles.at(role);
+}
+
+bool interleaved_rope(const ModelConfig& c) { return c.rope_style == RopeStyle::Normal; }
+
+// Heads of a Q or K linear under a GGUF name ("" for other linears).
+int64_t rope_heads(const std::string& gguf_name, const ModelConfig& c) {
+  if (gguf_name.find(".attn_q.") != std::string::npos) return c.n_head;
+  if (gguf_name.find(".attn_k.") != std::string::npos) return c.n_head_kv;
+  return 0;
+}
+
+// Moves rows: out row to_row(r) = in row r.
+IntQuantizedMatrix permute_rows(const IntQuantizedMatrix& m, int64_t head_dim, bool to_hf) {
+  IntQuantizedMatrix out = m;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    const int64_t src = to_hf ? r : h, dst = to_hf ? h : r;
+    std::memcpy(&out.codes[size_t(dst * m.cols)], &m.codes[size_t(src * m.cols)], size_t(m.cols));
+    for (int64_t g = 0; g < m.n_groups; ++g) out.params[size_t(dst * m.n_groups + g)] = m.params[size_t(src * m.n_groups + g)];
+  }
+  return out;
+}
+
+std::vector<float> permute_vector(const std::vector<float>& v, int64_t head_dim, bool to_hf) {
+  std::vector<float> out(v.size());
+  for (int64_t r = 0; r < int64_t(v.size()); ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    out[size_t(to_hf ? h : r)] = v[size_t(to_hf ? r : h)];
+  }
+  return out;
+}
+
+// bitsandbytes layers in Hugging Face row order. Exact when no quantization block spans two rows
+// (4-bit: cols a multiple of the block size, no double quantization, whose nested blocks would
+// mix rows); int8 is row-wise anyway.
+bnb::Quantized4bit permute_rows(const bnb::Quantized4bit& q, int64_t rows, int64_t cols, int64_t head_dim,
+                                const std::string& name) {
+  if (q.spec.double_quant || cols % q.spec.block_size != 0 || cols % 2 != 0)
+    throw Error(name, "rotary rows", "bitsandbytes blocks span rows here; the Hugging Face row order cannot be made exactly");
+  bnb::Quantized4bit out = q;
+  const int64_t row_bytes = cols / 2, row_blocks = cols / q.spec.block_size;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    std::memcpy(&out.packed[size_t(h * row_bytes)], &q.packed[size_t(r * row_bytes)], size_t(row_bytes));
+    for (int64_t b = 0; b < row_blocks; ++b) out.absmax[size_t(h * row_blocks + b)] = q.absmax[size_t(r * row_blocks + b)];
+  }
+  return out;
+}
+
+bnb::Int8Rows permute_rows(const bnb::Int8Rows& q, int64_t head_dim) {
+  bnb::Int8Rows out = q;
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const int64_t h = hf_row_of_gguf_row(r, head_dim);
+    std::memcpy(&out.codes[size_t(h * q.cols)], &q.codes[size_t(r * q.cols)], size_t(q.cols));
+    out.absmax[size_t(h)] = q.absmax[size_t(r)];
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(T));
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+void add_f32(SafetensorsWriter& w, const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
+  w.add_tensor(name, "F32", std::move(shape), bytes_of(v));
+}
+
+void add_matrix_f32(SafetensorsWriter& w, const std::string& name, const WeightMatrix& m) {
+  w.add_tensor(name, "F32", {m.rows, m.cols}, bytes_of(decode_matrix(m)));
+}
+
+nlohmann::ordered_json provenance_json(const QuantizeResult& q, const ExportInfo& info) {
+  const QuantizeOptions& o = info.options;
+  nlohmann::ordered_json p;
+  p["tool"] = "quantlab";
+  p["tool_version"] = QUANTLAB_VERSION;
+  p["source"] = {{"path", fs::path(info.source_path).filename().string()}, {"sha256", info.source_sha256}};
+  p["method"] = method_name(o.method);
+  nlohmann::ordered_json params;
+  if (method_is_int_grid(o.method)) {
+    params["bits"] = o.grid.bits;
+    params["group_size"] = o.grid.group_size;
+    params["sym"] = o.grid.symmetric;
+    params["grid_rule"] = o.method == Method::Awq ? "awq-min-max" : "autogptq-min-max";
+  }
+  if (o.method == Method::Gptq)
+    params.update({{"damp_percent", o.gptq.damp_percent}, {"block_size", o.gptq.block_size},
+                   {"act_order", o.gptq.act_order}, {"static_groups", o.gptq.static_groups}, {"true_sequential", true}});
+  if (o.method == Method::Awq)
+    params.update({{"n_grid", o.awq.n_grid}, {"duo_scaling", o.awq.duo_scaling},
+                   {"max_search_tokens", o.awq.max_search_tokens}, {"clip_grid", o.awq.clip_grid},
+                   {"max_shrink", o.awq.max_shrink}, {"clip_tokens", o.awq.clip_tokens}});
+  if (o.method == Method::Nf4 || o.method == Method::Fp4)
+    params.update({{"block_size", o.bnb4.block_size}, {"double_quant", o.bnb4.double_quant}});
+  p["parameters"] = params;
+  if (method_needs_calibration(o.method)) {
+    p["calibration"] = info.calibration.to_json();
+    p["calibration"]["tokens"] = q.calibration_tokens;
+  }
+  p["layer_sequential"] = true;
+  return p;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) throw Error(path.string(), "", "cannot write");
+}
+
+}  // namespace
+
+int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim) {
+  const int64_t head = r / head_dim, within = r % head_dim;
+  return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
+}
+
+nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& info) {
+  const ModelConfig& c = q.model.config;
+  if (!c.rope_freq_factors.empty() || c.rope_freq_scale != 1.0f)
+    throw Error(info.source_path, "rope scaling", "models with rotary scaling are not exported yet");
+  if (c.qk_norm) throw Error(info.source_path, "arch", "Qwen3 (Q/K norms) is not exported yet");
+  if (c.n_rot != c.head_dim) throw Error(info.source_path, "n_rot", "partial rotary dimensions are not exported");
+  const bool qwen2 = c.arch == "qwen2";
+  nlohmann::ordered_json j;
+  j["architectures"] = {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
+  j["model_type"] = qwen2 ? "qwen2" : "llama";
+  j["hidden_size"] = c.n_embd;
+  j["intermediate_size"] = c.n_ff;
+  j["num_hidden_layers"] = c.n_layer;
+  j["num_attention_heads"] = c.n_head;
+  j["num_key_value_heads"] = c.n_head_kv;
+  j["head_dim"] = c.head_dim;
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = double(c.rms_eps);
+  j["rope_theta"] = double(c.rope_freq_base);
+  j["max_position_embeddings"] = c.n_ctx_train;
+  j["vocab_size"] = c.n_vocab;
+  j["tie_word_embeddings"] = c.tied_embeddings;
+  if (!qwen2) j["attention_bias"] = c.qkv_bias;
+  if (c.bos_id >= 0) j["bos_token_id"] = c.bos_id;
+  if (c.eos_id >= 0) j["eos_token_id"] = c.eos_id;
+  j["torch_dtype"] = "float32";
+  const QuantizeOptions& o = info.options;
+  nlohmann::ordered_json qc;
+  if (o.method == Method::Awq) {
+    qc = {{"quant_method", "awq"}, {"bits", o.grid.bits}, {"group_size", o.grid.group_size}, {"zero_point", true},
+          {"version", "gemm"}};
+  } else if (method_is_int_grid(o.method)) {
+    qc = {{"quant_method", "gptq"}, {"checkpoint_format", "gptq"}, {"bits", o.grid.bits},
+          {"group_size", o.grid.group_size <= 0 ? -1 : o.grid.group_size}, {"sym", o.grid.symmetric},
+          {"desc_act", o.method == Method::Gptq && o.gptq.act_order},
+          {"static_groups", o.method == Method::Gptq && o.gptq.static_groups}, {"damp_percent", o.gptq.damp_percent},
+          {"true_sequential", true}};
+  } else if (o.method == Method::Int8) {
+    qc = bnb::quantization_config_int8();
+  } else {
+    bnb::Spec4bit spec = o.bnb4;
+    spec.type = o.method == Method::Nf4 ? bnb::QuantType::NF4 : bnb::QuantType::FP4;
+    qc = bnb::quantization_config_4bit(spec, "float32");
+  }
+  qc["quantlab"] = provenance_json(q, info);
+  j["quantization_config"] = qc;
+  // What the loader needs beyond transformers' fields.
+  j["quantlab_model"] = {{"add_bos", c.add_bos}, {"rope_interleaved_in_source", interleaved_rope(c)},
+                         {"source_arch", c.arch}};
+  return j;
+}
+
+void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir) {
+  const Model& m = q.model;
+  const ModelConfig& c = m.config;
+  const nlohmann::ordered_json config = export_config(q, info);
+  const Method method = info.options.method;
+  const bool permute = interleaved_rope(c);
+
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  add_matrix_f32(w, "model.embed_tokens.weight", m.token_embd);
+  add_f32(w, "model.norm.weight", {c.n_embd}, m.output_norm);
+  if (!c.tied_embeddings) add_matrix_f32(w, "lm_head.weight", m.output);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& L = m.layers[size_t(l)];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add_f32(w, p + "input_layernorm.weight", {c.n_embd}, L.attn_norm);
+    add_f32(w, p + "post_attention_layernorm.weight", {c.n_embd}, L.ffn_norm);
+    auto bias = [&](const std::vector<float>& b, const std::string& name, bool rope) {
+      if (b.empty()) return;
+      add_f32(w, p + name, {int64_t(b.size())}, rope && permute ? permute_vector(b, c.head_dim, true) : b);
+    };
+    bias(L.q_bias, "self_attn.q_proj.bias", true);
+    bias(L.k_bias, "self_attn.k_proj.bias", true);
+    bias(L.v_bias, "self_attn.v_proj.bias", false);
+  }
+  for (const QuantizedTensor& t : q.tensors) {
+    const std::string base = hf_linear(t.name) + ".";
+    const bool rope = permute && rope_heads(t.name, c) > 0;
+    if (t.int_grid) {
+      const IntQuantizedMatrix mat = rope ? permute_rows(*t.int_grid, c.head_dim, true) : *t.int_grid;
+      const PackedIntWeights pk = method == Method::Awq ? pack_awq(mat) : pack_gptq(mat);
+      w.add_tensor(base + "qweight", "I32", pk.qweight_shape, bytes_of(pk.qweight));
+      w.add_tensor(base + "qzeros", "I32", pk.qzeros_shape, bytes_of(pk.qzeros));
+      w.add_tensor(base + "scales", "F16", pk.scales_shape, bytes_of(pk.scales));
+      if (method != Method::Awq) w.add_tensor(base + "g_idx", "I32", {t.cols}, bytes_of(pk.g_idx));
+    } else {
+      std::vector<bnb::NamedTensor> named;
+      if (t.bnb4)
+        named = bnb::export_4bit(base, rope ? permute_rows(*t.bnb4, t.rows, t.cols, c.head_dim, t.name) : *t.bnb4);
+      else
+        named = bnb::export_int8(base, rope ? permute_rows(*t.int8, c.head_dim) : *t.int8);
+      for (const auto& nt : named) w.add_tensor(nt.name, nt.dtype, nt.shape, nt.bytes);
+    }
+  }
+
+  const fs::path dest(dir);
+  const fs::path tmp = dest.string() + ".partial";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  try {
+    w.write((tmp / "model.safetensors").string());
+    write_text(tmp / "config.json", config.dump(2) + "\n");
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  fs::remove_all(dest, ec);
+  fs::rename(tmp, dest, ec);
+  if (ec) throw Error(dir, "", "cannot move the export into place: " + ec.message());
+}
+
+Model load_quantized_export(const std::string& dir) {
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  const nlohmann::json j = read_json_file(config_path);
+  auto need = [&](const nlohmann::json& obj, const std::string& key) -> const nlohmann::json& {
+    const nlohmann::json* v = json_member(obj, key);
+    if (!v) throw Error(config_path, key, "missing");
+    return *v;
+  };
+  const nlohmann::json& qc = need(j, "quantization_config");
+  const nlohmann::json& qm = need(j, "quantlab_model");
+  const std::string method = need(qc, "quant_method").get<std::string>();
+  if (method != "gptq" && method != "awq") throw Error(config_path, "quant_method", "expected gptq or awq, got " + method);
+
+  Model m;
+  m.source = dir;
+  m.source_format = method;
+  ModelConfig& c = m.config;
+  c.arch = need(qm, "source_arch").get<std::string>();
+  c.n_layer = need(j, "num_hidden_layers").get<int64_t>();
+  c.n_embd = need(j, "hidden_size").get<int64_t>();
+  c.n_head = need(j, "num_attention_heads").get<int64_t>();
+  c.n_head_kv = need(j, "num_key_value_heads").get<int64_t>();
+  c.head_dim = need(j, "head_dim").get<int64_t>();
+  c.n_ff = need(j, "intermediate_size").get<int64_t>();
+  c.n_vocab = need(j, "vocab_size").get<int64_t>();
+  c.n_ctx_train = need(j, "max_position_embeddings").get<int64_t>();
+  c.rms_eps = float(need(j, "rms_norm_eps").get<double>());
+  c.rope_freq_base = float(need(j, "rope_theta").get<double>());
+  c.n_rot = c.head_dim;
+  const bool interleaved = need(qm, "rope_interleaved_in_source").get<bool>();
+  c.rope_style = interleaved ? RopeStyle::Normal : RopeStyle::NeoX;
+  c.tied_embeddings = need(j, "tie_word_embeddings").get<bool>();
+  c.qkv_bias = c.arch == "qwen2";
+  if (auto* v = json_member(j, "bos_token_id")) c.bos_id = v->get<int32_t>();
+  if (auto* v = json_member(j, "eos_token_id")) c.eos_id = v->get<int32_t>();
+  c.add_bos = need(qm, "add_bos").get<bool>();
+  c.validate(config_path);
+  const int bits = need(qc, "bits").get<int>();
+  const int64_t group_size = need(qc, "group_size").get<int64_t>();
+  const bool sym = method == "gptq" && need(qc, "sym").get<bool>();
+
+  auto ckpt = std::make_shared<SafetensorsCheckpoint>(dir);
+  auto store = std::make_shared<WeightStore>();
+  store->parent = ckpt;
+  m.storage = store;
+  auto tensor = [&](const std::string& name) -> const SafetensorsCheckpoint::Entry& {
+    const auto* e = ckpt->find(name);
+    if (!e) throw Error(ckpt->path(), name, "tensor missing");
+    return *e;
+  };
+  auto f32 = [&](const std::string& name, int64_t n) {
+    const auto& e = tensor(name);
+    if (e.tensor->dtype->name != "F32" || e.tensor->n_elements() != n)
+      throw Error(ckpt->path(), name, "expected F32 with " + std::to_string(n) + " values");
+    std::vector<float> v(static_cast<size_t>(n));
+    std::memcpy(v.data(), e.file->data(*e.tensor), size_t(n) * sizeof(float));
+    return v;
+  };
+  auto i32 = [&](const std::string& name, std::vector<int64_t>& shape) {
+    const auto& e = tensor(name);
+    if (e.tensor->dtype->name != "I32") throw Error(ckpt->path(), name, "expected I32");
+    shape = e.tensor->shape;
+    std::vector<int32_t> v(size_t(e.tensor->n_elements()));
+    std::memcpy(v.data(), e.file->data(*e.tensor), v.size() * sizeof(int32_t));
+    return v;
+  };
+  auto linear = [&](int64_t layer, const char* role, int64_t rows, int64_t cols) {
+    const std::string gguf = "blk." + std::to_string(layer) + "." + role + ".weight";
+    const std::string base = hf_linear(gguf) + ".";
+    PackedIntWeights p;
+    p.in = cols, p.out = rows, p.bits = bits;
+    p.n_groups = group_size <= 0 ? 1 : (cols + group_size - 1) / group_size;
+    p.qweight = i32(base + "qweight", p.qweight_shape);
+    p.qzeros = i32(base + "qzeros", p.qzeros_shape);
+    const auto& se = tensor(base + "scales");
+    if (se.tensor->dtype->name != "F16" || se.tensor->n_elements() != p.n_groups * rows)
+      throw Error(ckpt->path(), base + "scales", "expected F16 [groups, out]");
+    const int64_t words_per_col = method == "awq" ? cols : cols * bits / 32;
+    const int64_t zero_words = method == "awq" ? rows / 8 : rows * bits / 32;
+    if (int64_t(p.qweight.size()) != words_per_col * (method == "awq" ? rows / 8 : rows))
+      throw Error(ckpt->path(), base + "qweight", "size does not match config.json");
+    if (int64_t(p.qzeros.size()) != p.n_groups * zero_words)
+      throw Error(ckpt->path(), base + "qzeros", "size does not match config.json");
+    p.scales_shape = se.tensor->shape;
+    p.scales.resize(size_t(se.tensor->n_elements()));
+    std::memcpy(p.scales.data(), se.file->data(*se.tensor), p.scales.size() * 2);
+    IntQuantizedMatrix mat;
+    if (method == "awq") {
+      mat = unpack_awq(p, group_size);
+    } else {
+      std::vector<int64_t> g_shape;
+      p.g_idx = i32(base + "g_idx", g_shape);
+      if (int64_t(p.g_idx.size()) != cols) throw Error(ckpt->path(), base + "g_idx", "expected one entry per input column");
+      mat = unpack_gptq(p, sym);
+    }
+    if (mat.rows != rows || mat.cols != cols) throw Error(ckpt->path(), base + "qweight", "shape does not match config.json");
+    if (interleaved && rope_heads(gguf, c) > 0) mat = permute_rows(mat, c.head_dim, false);
+    return store->adopt(mat.dequantize(), rows, cols);
+  };
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  m.token_embd = store->adopt(f32("model.embed_tokens.weight", c.n_vocab * c.n_embd), c.n_vocab, c.n_embd);
+  m.output_norm = f32("model.norm.weight", c.n_embd);
+  m.output = c.tied_embeddings ? m.token_embd
+                               : store->adopt(f32("lm_head.weight", c.n_vocab * c.n_embd), c.n_vocab, c.n_embd);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    LayerWeights L;
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    L.attn_norm = f32(p + "input_layernorm.weight", c.n_embd);
+    L.ffn_norm = f32(p + "post_attention_layernorm.weight", c.n_embd);
+    L.wq = linear(l, "attn_q", q_dim, c.n_embd);
+    L.wk = linear(l, "attn_k", kv_dim, c.n_embd);
+    L.wv = linear(l, "attn_v", kv_dim, c.n_embd);
+    L.wo = linear(l, "attn_output", c.n_embd, q_dim);
+    L.ffn_gate = linear(l, "ffn_gate", c.n_ff, c.n_embd);
+    L.ffn_up = linear(l, "ffn_up", c.n_ff, c.n_embd);
+    L.ffn_down = linear(l, "ffn_down", c.n_embd, c.n_ff);
+    if (c.qkv_bias) {
+      L.q_bias = f32(p + "self_attn.q_proj.bias", q_dim);
+      L.k_bias = f32(p + "self_attn.k_proj.bias", kv_dim);
+      L.v_bias = f32(p + "self_attn.v_proj.bias", kv_dim);
+      if (interleaved) {
+        L.q_bias = permute_vector(L.q_bias, c.head_dim, false);
+        L.k_bias = permute_vector(L.k_bias, c.head_dim, false);
+      }
+    }
+    m.layers.push_back(std::move(L));
+  }
+  return m;
+}
+
+}  // namespace quantlab::pipeline
