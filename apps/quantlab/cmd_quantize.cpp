@@ -3,6 +3,7 @@
 #include "command.hpp"
 #include "eval_input.hpp"
 #include "progress_line.hpp"
+#include "quantize_calibrated.hpp"
 
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/io/gguf.hpp"
@@ -94,8 +95,31 @@ struct Method {
   int (*run)(const Args&);
 };
 constexpr Method kMethods[] = {
-    {"gguf", quantize_gguf},
+    {"gguf", quantize_gguf},          {"rtn", run_quantize_calibrated}, {"gptq", run_quantize_calibrated},
+    {"awq", run_quantize_calibrated}, {"nf4", run_quantize_calibrated}, {"fp4", run_quantize_calibrated},
+    {"int8", run_quantize_calibrated},
 };
+
+// The gguf method's flags plus those of the layer-sequential methods (each name once).
+std::vector<FlagSpec> quantize_flags() {
+  std::vector<FlagSpec> flags = {
+      {"method", Takes::Value, "gguf | rtn | gptq | awq | nf4 | fp4 | int8"},
+      {"type", Takes::Value, "gguf: GGUF type or llama.cpp mix: Q4_K_M, Q8_0, IQ4_XS, F32 (dequantize), ..."},
+      {"model", Takes::Value, "input model"},
+      {"out", Takes::Value, "output GGUF file (gguf) or Hugging Face folder (other methods), written atomically"},
+      {"imatrix", Takes::Value, "gguf: importance matrix (llama.cpp GGUF or .dat)"},
+      {"tensor-type", Takes::Values, "gguf: PATTERN=TYPE: tensors whose name matches the regex get TYPE"},
+      {"output-tensor-type", Takes::Value, "gguf: type of output.weight"},
+      {"token-embedding-type", Takes::Value, "gguf: type of token_embd.weight"},
+      {"pure", Takes::Nothing, "gguf: every quantizable tensor gets the default type (no mix rules)"},
+      {"threads", Takes::Value, "worker threads (default: all cores)"}};
+  for (const auto& f : quantize_calibrated_flags()) {
+    bool known = false;
+    for (const auto& g : flags) known = known || g.name == f.name;
+    if (!known) flags.push_back(f);
+  }
+  return flags;
+}
 
 int run_quantize(const Args& args) {
   const std::string method = args.require("method");
@@ -107,18 +131,8 @@ int run_quantize(const Args& args) {
 }
 
 QUANTLAB_COMMAND(Command{"quantize",
-                         "quantize a model (--method gguf: llama.cpp types and mixes, optional imatrix)",
-                         {{"method", Takes::Value, "gguf"},
-                          {"type", Takes::Value, "GGUF type or llama.cpp mix: Q4_K_M, Q8_0, IQ4_XS, F32 (dequantize), ..."},
-                          {"model", Takes::Value, "input GGUF"},
-                          {"out", Takes::Value, "output GGUF (written atomically)"},
-                          {"imatrix", Takes::Value, "importance matrix (llama.cpp GGUF or .dat)"},
-                          {"tensor-type", Takes::Values, "PATTERN=TYPE: tensors whose name matches the regex get TYPE"},
-                          {"output-tensor-type", Takes::Value, "type of output.weight"},
-                          {"token-embedding-type", Takes::Value, "type of token_embd.weight"},
-                          {"pure", Takes::Nothing, "every quantizable tensor gets the default type (no mix rules)"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
-                         run_quantize});
+                         "quantize a model: llama.cpp GGUF types and mixes, or layer by layer (rtn, gptq, awq, nf4, fp4, int8)",
+                         quantize_flags(), run_quantize});
 
 }  // namespace
 }  // namespace quantlab::cli

@@ -191,8 +191,6 @@ int run_quantize_calibrated(const Args& a) {
   return 0;
 }
 
-QUANTLAB_COMMAND(Command{"quantize",
-                         "quantize a model layer by layer (rtn, gptq, awq, nf4, fp4, int8) and export it",
-                         quantize_calibrated_flags(), run_quantize_calibrated});
+// Registered as methods of `quantize` in cmd_quantize.cpp.
 
 }  // namespace quantlab::cli

@@ -103,7 +103,11 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
       rope_apply(rope, rope_cos_.data() + p * half, rope_sin_.data() + p * half, kt, Hkv, hd);
     }
     // The sample's own K/V rows are its whole cache: it starts at position 0 and sees nothing else.
-    attention(pool_, shape, q_.data() + begin * q_dim, k_.data() + begin * kv_dim, v_.data() + begin * kv_dim, 0, len,
+    // attention() reads keys transposed per head ([n_head_kv][head_dim][positions]), as the KV cache stores them.
+    keys_t_.resize(size_t(kv_dim * len));
+    for (int64_t p = 0; p < len; ++p)
+      for (int64_t j = 0; j < kv_dim; ++j) keys_t_[size_t(j * len + p)] = k_[size_t((begin + p) * kv_dim + j)];
+    attention(pool_, shape, q_.data() + begin * q_dim, keys_t_.data(), len, v_.data() + begin * kv_dim, 0, len,
               attn_.data() + begin * q_dim);
   }
   if (hook) hook->before_linears(layer, LinearInput::AttnOutput, attn_.data(), n, q_dim, L);

@@ -54,6 +54,7 @@ class LayerRunner {
   const ModelConfig& config_;
   ThreadPool& pool_;
   std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
+  std::vector<float> keys_t_;  // one sample's keys, transposed per head for attention()
 };
 
 }  // namespace quantlab
