@@ -1,4 +1,5 @@
 // quantlab imatrix: importance matrix as llama.cpp's llama-imatrix collects it.
+#include "calibration_input.hpp"
 #include "command.hpp"
 #include "eval_input.hpp"
 #include "progress_line.hpp"
@@ -17,7 +18,6 @@ namespace {
 int run_imatrix(const Args& args) {
   const std::string model_path = args.require("model");
   const std::string out = args.get_or("out", "imatrix.gguf");
-  const EvalInput input = load_eval_input(args, model_path);
   const Model model = load_model(model_path);
   ImatrixOptions o;
   o.n_ctx = args.get_int("ctx", 512);
@@ -27,29 +27,51 @@ int run_imatrix(const Args& args) {
   o.add_bos = model.config.add_bos;
   o.bos_id = model.config.bos_id;
   const auto t0 = std::chrono::steady_clock::now();
-  ProgressLine progress("imatrix chunk");
-  Imatrix m = collect_imatrix(model, input.tokens, o, [&](int64_t done, int64_t total) {
-    progress.update(done - 1, total);
-  });
-  progress.finish();
-  m.datasets = {input.path};
-  m.dataset_sha256 = sha256_file(input.path);
+  Imatrix m;
+  nlohmann::ordered_json input_json;
+  if (args.has("calib")) {
+    // A calibration set (any packing; per-sample by default): the same tokens GPTQ/AWQ would see.
+    if (args.has("file") || args.has("ids")) throw Error("--calib", "", "cannot be combined with --file/--ids");
+    const CalibrationInput in = load_calibration_input(args, model_path);
+    ProgressLine progress("imatrix sample");
+    m = collect_imatrix(model, in.sequences, o, [&](int64_t done, int64_t total) { progress.update(done - 1, total); });
+    progress.finish();
+    m.datasets = {in.provenance.dataset_path};
+    m.dataset_sha256 = in.provenance.dataset_sha256;
+    calib::Provenance prov = in.provenance;
+    prov.tool_version = QUANTLAB_VERSION;
+    m.calibration = prov.to_json().dump();
+    input_json = prov.to_json();
+    input_json["n_sequences"] = in.sequences.size();
+    input_json["n_tokens"] = in.stats.tokens;
+  } else {
+    // llama-imatrix's way: the text's tokens cut into --ctx chunks, BOS forced first.
+    const EvalInput input = load_eval_input(args, model_path);
+    ProgressLine progress("imatrix chunk");
+    m = collect_imatrix(model, input.tokens, o, [&](int64_t done, int64_t total) { progress.update(done - 1, total); });
+    progress.finish();
+    m.datasets = {input.path};
+    m.dataset_sha256 = sha256_file(input.path);
+    input_json = {{"path", input.path}, {"sha256", m.dataset_sha256}, {"n_tokens", input.tokens.size()}};
+  }
   write_imatrix(m, out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (args.has("json")) {
     print_json({{"command", "imatrix"}, {"model", model_path}, {"out", out},
-                {"input", {{"path", input.path}, {"sha256", m.dataset_sha256}, {"n_tokens", input.tokens.size()}}},
+                {"input", input_json},
                 {"n_ctx", o.n_ctx}, {"chunks", m.chunk_count}, {"entries", m.entries.size()}, {"seconds", seconds}});
   } else {
-    std::printf("%s: %zu entries from %lld chunks of %lld tokens, %.1f s\n", out.c_str(), m.entries.size(),
-                static_cast<long long>(m.chunk_count), static_cast<long long>(o.n_ctx), seconds);
+    std::printf("%s: %zu entries from %lld %s, %.1f s\n", out.c_str(), m.entries.size(),
+                static_cast<long long>(m.chunk_count), args.has("calib") ? "calibration sequences" : "chunks", seconds);
   }
   return 0;
 }
 
 QUANTLAB_COMMAND(Command{"imatrix",
                          "importance matrix (sum of x^2 per input column of every linear), llama.cpp-compatible",
-                         {{"model", Takes::Value, "model file"},
+                         [] {
+                           std::vector<FlagSpec> flags = {
+                          {"model", Takes::Value, "model file"},
                           {"file", Takes::Value, "calibration text"},
                           {"ids", Takes::Value, "file of token ids instead of text"},
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own)"},
@@ -57,7 +79,11 @@ QUANTLAB_COMMAND(Command{"imatrix",
                           {"chunks", Takes::Value, "chunks to process (default: all)"},
                           {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)"},
                           {"process-output", Takes::Nothing, "also collect output.weight"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"calib", Takes::Value, "calibration dataset instead of --file: packed as quantize packs it"}};
+                           for (auto& f : calibration_flags()) flags.push_back(std::move(f));
+                           return flags;
+                         }(),
                          run_imatrix});
 
 }  // namespace

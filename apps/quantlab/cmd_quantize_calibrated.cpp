@@ -2,13 +2,10 @@
 // optional export (GPTQ / AWQ / bitsandbytes folders) and optional KL divergence of the in-memory
 // quantized model against saved base log-probs.
 #include "command.hpp"
-#include "model_tokenizer.hpp"
+#include "calibration_input.hpp"
 #include "quantize_calibrated.hpp"
 
-#include "quantlab/calib/dataset.hpp"
-#include "quantlab/calib/packing.hpp"
 #include "quantlab/calib/provenance.hpp"
-#include "quantlab/calib/tokenizer_fn.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/kld.hpp"
 #include "quantlab/eval/kl_divergence.hpp"
@@ -41,7 +38,7 @@ long long positive(const Args& a, const std::string& name, long long fallback) {
 }  // namespace
 
 std::vector<FlagSpec> quantize_calibrated_flags() {
-  return {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint); its weights are decoded to f32"},
+  std::vector<FlagSpec> flags = {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint); its weights are decoded to f32"},
           {"method", Takes::Value, "rtn, gptq, awq, nf4, fp4 or int8"},
           {"bits", Takes::Value, "integer grid bits: 2, 3, 4 or 8 (default 4)"},
           {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel)"},
@@ -52,19 +49,15 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"block-size", Takes::Value, "GPTQ lazy block width (default 128); NF4/FP4 block (default 64)"},
           {"double-quant", Takes::Nothing, "NF4/FP4: double-quantize the absmax constants"},
           {"awq-tokens", Takes::Value, "AWQ: calibration tokens (strided sample) scoring the scale candidates (default 4096)"},
-          {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
-          {"format", Takes::Value, "dataset shape (auto, alpaca, messages, text-paragraphs, ...)"},
-          {"samples", Takes::Value, "calibration samples (default 128)"},
-          {"seq-len", Takes::Value, "longest calibration sequence in tokens (default 512)"},
-          {"seed", Takes::Value, "sample selection seed (default 0)"},
-          {"packing", Takes::Value, "per-sample (default), concat-chunk or imatrix-chunk"},
-          {"raw", Takes::Nothing, "calibration text without the chat template"},
           {"out", Takes::Value, "output folder: GPTQ (rtn, gptq), AWQ GEMM (awq) or bitsandbytes (nf4, fp4, int8)"},
-          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
           {"threads", Takes::Value, "worker threads (default: all cores)"},
+          {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
+          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
           {"json", Takes::Nothing, "print one JSON object"}};
+  for (auto& f : calibration_flags()) flags.push_back(std::move(f));
+  return flags;
 }
 
 int run_quantize_calibrated(const Args& a) {
@@ -100,38 +93,12 @@ int run_quantize_calibrated(const Args& a) {
   // Calibration set (read and packed before anything is quantized or written).
   std::vector<std::vector<int32_t>> samples;
   calib::Provenance prov;
-  prov.tool_version = QUANTLAB_VERSION;
   if (pipeline::method_needs_calibration(o.method)) {
-    const std::string data_path = a.require("calib");
-    calib::DatasetOptions dopt;
-    if (auto f = a.get("format")) dopt.shape = calib::parse_shape(*f);
-    const calib::Dataset data = calib::read_dataset(data_path, dopt);
-    std::optional<Tokenizer> tok = tokenizer_for_model(a, model_path);
-    if (!tok) throw Error("--tokenizer", "", "the model carries no tokenizer; give --tokenizer");
-    const calib::TokenizerFn fn = calib::tokenizer_fn(*tok);
-    calib::FormatOptions fmt;
-    fmt.mode = a.has("raw") ? calib::FormatMode::Raw : calib::FormatMode::ChatTemplate;
-    calib::PackingOptions popt;
-    if (auto p = a.get("packing")) popt.mode = calib::parse_packing(*p);
-    popt.seq_len = size_t(positive(a, "seq-len", 512));
-    popt.select.num_samples = size_t(positive(a, "samples", 128));
-    popt.select.seed = uint64_t(positive(a, "seed", 0));
-    popt.select.shuffle = true;
-    const calib::PackedSet packed = calib::pack(data.samples, fmt, fn, popt);
-    for (const auto& s : packed.sequences) samples.push_back(s.tokens);
-    if (samples.empty()) throw Error(data_path, "samples", "no usable calibration sample after packing");
-    prov.dataset_name = std::filesystem::path(data_path).filename().string();
-    prov.dataset_path = data_path;
-    prov.dataset_sha256 = data.sha256;
-    prov.dataset_format = calib::shape_name(data.shape);
-    prov.samples_in_file = data.samples.size();
-    prov.samples_used = packed.selected.size();
-    prov.packing = calib::packing_name(popt.mode);
-    prov.seq_len = popt.seq_len;
-    prov.overflow = calib::overflow_name(popt.overflow);
-    prov.seed = popt.select.seed;
-    prov.template_kind = fmt.mode == calib::FormatMode::Raw ? "raw" : "chat-template";
+    CalibrationInput in = load_calibration_input(a, model_path);
+    samples = std::move(in.sequences);
+    prov = std::move(in.provenance);
   }
+  prov.tool_version = QUANTLAB_VERSION;
 
   const auto progress = [&](int done, int total, double seconds) {
     if (!tty) return;

@@ -153,6 +153,8 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
     append("quantlab.imatrix.datasets", GgufValue::string_array(o.imatrix->datasets));
     if (!o.imatrix->dataset_sha256.empty())
       append("quantlab.imatrix.dataset_sha256", GgufValue::str(o.imatrix->dataset_sha256));
+    if (!o.imatrix->calibration.empty())
+      append("quantlab.imatrix.calibration", GgufValue::str(o.imatrix->calibration));
     append("quantlab.imatrix.chunk_count", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_count))));
     append("quantlab.imatrix.chunk_size", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_size))));
   }

@@ -47,6 +47,7 @@ Imatrix read_gguf_imatrix(const std::string& path) {
   m.chunk_count = f.get_int("imatrix.chunk_count", 0);
   m.chunk_size = f.get_int("imatrix.chunk_size", 0);
   m.dataset_sha256 = f.get_string("quantlab.imatrix.dataset_sha256", std::string());
+  m.calibration = f.get_string("quantlab.imatrix.calibration", std::string());
   auto floats = [&](const GgufTensorInfo& t) {
     if (t.type != FormatId::F32) throw Error(path, t.name, "imatrix tensors must be f32");
     std::vector<float> v(size_t(t.n_elements()));
@@ -179,6 +180,7 @@ void write_imatrix_gguf(const Imatrix& m, const std::string& path) {
   w.set("imatrix.chunk_count", GgufValue::u32(uint32_t(std::max<int64_t>(0, m.chunk_count))));
   w.set("imatrix.chunk_size", GgufValue::u32(uint32_t(std::max<int64_t>(0, m.chunk_size))));
   if (!m.dataset_sha256.empty()) w.set("quantlab.imatrix.dataset_sha256", GgufValue::str(m.dataset_sha256));
+  if (!m.calibration.empty()) w.set("quantlab.imatrix.calibration", GgufValue::str(m.calibration));
   for (const auto& [name, e] : m.entries) {  // std::map: sorted by name, as llama.cpp stores them
     std::vector<uint8_t> s2(e.sum_x2.size() * 4);
     for (size_t j = 0; j < e.sum_x2.size(); ++j) {

@@ -4,6 +4,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/model/session.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace quantlab {
@@ -11,9 +12,9 @@ namespace {
 
 class ImatrixObserver : public ActivationObserver {
  public:
-  ImatrixObserver(Imatrix& m, bool output) : m_(m), output_(output) {}
+  ImatrixObserver(Imatrix& m, bool output, int64_t min_tokens) : m_(m), output_(output), min_tokens_(min_tokens) {}
   void on_linear_input(int layer, LinearInput which, const float* x, int64_t n_tokens, int64_t n_features) override {
-    if (n_tokens < 16) return;  // llama.cpp ignores small matmuls (e.g. single-token decode)
+    if (n_tokens < min_tokens_) return;  // llama.cpp ignores small matmuls (e.g. single-token decode)
     if (which == LinearInput::Output && !output_) return;
     for (const std::string& name : linear_input_tensors(layer, which)) m_.add(name, x, n_tokens, n_features);
   }
@@ -21,6 +22,7 @@ class ImatrixObserver : public ActivationObserver {
  private:
   Imatrix& m_;
   bool output_;
+  int64_t min_tokens_;
 };
 
 }  // namespace
@@ -37,7 +39,7 @@ Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, con
   Imatrix m;
   m.chunk_size = o.n_ctx;
   // A tied output projection is the token embedding, which llama.cpp never collects.
-  ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings);
+  ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings, 16);
   ThreadPool pool(o.threads);
   Session session(model, pool, o.n_ctx);
   session.set_observer(&observer);
@@ -50,6 +52,31 @@ Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, con
     session.forward(chunk, o.process_output ? 0 : o.n_ctx - 1);
     m.chunk_count = c + 1;
     if (progress) progress(c + 1, n_chunks);
+  }
+  return m;
+}
+
+Imatrix collect_imatrix(const Model& model, const std::vector<std::vector<int32_t>>& sequences, const ImatrixOptions& o,
+                        const ImatrixProgress& progress) {
+  if (sequences.empty()) throw Error("imatrix", "samples", "no calibration sequence to collect from");
+  size_t longest = 0;
+  for (const auto& s : sequences) longest = std::max(longest, s.size());
+  if (longest == 0) throw Error("imatrix", "samples", "every calibration sequence is empty");
+  Imatrix m;
+  m.chunk_size = int64_t(longest);
+  ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings, 1);
+  ThreadPool pool(o.threads);
+  Session session(model, pool, int64_t(longest));
+  session.set_observer(&observer);
+  const int64_t n = int64_t(sequences.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& seq = sequences[size_t(i)];
+    if (!seq.empty()) {
+      session.rewind(0);
+      session.forward(seq, o.process_output ? 0 : int64_t(seq.size()) - 1);
+    }
+    m.chunk_count = i + 1;
+    if (progress) progress(i + 1, n);
   }
   return m;
 }

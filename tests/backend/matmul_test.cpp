@@ -71,10 +71,49 @@ TEST_P(MatmulTest, MatchesPortableBitwiseAndDoubleReference) {
         exact += p;
         mag += std::fabs(p);
       }
-      // Integer-kernel formats quantize the activations to 8 bits (relative error <= 1/254 each).
-      const double tol = format_traits(c.fmt).is_quantized && c.fmt != FormatId::Q6_K ? 5e-3 * mag : 1e-6 * mag + 1e-6;
+      // Quantized formats see activations rounded to 8 bits, as in llama.cpp (error <= 1/254 of a block's max).
+      const double tol = format_traits(c.fmt).is_quantized ? 5e-3 * mag : 1e-6 * mag + 1e-6;
       ASSERT_NEAR(fast[size_t(t * c.rows + r)], exact, tol) << "t=" << t << " r=" << r;
     }
+}
+
+// Decoded (non-integer-kernel) quantized formats: the activations are rounded through llama.cpp's
+// vec_dot_type first (Q8_K for K-quants and IQ4_XS, Q8_0's values for Q5_1 and IQ4_NL), then the
+// product is the f32 one; checked against a double-precision product with exactly that rounding.
+TEST(MatmulActivationRounding, DecodedFormatsSeeLlamaCppsActivationRounding) {
+  const std::pair<FormatId, FormatId> cases[] = {{FormatId::Q4_K, FormatId::Q8_K}, {FormatId::Q6_K, FormatId::Q8_K},
+                                                 {FormatId::Q2_K, FormatId::Q8_K}, {FormatId::IQ4_XS, FormatId::Q8_K},
+                                                 {FormatId::Q5_1, FormatId::Q8_0}, {FormatId::IQ4_NL, FormatId::Q8_0}};
+  for (const auto& [fmt, act] : cases) {
+    const int64_t rows = 8, cols = 512, tokens = 3;
+    const Encoded e = make_weights(fmt, rows, cols, 11);
+    const std::vector<float> x = make_activations(tokens * cols, 13);
+    std::vector<float> rounded(x.size());
+    std::vector<uint8_t> packed(row_bytes(act, cols));
+    for (int64_t t = 0; t < tokens; ++t) {
+      format_traits(act).from_float(x.data() + t * cols, packed.data(), cols, nullptr);
+      format_traits(act).to_float(packed.data(), rounded.data() + t * cols, cols);
+    }
+    ThreadPool pool(2);
+    std::vector<float> y(size_t(tokens * rows));
+    matmul(pool, e.w, x.data(), tokens, y.data());
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double with_rounding = 0, plain = 0, mag = 0;
+        for (int64_t k = 0; k < cols; ++k) {
+          const double w = e.decoded[size_t(r * cols + k)];
+          with_rounding += w * rounded[size_t(t * cols + k)];
+          plain += w * x[size_t(t * cols + k)];
+          mag += std::fabs(w * x[size_t(t * cols + k)]);
+        }
+        ASSERT_NEAR(y[size_t(t * rows + r)], with_rounding, 1e-6 * mag) << format_traits(fmt).name << " t=" << t;
+        // ... and that rounding is visible (the test would pass without it otherwise).
+        if (t == 0 && r == 0) {
+          EXPECT_GT(std::fabs(plain - with_rounding), 1e-5 * mag) << format_traits(fmt).name;
+        }
+      }
+    }
+  }
 }
 
 TEST_P(MatmulTest, EachTokenOfABatchEqualsThatTokenAlone) {

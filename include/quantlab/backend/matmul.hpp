@@ -10,7 +10,10 @@
 //
 // Q4_0, Q4_1, Q5_0 and Q8_0 weights run as llama.cpp runs them: activations quantized to 8-bit
 // blocks of 32, exact integer block products (see src/backend/quant_dot.hpp). Every other format
-// is decoded to f32 block by block (registry to_float) and multiplied as above.
+// is decoded to f32 block by block (registry to_float) and multiplied as above; for the other
+// quantized formats the activations are first rounded to the 8-bit format llama.cpp's CPU backend
+// quantizes them to (Q8_K for K-quants and most IQ types, Q8_0 for Q5_1/IQ4_NL/MXFP4), so a
+// quantized model computes what it computes in llama.cpp, not a more precise variant of it.
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/formats/format.hpp"
 

@@ -21,6 +21,7 @@ struct Imatrix {
   std::map<std::string, ImatrixEntry> entries;  // by weight name, e.g. "blk.0.attn_q.weight"
   std::vector<std::string> datasets;
   std::string dataset_sha256;  // of the calibration text (quantlab's own key; empty if unknown)
+  std::string calibration;     // calibration provenance as JSON (quantlab's own key; "" for plain chunks)
   int64_t chunk_count = 0;
   int64_t chunk_size = 0;
 
@@ -36,7 +37,7 @@ Imatrix read_imatrix(const std::string& path);
 void write_imatrix_dat(const Imatrix& m, const std::string& path);
 // llama.cpp's GGUF format: general.type = "imatrix", imatrix.datasets/chunk_count/chunk_size, and
 // per weight (sorted by name) `<name>.in_sum2` [n, 1] and `<name>.counts` [1, 1], all f32; plus
-// quantlab.imatrix.dataset_sha256 when known. Written atomically.
+// quantlab.imatrix.dataset_sha256 and quantlab.imatrix.calibration when known. Written atomically.
 void write_imatrix_gguf(const Imatrix& m, const std::string& path);
 // By the file name: ".dat" writes the legacy format, anything else GGUF.
 void write_imatrix(const Imatrix& m, const std::string& path);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 namespace quantlab {
 
@@ -26,6 +27,15 @@ using ImatrixProgress = std::function<void(int64_t, int64_t)>;
 
 // Throws Error if the text holds fewer than one chunk (llama.cpp asks for two).
 Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, const ImatrixOptions& o,
+                        const ImatrixProgress& progress = {});
+
+// The same statistics over calibration sequences already packed by calib::pack (any packing
+// strategy): each sequence runs alone from an empty cache, exactly as given (BOS and template are
+// the packing's business), and every token of it counts, however short the sequence (the 16-token
+// rule above exists to skip llama.cpp's single-token decode steps, which never happen here).
+// o.n_ctx and o.n_chunks are ignored; chunk_count becomes the number of sequences and chunk_size
+// the longest one. Throws Error if `sequences` is empty.
+Imatrix collect_imatrix(const Model& model, const std::vector<std::vector<int32_t>>& sequences, const ImatrixOptions& o,
                         const ImatrixProgress& progress = {});
 
 }  // namespace quantlab
