@@ -212,13 +212,15 @@ void quantize_activations(const float* x, ActivationBlock* out, int64_t n) {
     float amax = 0.0f;
     for (int j = 0; j < kQ8Block; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // As llama.cpp's x86 quantize_row_q8_0/q8_1: id = 127/amax (not 1/d) and round half to even
+    // (_mm256_round_ps). The rounding rule is not a detail: on ffn_down's outlier-heavy inputs,
+    // round-half-away moved a Q8_0 model's perplexity by 0.1 % against llama.cpp's.
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     ActivationBlock& o = out[b];
     o.qsum = 0;
     for (int j = 0; j < kQ8Block; ++j) {
-      // Round half away from zero (roundf), written out so it inlines; |x*id| <= 127.
       const float v = x[j] * id;
-      o.q[j] = int8_t(std::trunc(v + std::copysign(0.49999997f, v)));
+      o.q[j] = int8_t(std::nearbyint(v));
       o.qsum += o.q[j];
     }
     o.d = fp16_to_f32(f32_to_fp16(d));
