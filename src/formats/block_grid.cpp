@@ -5,7 +5,8 @@
 namespace quantlab {
 
 const BlockGrid* find_block_grid(FormatId id) {
-  static const BlockGrid* const kGrids[] = {&formats::kGridQ4_0, &formats::kGridQ4_1, &formats::kGridQ4_K,
+  static const BlockGrid* const kGrids[] = {&formats::kGridQ4_0, &formats::kGridQ4_1, &formats::kGridQ5_0,
+                                            &formats::kGridQ5_1, &formats::kGridQ8_0, &formats::kGridQ4_K,
                                             &formats::kGridQ5_K, &formats::kGridQ6_K};
   for (const BlockGrid* g : kGrids)
     if (g->id == id) return g;

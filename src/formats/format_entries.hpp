@@ -12,5 +12,5 @@ extern const FormatTraits kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K, kQ8_K;
 extern const FormatTraits kIQ4_NL, kIQ4_XS, kIQ2_XXS, kIQ2_XS, kIQ2_S, kIQ3_XXS, kIQ3_S, kIQ1_S, kIQ1_M;
 extern const FormatTraits kTQ1_0, kTQ2_0, kMXFP4;
 // Level grids of the formats whose values are scale * level - offset (block_grid.cpp lists them).
-extern const BlockGrid kGridQ4_0, kGridQ4_1, kGridQ4_K, kGridQ5_K, kGridQ6_K;
+extern const BlockGrid kGridQ4_0, kGridQ4_1, kGridQ5_0, kGridQ5_1, kGridQ8_0, kGridQ4_K, kGridQ5_K, kGridQ6_K;
 }  // namespace quantlab::formats

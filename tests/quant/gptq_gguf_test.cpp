@@ -15,7 +15,8 @@ using namespace quantlab;
 
 namespace {
 
-const FormatId kGridTypes[] = {FormatId::Q4_0, FormatId::Q4_1, FormatId::Q4_K, FormatId::Q5_K, FormatId::Q6_K};
+const FormatId kGridTypes[] = {FormatId::Q4_0, FormatId::Q4_1, FormatId::Q5_0, FormatId::Q5_1,
+                               FormatId::Q8_0, FormatId::Q4_K, FormatId::Q5_K, FormatId::Q6_K};
 
 std::vector<float> random_weights(int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

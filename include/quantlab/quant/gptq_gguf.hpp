@@ -1,5 +1,5 @@
 #pragma once
-// GPTQ whose rounding step targets a GGUF block format (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1): the result
+// GPTQ whose rounding step targets a GGUF block format (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): the result
 // is the tensor's GGUF bytes, loadable by llama.cpp unchanged.
 //
 // Along the input dimension a weight row is cut into the format's blocks (Q4_K: super-blocks of
