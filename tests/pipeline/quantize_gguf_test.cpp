@@ -110,6 +110,22 @@ TEST_F(QuantizeGguf, WrittenFileDecodesToTheInMemoryWeights) {
   }
 }
 
+TEST_F(QuantizeGguf, BytesDoNotDependOnThreadCount) {
+  const Model model = load_model(in_);
+  const auto calib = samples(8, 64);
+  GgufQuantizeOptions g;
+  g.target = parse_gguf_target("Q4_1");
+  QuantizeOptions o;
+  o.method = Method::Gptq;
+  o.gptq.act_order = true;
+  const GgufFile src(in_);
+  for (const GgufTensorPlan& p : plan_gguf_quantization(src, g)) o.gguf_types[p.name] = p.to;
+  ThreadPool one(1), three(3);
+  const QuantizeResult a = quantize_model(model, calib, o, one), b = quantize_model(model, calib, o, three);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_EQ(a.tensors[i].gguf->bytes, b.tensors[i].gguf->bytes) << a.tensors[i].name;
+}
+
 TEST_F(QuantizeGguf, PrecomputedTensorOfTheWrongTypeIsRefusedAndNothingIsWritten) {
   GgufQuantizeOptions g;
   g.target = parse_gguf_target("Q4_0");
