@@ -2,6 +2,7 @@
 // the library, this file only parses flags, reports progress and prints the summary.
 #include "command.hpp"
 #include "eval_input.hpp"
+#include "gguf_options.hpp"
 #include "progress_line.hpp"
 #include "quantize_calibrated.hpp"
 
@@ -11,7 +12,6 @@
 
 #include <sys/resource.h>
 
-#include <cctype>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -25,38 +25,11 @@ double peak_rss_mib() {
   return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-FormatId format_flag(const std::string& flag, const std::string& name) {
-  const FormatTraits* t = find_format(name);
-  if (!t || int(t->id) >= 1000) throw Error("--" + flag, name, "not a GGUF tensor type");
-  return t->id;
-}
-
 int quantize_gguf(const Args& args) {
   GgufQuantizeOptions o;
-  o.target = parse_gguf_target(args.require("type"));
-  o.pure = args.has("pure");
-  o.threads = thread_count(args);
-  for (const std::string& spec : args.all("tensor-type")) {
-    const size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) throw Error("--tensor-type", spec, "expected PATTERN=TYPE");
-    std::string pattern = spec.substr(0, eq);  // lower-cased, as llama-quantize does
-    for (char& c : pattern) c = char(std::tolower(static_cast<unsigned char>(c)));
-    o.tensor_type_overrides.emplace_back(pattern, format_flag("tensor-type", spec.substr(eq + 1)));
-  }
-  if (auto t = args.get("output-tensor-type")) o.output_tensor_type = format_flag("output-tensor-type", *t);
-  if (auto t = args.get("token-embedding-type")) o.token_embedding_type = format_flag("token-embedding-type", *t);
   Imatrix imatrix;
-  if (auto path = args.get("imatrix")) {
-    imatrix = read_imatrix(*path);
-    o.imatrix = &imatrix;
-    o.imatrix_path = *path;
-  }
+  const nlohmann::json params = gguf_options_from_args(args, o, imatrix);
   const std::string in = args.require("model"), out = args.require("out");
-  nlohmann::json params = {{"type", o.target.name}, {"pure", o.pure}};
-  if (o.imatrix) params["imatrix"] = o.imatrix_path;
-  for (const auto& [p, t] : o.tensor_type_overrides) params["tensor_type"].push_back(p + "=" + std::string(format_traits(t).name));
-  if (o.output_tensor_type) params["output_tensor_type"] = std::string(format_traits(*o.output_tensor_type).name);
-  if (o.token_embedding_type) params["token_embedding_type"] = std::string(format_traits(*o.token_embedding_type).name);
   o.params_json = params.dump();
 
   const bool json = args.has("json");
@@ -104,14 +77,14 @@ constexpr Method kMethods[] = {
 std::vector<FlagSpec> quantize_flags() {
   std::vector<FlagSpec> flags = {
       {"method", Takes::Value, "gguf | rtn | gptq | awq | nf4 | fp4 | int8"},
-      {"type", Takes::Value, "gguf: GGUF type or llama.cpp mix: Q4_K_M, Q8_0, IQ4_XS, F32 (dequantize), ..."},
+      {"type", Takes::Value, "gguf: GGUF type or llama.cpp mix: Q4_K_M, Q8_0, IQ4_XS, F32 (dequantize), ...; gptq: GPTQ onto the mix's block types, GGUF output"},
       {"model", Takes::Value, "input model"},
-      {"out", Takes::Value, "output GGUF file (gguf) or Hugging Face folder (other methods), written atomically"},
-      {"imatrix", Takes::Value, "gguf: importance matrix (llama.cpp GGUF or .dat)"},
-      {"tensor-type", Takes::Values, "gguf: PATTERN=TYPE: tensors whose name matches the regex get TYPE"},
-      {"output-tensor-type", Takes::Value, "gguf: type of output.weight"},
-      {"token-embedding-type", Takes::Value, "gguf: type of token_embd.weight"},
-      {"pure", Takes::Nothing, "gguf: every quantizable tensor gets the default type (no mix rules)"},
+      {"out", Takes::Value, "output GGUF file (gguf, gptq --type) or Hugging Face folder (other methods), written atomically"},
+      {"imatrix", Takes::Value, "gguf: importance matrix (llama.cpp GGUF or .dat); gptq --type: for the tensors GPTQ does not quantize (embedding, output)"},
+      {"tensor-type", Takes::Values, "gguf, gptq --type: PATTERN=TYPE: tensors whose name matches the regex get TYPE"},
+      {"output-tensor-type", Takes::Value, "gguf, gptq --type: type of output.weight"},
+      {"token-embedding-type", Takes::Value, "gguf, gptq --type: type of token_embd.weight"},
+      {"pure", Takes::Nothing, "gguf, gptq --type: every quantizable tensor gets the default type (no mix rules)"},
       {"threads", Takes::Value, "worker threads (default: all cores)"}};
   for (const auto& f : quantize_calibrated_flags()) {
     bool known = false;

@@ -3,12 +3,14 @@
 // quantized model against saved base log-probs.
 #include "command.hpp"
 #include "calibration_input.hpp"
+#include "gguf_options.hpp"
 #include "quantize_calibrated.hpp"
 
 #include "quantlab/calib/provenance.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/kld.hpp"
 #include "quantlab/eval/kl_divergence.hpp"
+#include "quantlab/io/gguf.hpp"
 #include "quantlab/model/session.hpp"
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/pipeline/quantize_model.hpp"
@@ -86,6 +88,25 @@ int run_quantize_calibrated(const Args& a) {
   const bool json = a.has("json");
   const bool tty = !json && ::isatty(2);
 
+  // --type names a GGUF type or llama.cpp mix: GPTQ rounds each linear onto the block format the
+  // mix gives it and the result is a GGUF file (everything else quantized as llama-quantize does).
+  const bool to_gguf = a.has("type");
+  GgufQuantizeOptions gopt;
+  Imatrix imatrix;
+  nlohmann::json gparams;
+  if (to_gguf) {
+    if (o.method != pipeline::Method::Gptq)
+      throw Error("--type", a.require("type"), "GGUF types are a target of --method gptq (or --method gguf)");
+    for (const char* flag : {"bits", "group-size", "sym", "static-groups"})
+      if (a.has(flag)) throw Error(std::string("--") + flag, "", "does not apply to GGUF block types (--type)");
+    gparams = gguf_options_from_args(a, gopt, imatrix);
+    const std::string out_path = a.require("out");
+    if (std::filesystem::exists(out_path) && std::filesystem::equivalent(out_path, model_path))
+      throw Error(out_path, "", "output would overwrite the input");
+    const GgufFile source(model_path);
+    for (const GgufTensorPlan& p : plan_gguf_quantization(source, gopt)) o.gguf_types[p.name] = p.to;
+  }
+
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   const Model model = load_model(model_path);
@@ -106,22 +127,63 @@ int run_quantize_calibrated(const Args& a) {
     std::fprintf(stderr, "\rlayer %d/%d  %.0f s elapsed, ETA %.0f s   ", done, total, seconds, eta);
     if (done == total) std::fprintf(stderr, "\n");
   };
-  const pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress);
+  pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress);
   const double quant_peak = peak_rss_mib();
 
   nlohmann::ordered_json out;
   out["command"] = "quantize";
   out["model"] = model_path;
   out["method"] = pipeline::method_name(o.method);
-  out["bits"] = o.grid.bits;
-  out["group_size"] = o.grid.group_size;
+  if (to_gguf) {
+    out["type"] = gopt.target.name;
+  } else {
+    out["bits"] = o.grid.bits;
+    out["group_size"] = o.grid.group_size;
+  }
   out["calibration_samples"] = samples.size();
   out["calibration_tokens"] = q.calibration_tokens;
   out["quantize_seconds"] = q.seconds;
   out["peak_rss_mib_after_quantize"] = quant_peak;
   out["bits_per_weight"] = pipeline::quantized_bits_per_weight(q);
 
-  if (auto dir = a.get("out")) {
+  if (to_gguf) {
+    const std::string out_path = a.require("out");
+    std::map<std::string, std::pair<FormatId, std::vector<uint8_t>>> encoded;
+    int64_t n_gptq = 0;
+    for (pipeline::QuantizedTensor& t : q.tensors) {
+      n_gptq += t.gguf_gptq;
+      encoded[t.name] = {t.gguf->type, std::move(t.gguf->bytes)};
+    }
+    gparams["gptq"] = {{"damp", o.gptq.damp_percent}, {"block_size", o.gptq.block_size}, {"act_order", o.gptq.act_order},
+                       {"importance", "hessian-diagonal"}};
+    gopt.params_json = gparams.dump();
+    gopt.method = "gptq";
+    gopt.precomputed = &encoded;
+    auto str = [](const std::string& v) { return GgufValue::str(v); };
+    gopt.extra_metadata = {
+        {"quantlab.calibration.file", str(prov.dataset_name)},
+        {"quantlab.calibration.sha256", str(prov.dataset_sha256)},
+        {"quantlab.calibration.format", str(prov.dataset_format)},
+        {"quantlab.calibration.samples_in_file", GgufValue::u64(prov.samples_in_file)},
+        {"quantlab.calibration.samples", GgufValue::u64(prov.samples_used)},
+        {"quantlab.calibration.tokens", GgufValue::u64(uint64_t(q.calibration_tokens))},
+        {"quantlab.calibration.packing", str(prov.packing)},
+        {"quantlab.calibration.seq_len", GgufValue::u64(prov.seq_len)},
+        {"quantlab.calibration.seed", GgufValue::u64(prov.seed)},
+        {"quantlab.calibration.template", str(prov.template_kind)},
+        {"quantlab.calibration.template_name", str(prov.template_name)},
+        {"quantlab.calibration.template_sha256", str(prov.template_sha256)},
+    };
+    const GgufQuantizeResult r = gguf_quantize(model_path, out_path, gopt);
+    std::map<std::string, int> type_counts;
+    for (const auto& t : r.tensors) ++type_counts[std::string(format_traits(t.to).name)];
+    out["out"] = out_path;
+    out["bpw"] = r.n_elements ? 8.0 * double(r.bytes_out) / double(r.n_elements) : 0.0;
+    out["file_size"] = r.file_size;
+    out["types"] = type_counts;
+    out["linears_gptq"] = n_gptq;
+    out["linears_encoder_only"] = int64_t(q.tensors.size()) - n_gptq;
+  } else if (auto dir = a.get("out")) {
     pipeline::ExportInfo info;
     info.source_path = model_path;
     info.source_sha256 = sha256_file(model_path);

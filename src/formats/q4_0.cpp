@@ -69,7 +69,26 @@ void q4_0_from_float(const float* src, void* dst, int64_t n, const float* import
   else quantize_q4_0_plain(src, dst, n);
 }
 
+// The grid of one block (block_grid.hpp): value j is d * (q - 8), offset 0.
+void q4_0_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  const auto b = load_block<BlockQ4_0>(block, 0);
+  const float d = half_to_float(b.d);
+  for (int j = 0; j < 16; ++j) {
+    level[j] = int16_t((b.qs[j] & 0x0F) - 8);
+    level[j + 16] = int16_t((b.qs[j] >> 4) - 8);
+  }
+  for (int j = 0; j < 32; ++j) scale[j] = d, offset[j] = 0;
+}
+
+void q4_0_write_levels(void* block, const int16_t* level) {
+  auto b = load_block<BlockQ4_0>(block, 0);
+  for (int j = 0; j < 16; ++j) b.qs[j] = uint8_t((level[j] + 8) | ((level[j + 16] + 8) << 4));
+  store_block(block, 0, b);
+}
+
 }  // namespace
+
+const BlockGrid kGridQ4_0{FormatId::Q4_0, 32, -8, 7, q4_0_read_grid, q4_0_write_levels};
 
 const FormatTraits kQ4_0{FormatId::Q4_0, "q4_0", 32, sizeof(BlockQ4_0), true, q4_0_to_float, q4_0_from_float, false};
 

@@ -76,7 +76,27 @@ void q4_1_from_float(const float* src, void* dst, int64_t n, const float* import
   else quantize_q4_1_plain(src, dst, n);
 }
 
+// The grid of one block (block_grid.hpp): value j is d * q + m, i.e. offset -m.
+void q4_1_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  const auto b = load_block<BlockQ4_1>(block, 0);
+  const float d = half_to_float(b.d);
+  const float m = half_to_float(b.m);
+  for (int j = 0; j < 16; ++j) {
+    level[j] = int16_t(b.qs[j] & 0x0F);
+    level[j + 16] = int16_t(b.qs[j] >> 4);
+  }
+  for (int j = 0; j < 32; ++j) scale[j] = d, offset[j] = -m;
+}
+
+void q4_1_write_levels(void* block, const int16_t* level) {
+  auto b = load_block<BlockQ4_1>(block, 0);
+  for (int j = 0; j < 16; ++j) b.qs[j] = uint8_t(level[j] | (level[j + 16] << 4));
+  store_block(block, 0, b);
+}
+
 }  // namespace
+
+const BlockGrid kGridQ4_1{FormatId::Q4_1, 32, 0, 15, q4_1_read_grid, q4_1_write_levels};
 
 const FormatTraits kQ4_1{FormatId::Q4_1, "q4_1", 32, sizeof(BlockQ4_1), true, q4_1_to_float, q4_1_from_float, false};
 

@@ -180,7 +180,67 @@ void q5_k_from_float(const float* src, void* dst, int64_t n, const float* import
   }
 }
 
+// The grid of one Q4_K / Q5_K super-block (block_grid.hpp): value l of sub-block j is
+// (d * sc_j) * level - dmin * m_j, as decode_k4 computes it.
+template <class Block, class Level>
+void read_k4_grid(const void* block, float* scale, float* offset, int16_t* level, Level lv) {
+  const auto b = load_block<Block>(block, 0);
+  const float d = half_to_float(b.d);
+  const float min = half_to_float(b.dmin);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    unpack_scale_min_k4(j, b.scales, &sc, &m);
+    const float dl = d * float(sc);
+    const float ml = min * float(m);
+    for (int l = 0; l < 32; ++l) {
+      scale[32 * j + l] = dl;
+      offset[32 * j + l] = ml;
+      level[32 * j + l] = int16_t(lv(b, j, l));
+    }
+  }
+}
+
+void q4_k_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  read_k4_grid<BlockQ4_K>(block, scale, offset, level, [](const BlockQ4_K& b, int j, int l) {
+    const uint8_t byte = b.qs[32 * (j / 2) + l];
+    return (j % 2) ? byte >> 4 : byte & 0xF;
+  });
+}
+
+void q5_k_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  read_k4_grid<BlockQ5_K>(block, scale, offset, level, [](const BlockQ5_K& b, int j, int l) {
+    const uint8_t byte = b.qs[32 * (j / 2) + l];
+    const int low = (j % 2) ? byte >> 4 : byte & 0xF;
+    return low + ((b.qh[l] >> j) & 1 ? 16 : 0);
+  });
+}
+
+void q4_k_write_levels(void* block, const int16_t* L) {
+  auto b = load_block<BlockQ4_K>(block, 0);
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) b.qs[32 * j + l] = uint8_t(L[64 * j + l] | (L[64 * j + l + 32] << 4));
+  store_block(block, 0, b);
+}
+
+void q5_k_write_levels(void* block, const int16_t* L) {
+  auto b = load_block<BlockQ5_K>(block, 0);
+  std::memset(b.qh, 0, sizeof b.qh);
+  for (int j = 0; j < 4; ++j) {
+    const uint8_t bit_low = uint8_t(1u << (2 * j)), bit_high = uint8_t(2u << (2 * j));
+    for (int l = 0; l < 32; ++l) {
+      int l1 = L[64 * j + l], l2 = L[64 * j + l + 32];
+      if (l1 > 15) { l1 -= 16; b.qh[l] = uint8_t(b.qh[l] | bit_low); }
+      if (l2 > 15) { l2 -= 16; b.qh[l] = uint8_t(b.qh[l] | bit_high); }
+      b.qs[32 * j + l] = uint8_t(l1 | (l2 << 4));
+    }
+  }
+  store_block(block, 0, b);
+}
+
 }  // namespace
+
+const BlockGrid kGridQ4_K{FormatId::Q4_K, kSuperBlock, 0, 15, q4_k_read_grid, q4_k_write_levels};
+const BlockGrid kGridQ5_K{FormatId::Q5_K, kSuperBlock, 0, 31, q5_k_read_grid, q5_k_write_levels};
 
 const FormatTraits kQ4_K{FormatId::Q4_K, "q4_K", kSuperBlock, sizeof(BlockQ4_K), true, q4_k_to_float, q4_k_from_float, false};
 const FormatTraits kQ5_K{FormatId::Q5_K, "q5_K", kSuperBlock, sizeof(BlockQ5_K), true, q5_k_to_float, q5_k_from_float, false};

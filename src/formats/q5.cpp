@@ -152,7 +152,45 @@ void q5_1_from_float(const float* src, void* dst, int64_t n, const float* import
   else quantize_q5_1_plain(src, dst, n);
 }
 
+// The grids of one block (block_grid.hpp): Q5_0 value j is d * (q - 16), offset 0; Q5_1 value j
+// is d * q + m, offset -m.
+template <class Block>
+void read_q5_grid(const void* block, float* scale, float* offset, int16_t* level, float m, int shift) {
+  const auto b = load_block<Block>(block, 0);
+  const float d = half_to_float(b.d);
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  for (int j = 0; j < 32; ++j) {
+    level[j] = int16_t(q5_level(b.qs, qh, j) - shift);
+    scale[j] = d;
+    offset[j] = -m;
+  }
+}
+
+void q5_0_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  read_q5_grid<BlockQ5_0>(block, scale, offset, level, -0.0f, 16);  // offset +0
+}
+
+void q5_1_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  read_q5_grid<BlockQ5_1>(block, scale, offset, level, half_to_float(load_block<BlockQ5_1>(block, 0).m), 0);
+}
+
+template <class Block>
+void write_q5_levels(void* block, const int16_t* level, int shift) {
+  auto b = load_block<Block>(block, 0);
+  uint8_t L[32];
+  for (int j = 0; j < 32; ++j) L[j] = uint8_t(level[j] + shift);
+  pack_q5(L, b.qs, b.qh);
+  store_block(block, 0, b);
+}
+
+void q5_0_write_levels(void* block, const int16_t* level) { write_q5_levels<BlockQ5_0>(block, level, 16); }
+void q5_1_write_levels(void* block, const int16_t* level) { write_q5_levels<BlockQ5_1>(block, level, 0); }
+
 }  // namespace
+
+const BlockGrid kGridQ5_0{FormatId::Q5_0, 32, -16, 15, q5_0_read_grid, q5_0_write_levels};
+const BlockGrid kGridQ5_1{FormatId::Q5_1, 32, 0, 31, q5_1_read_grid, q5_1_write_levels};
 
 const FormatTraits kQ5_0{FormatId::Q5_0, "q5_0", 32, sizeof(BlockQ5_0), true, q5_0_to_float, q5_0_from_float, false};
 const FormatTraits kQ5_1{FormatId::Q5_1, "q5_1", 32, sizeof(BlockQ5_1), true, q5_1_to_float, q5_1_from_float, false};

@@ -88,7 +88,47 @@ void q6_k_from_float(const float* src, void* dst, int64_t n, const float* import
   }
 }
 
+// The grid of one super-block (block_grid.hpp): value i is (d * sc[i / 16]) * (q - 32), as the
+// decoder computes it; the offset is 0.
+void q6_k_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  const auto b = load_block<BlockQ6_K>(block, 0);
+  const float d = half_to_float(b.d);
+  for (int i = 0; i < kSuperBlock; ++i) {
+    scale[i] = d * float(b.scales[i / 16]);
+    offset[i] = 0;
+  }
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = b.ql + 64 * half;
+    const uint8_t* qh = b.qh + 32 * half;
+    int16_t* L = level + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      L[l] = int16_t(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      L[l + 32] = int16_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      L[l + 64] = int16_t(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      L[l + 96] = int16_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
+  }
+}
+
+void q6_k_write_levels(void* block, const int16_t* level) {
+  auto b = load_block<BlockQ6_K>(block, 0);
+  for (int half = 0; half < 2; ++half) {
+    const int16_t* Lh = level + 128 * half;
+    uint8_t* ql = b.ql + 64 * half;
+    uint8_t* qh = b.qh + 32 * half;
+    auto q = [&](int i) { return uint8_t(Lh[i] + 32); };
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = uint8_t((q(l) & 0xF) | ((q(l + 64) & 0xF) << 4));
+      ql[l + 32] = uint8_t((q(l + 32) & 0xF) | ((q(l + 96) & 0xF) << 4));
+      qh[l] = uint8_t((q(l) >> 4) | ((q(l + 32) >> 4) << 2) | ((q(l + 64) >> 4) << 4) | ((q(l + 96) >> 4) << 6));
+    }
+  }
+  store_block(block, 0, b);
+}
+
 }  // namespace
+
+const BlockGrid kGridQ6_K{FormatId::Q6_K, kSuperBlock, -32, 31, q6_k_read_grid, q6_k_write_levels};
 
 const FormatTraits kQ6_K{FormatId::Q6_K, "q6_K", kSuperBlock, sizeof(BlockQ6_K), true, q6_k_to_float, q6_k_from_float, false};
 

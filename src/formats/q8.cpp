@@ -59,7 +59,24 @@ void q8_1_from_float(const float* src, void* dst, int64_t n, const float*) {
   }
 }
 
+// The grid of one block (block_grid.hpp): value j is d * q, offset 0. Levels stay in [-127, 127]
+// as the encoder makes them (llama.cpp's SIMD dot products take the sign of q8 values, which
+// overflows at -128).
+void q8_0_read_grid(const void* block, float* scale, float* offset, int16_t* level) {
+  const auto b = load_block<BlockQ8_0>(block, 0);
+  const float d = half_to_float(b.d);
+  for (int j = 0; j < 32; ++j) level[j] = b.qs[j], scale[j] = d, offset[j] = 0;
+}
+
+void q8_0_write_levels(void* block, const int16_t* level) {
+  auto b = load_block<BlockQ8_0>(block, 0);
+  for (int j = 0; j < 32; ++j) b.qs[j] = int8_t(level[j]);
+  store_block(block, 0, b);
+}
+
 }  // namespace
+
+const BlockGrid kGridQ8_0{FormatId::Q8_0, 32, -127, 127, q8_0_read_grid, q8_0_write_levels};
 
 const FormatTraits kQ8_0{FormatId::Q8_0, "q8_0", 32, sizeof(BlockQ8_0), true, q8_0_to_float, q8_0_from_float, false};
 const FormatTraits kQ8_1{FormatId::Q8_1, "q8_1", 32, sizeof(BlockQ8_1), true, nullptr, q8_1_from_float, false};

@@ -81,10 +81,25 @@ class GptqHook : public LayerHook {
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
-      t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, h, o_.grid, o_.gptq, &rep);
+      if (o_.gguf_types.empty()) {
+        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, h, o_.grid, o_.gptq, &rep);
+        m = store_.adopt(t.int_grid->dequantize(), t.rows, t.cols);
+      } else {
+        const auto type = o_.gguf_types.find(t.name);
+        if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
+        t.gguf_gptq = gptq_gguf_supports(type->second);
+        if (t.gguf_gptq) {
+          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, h, type->second, o_.gptq, &rep);
+        } else {
+          std::vector<float> diag(size_t(m.cols));
+          for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(h[size_t(c * m.cols + c)]);
+          t.gguf = encode_gguf_matrix(f32_data(m), m.rows, m.cols, type->second, diag.data());
+        }
+        m = store_.adopt(std::move(t.gguf->dequantized), t.rows, t.cols);
+        t.gguf->dequantized = {};  // the model holds them now
+      }
       stats_.gptq_loss += rep.loss;
       stats_.dead_columns += rep.dead_columns;
-      m = store_.adopt(t.int_grid->dequantize(), t.rows, t.cols);
       result_.tensors.push_back(std::move(t));
     }
   }
@@ -237,6 +252,8 @@ double quantized_bits_per_weight(const QuantizeResult& r) {
       bits += 4.0 * double(t.rows * t.cols) + 32.0 * double(t.bnb4->blocks());
     } else if (t.int8) {
       bits += 8.0 * double(t.rows * t.cols) + 32.0 * double(t.rows);
+    } else if (t.gguf) {
+      bits += 8.0 * double(t.gguf->bytes.size());
     }
   }
   return weights > 0 ? bits / weights : 0;
@@ -258,6 +275,8 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   }
   if (o.method == Method::Nf4) o.bnb4.type = bnb::QuantType::NF4;
   if (o.method == Method::Fp4) o.bnb4.type = bnb::QuantType::FP4;
+  if (!o.gguf_types.empty() && o.method != Method::Gptq)
+    throw Error("--type", "", "GGUF block types are a target of --method gptq only (use --method gguf for llama-quantize's path)");
   const bool calibrated = method_needs_calibration(o.method);
   if (calibrated && calibration.empty())
     throw Error("calibration", "samples", std::string(method_name(o.method)) + " needs at least one calibration sample");

@@ -123,6 +123,9 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
   GgufQuantizeResult r;
   r.tensors = plan_gguf_quantization(in, o);
   r.source_sha256 = sha256_file(in_path);
+  if (o.precomputed)
+    for (const auto& [name, tensor] : *o.precomputed)
+      if (!in.find_tensor(name)) throw Error(in_path, name, "a precomputed tensor names no tensor of the model");
 
   GgufWriter w(in.version());
   for (const auto& [k, v] : in.metadata()) {
@@ -145,8 +148,9 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
   append("quantlab.version", GgufValue::str(QUANTLAB_VERSION));
   append("quantlab.source.file", GgufValue::str(std::filesystem::path(in_path).filename().string()));
   append("quantlab.source.sha256", GgufValue::str(r.source_sha256));
-  append("quantlab.method", GgufValue::str("gguf"));
+  append("quantlab.method", GgufValue::str(o.method));
   append("quantlab.params", GgufValue::str(o.params_json));
+  for (const auto& [k, v] : o.extra_metadata) append(k, v);
   if (o.imatrix) {
     append("quantlab.imatrix.file", GgufValue::str(std::filesystem::path(o.imatrix_path).filename().string()));
     append("quantlab.imatrix.sha256", GgufValue::str(sha256_file(o.imatrix_path)));
@@ -194,6 +198,19 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
       });
       for (int64_t b : bad)
         if (b >= 0) throw Error(in_path, p.name, "weight " + std::to_string(b) + " is NaN or infinite");
+    }
+    if (o.precomputed) {
+      if (const auto pre = o.precomputed->find(p.name); pre != o.precomputed->end()) {
+        const auto& [type, bytes] = pre->second;
+        if (type != p.to)
+          throw Error(p.name, std::string(format_traits(type).name),
+                      "was encoded as this type, the plan gives " + std::string(format_traits(p.to).name));
+        if (bytes.size() != row_bytes(p.to, n_per_row) * size_t(n_rows))
+          throw Error(p.name, "bytes", "precomputed tensor data has the wrong size");
+        r.bytes_out += bytes.size();
+        w.add_tensor(p.name, t.ne, p.to, bytes.data(), bytes.size());
+        continue;
+      }
     }
     if (p.to == p.from) {
       w.add_tensor(p.name, t.ne, t.type, src, t.nbytes);

@@ -1,9 +1,8 @@
 #include "quantlab/quant/gptq.hpp"
 
-#include "quantlab/backend/linalg.hpp"
-#include "quantlab/core/error.hpp"
+#include "src/quant/gptq_sweep.hpp"
 
-#include <cblas.h>
+#include "quantlab/core/error.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -64,65 +63,25 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
     H.swap(hp);
   }
 
-  double mean_diag = 0;
-  for (int64_t c = 0; c < cols; ++c) mean_diag += H[size_t(c * cols + c)];
-  mean_diag /= double(cols);
-  // A Hessian that is not positive definite (too few samples, collinear inputs) gets more damping
-  // instead of failing: 10x more each time (at least 1 % of the mean diagonal).
   std::vector<double> U;
-  double damp = opt.damp_percent;
-  for (int attempt = 0;; ++attempt) {
-    std::vector<double> h = H;
-    for (int64_t c = 0; c < cols; ++c) h[size_t(c * cols + c)] += damp * mean_diag;
-    if (inverse_upper_cholesky(h, cols, U)) break;
-    if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
-    damp = std::max(damp * 10, 0.01);
-  }
-  rep.damp_used = damp;
-
-  const int64_t bs = std::max<int64_t>(1, opt.block_size);
-  std::vector<float> err(size_t(bs * rows));
-  std::vector<float> ublock;
-  for (int64_t i1 = 0; i1 < cols; i1 += bs) {
-    const int64_t i2 = std::min(cols, i1 + bs);
-    for (int64_t col = i1; col < i2; ++col) {
-      const int64_t orig = perm[size_t(col)];
-      int64_t group;
-      if (opt.static_groups || gs == cols) {
-        group = orig / gs;
-      } else {
-        group = col / gs;  // groups follow processing order (with act-order: g_idx records it)
-        if (col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col));
-      }
-      out.g_idx[size_t(orig)] = int32_t(group);
-      const double d = U[size_t(col * cols + col)];
-      float* wc = wt.data() + col * rows;
-      float* e = err.data() + (col - i1) * rows;
-      for (int64_t r = 0; r < rows; ++r) {
-        const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
-        const int q = quantize_code(wc[r], p, maxq);
-        out.codes[size_t(r * cols + orig)] = uint8_t(q);
-        const float diff = wc[r] - dequantize_code(q, p);
-        e[r] = float(diff / d);
-        rep.loss += double(diff) * diff / (2 * d * d);
-      }
-      // Push this column's error onto the rest of the block now; beyond it, lazily below.
-      for (int64_t j = col + 1; j < i2; ++j) {
-        const float u = float(U[size_t(col * cols + j)]);
-        float* wj = wt.data() + j * rows;
-        for (int64_t r = 0; r < rows; ++r) wj[r] -= e[r] * u;
-      }
+  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent, U);
+  rep.loss = gptq_detail::sweep(wt, rows, cols, U, opt.block_size, [&](int64_t col, const float* wc, float* q) {
+    const int64_t orig = perm[size_t(col)];
+    int64_t group;
+    if (opt.static_groups || gs == cols) {
+      group = orig / gs;
+    } else {
+      group = col / gs;  // groups follow processing order (with act-order: g_idx records it)
+      if (col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col));
     }
-    if (i2 < cols) {
-      const int64_t nb = i2 - i1, rest = cols - i2;
-      ublock.resize(size_t(nb * rest));
-      for (int64_t i = 0; i < nb; ++i)
-        for (int64_t j = 0; j < rest; ++j) ublock[size_t(i * rest + j)] = float(U[size_t((i1 + i) * cols + i2 + j)]);
-      // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(rest), int(rows), int(nb), -1.0f, ublock.data(), int(rest),
-                  err.data(), int(rows), 1.0f, wt.data() + i2 * rows, int(rows));
+    out.g_idx[size_t(orig)] = int32_t(group);
+    for (int64_t r = 0; r < rows; ++r) {
+      const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
+      const int code = quantize_code(wc[r], p, maxq);
+      out.codes[size_t(r * cols + orig)] = uint8_t(code);
+      q[r] = dequantize_code(code, p);
     }
-  }
+  });
   if (report) *report = rep;
   return out;
 }

@@ -20,10 +20,12 @@
 #include "quantlab/quant/bnb_4bit.hpp"
 #include "quantlab/quant/bnb_int8.hpp"
 #include "quantlab/quant/gptq.hpp"
+#include "quantlab/quant/gptq_gguf.hpp"
 #include "quantlab/quant/int_grid.hpp"
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +45,10 @@ struct QuantizeOptions {
   GptqOptions gptq;
   AwqOptions awq;
   bnb::Spec4bit bnb4;  // nf4 / fp4 (type set from the method)
+  // gptq onto GGUF block formats: the type of every linear by tensor name (from llama.cpp's mix
+  // rules, plan_gguf_quantization). Empty: integer groups (`grid`). Types without a block grid
+  // (gptq_gguf_supports) are encoded by the format's own encoder with importance = diag(H).
+  std::map<std::string, FormatId> gguf_types;
 };
 
 // One quantized linear, under its canonical GGUF name (blk.N.attn_q.weight, ...), in the encoding
@@ -53,6 +59,8 @@ struct QuantizedTensor {
   std::optional<IntQuantizedMatrix> int_grid;
   std::optional<bnb::Quantized4bit> bnb4;
   std::optional<bnb::Int8Rows> int8;
+  std::optional<GgufBlockMatrix> gguf;  // gptq onto a GGUF type: the tensor's GGUF bytes
+  bool gguf_gptq = false;               // false: the format's encoder (no grid for GPTQ)
 };
 
 // Owned f32 buffers that WeightMatrix pointers of a built model point into (kept alive through

@@ -6,10 +6,12 @@
 // types and bytes follow llama.cpp, so without an imatrix (and with the same imatrix) the output
 // is meant to be byte-identical to llama-quantize's apart from quantlab's provenance keys.
 #include "quantlab/formats/format.hpp"
+#include "quantlab/io/gguf.hpp"
 #include "quantlab/quant/imatrix.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,11 @@ struct GgufQuantizeOptions {
   std::string imatrix_path;                             // for metadata
   int threads = 0;                                      // <= 0: all cores
   std::string params_json;                              // recorded as quantlab.params
+  std::string method = "gguf";                          // recorded as quantlab.method
+  // Tensors encoded elsewhere (GPTQ onto GGUF blocks): name -> (type, bytes). Each must have the
+  // type the plan gives it; it is written as given instead of being encoded here.
+  const std::map<std::string, std::pair<FormatId, std::vector<uint8_t>>>* precomputed = nullptr;
+  std::vector<std::pair<std::string, GgufValue>> extra_metadata;  // appended after quantlab.params
 };
 
 // What happens to one tensor.

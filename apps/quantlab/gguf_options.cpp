@@ -1,0 +1,47 @@
+#include "gguf_options.hpp"
+
+#include "eval_input.hpp"
+
+#include "quantlab/core/error.hpp"
+
+#include <cctype>
+#include <string>
+
+namespace quantlab::cli {
+namespace {
+
+FormatId format_flag(const std::string& flag, const std::string& name) {
+  const FormatTraits* t = find_format(name);
+  if (!t || int(t->id) >= 1000) throw Error("--" + flag, name, "not a GGUF tensor type");
+  return t->id;
+}
+
+}  // namespace
+
+nlohmann::json gguf_options_from_args(const Args& args, GgufQuantizeOptions& o, Imatrix& imatrix) {
+  o.target = parse_gguf_target(args.require("type"));
+  o.pure = args.has("pure");
+  o.threads = thread_count(args);
+  for (const std::string& spec : args.all("tensor-type")) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error("--tensor-type", spec, "expected PATTERN=TYPE");
+    std::string pattern = spec.substr(0, eq);  // lower-cased, as llama-quantize does
+    for (char& c : pattern) c = char(std::tolower(static_cast<unsigned char>(c)));
+    o.tensor_type_overrides.emplace_back(pattern, format_flag("tensor-type", spec.substr(eq + 1)));
+  }
+  if (auto t = args.get("output-tensor-type")) o.output_tensor_type = format_flag("output-tensor-type", *t);
+  if (auto t = args.get("token-embedding-type")) o.token_embedding_type = format_flag("token-embedding-type", *t);
+  if (auto path = args.get("imatrix")) {
+    imatrix = read_imatrix(*path);
+    o.imatrix = &imatrix;
+    o.imatrix_path = *path;
+  }
+  nlohmann::json params = {{"type", o.target.name}, {"pure", o.pure}};
+  if (o.imatrix) params["imatrix"] = o.imatrix_path;
+  for (const auto& [p, t] : o.tensor_type_overrides) params["tensor_type"].push_back(p + "=" + std::string(format_traits(t).name));
+  if (o.output_tensor_type) params["output_tensor_type"] = std::string(format_traits(*o.output_tensor_type).name);
+  if (o.token_embedding_type) params["token_embedding_type"] = std::string(format_traits(*o.token_embedding_type).name);
+  return params;
+}
+
+}  // namespace quantlab::cli

@@ -1,0 +1,77 @@
+#pragma once
+// The part of GPTQ that does not depend on the grid (shared by gptq.cpp's integer groups and
+// gptq_gguf.cpp's GGUF blocks): the damped inverse-Hessian factor, and the column sweep that
+// quantizes one column at a time and pushes its error onto the later columns, in lazy blocks.
+#include "quantlab/backend/linalg.hpp"
+#include "quantlab/core/error.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace quantlab::gptq_detail {
+
+// Upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU. A Hessian that is not positive definite (too
+// few samples, collinear inputs) gets more damping instead of failing: 10x more each time (at
+// least 1 % of the mean diagonal). Returns the damping used.
+inline double inverse_factor(const std::vector<double>& H, int64_t cols, double damp, std::vector<double>& U) {
+  double mean_diag = 0;
+  for (int64_t c = 0; c < cols; ++c) mean_diag += H[size_t(c * cols + c)];
+  mean_diag /= double(cols);
+  for (int attempt = 0;; ++attempt) {
+    std::vector<double> h = H;
+    for (int64_t c = 0; c < cols; ++c) h[size_t(c * cols + c)] += damp * mean_diag;
+    if (inverse_upper_cholesky(h, cols, U)) return damp;
+    if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
+    damp = std::max(damp * 10, 0.01);
+  }
+}
+
+// `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; U from
+// inverse_factor of the Hessian in the same order. `quantize(col, wc, q)` writes the quantized
+// values of column `col` (whose current, error-updated weights are `wc`) into q[rows]; when it is
+// called, every column has received the updates of all columns before `col` that lie in earlier
+// lazy blocks, and the columns of the current lazy block those of the earlier columns of the
+// block: columns beyond the block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²).
+template <class QuantizeColumn>
+double sweep(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vector<double>& U, int64_t block_size,
+             QuantizeColumn&& quantize) {
+  double loss = 0;
+  const int64_t bs = std::max<int64_t>(1, block_size);
+  std::vector<float> err(size_t(bs * rows)), q(static_cast<size_t>(rows));
+  std::vector<float> ublock;
+  for (int64_t i1 = 0; i1 < cols; i1 += bs) {
+    const int64_t i2 = std::min(cols, i1 + bs);
+    for (int64_t col = i1; col < i2; ++col) {
+      const double d = U[size_t(col * cols + col)];
+      float* wc = wt.data() + col * rows;
+      float* e = err.data() + (col - i1) * rows;
+      quantize(col, static_cast<const float*>(wc), q.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float diff = wc[r] - q[size_t(r)];
+        e[r] = float(diff / d);
+        loss += double(diff) * diff / (2 * d * d);
+      }
+      // Push this column's error onto the rest of the block now; beyond it, lazily below.
+      for (int64_t j = col + 1; j < i2; ++j) {
+        const float u = float(U[size_t(col * cols + j)]);
+        float* wj = wt.data() + j * rows;
+        for (int64_t r = 0; r < rows; ++r) wj[r] -= e[r] * u;
+      }
+    }
+    if (i2 < cols) {
+      const int64_t nb = i2 - i1, rest = cols - i2;
+      ublock.resize(size_t(nb * rest));
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t j = 0; j < rest; ++j) ublock[size_t(i * rest + j)] = float(U[size_t((i1 + i) * cols + i2 + j)]);
+      // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(rest), int(rows), int(nb), -1.0f, ublock.data(), int(rest),
+                  err.data(), int(rows), 1.0f, wt.data() + i2 * rows, int(rows));
+    }
+  }
+  return loss;
+}
+
+}  // namespace quantlab::gptq_detail
