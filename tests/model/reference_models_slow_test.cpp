@@ -1,8 +1,10 @@
-// The real Gemma 3 270M against llama.cpp's own figures (assets/reference.json, made by
-// tools/make-reference): token ids of the 50 reference sentences (shipped GGUF's vocabulary), and
-// on the F32 dequantization (the file llama-quantize makes; quantlab's dequantization is the same
-// bits) WikiText-2 perplexity after 4 chunks of 512 and the 64-token greedy continuations of the
-// three prompts. Assets absent: skipped. The perplexity and greedy suites run in Release only.
+// Real models against llama.cpp's own figures (assets/reference.json, made by tools/make-reference):
+// Gemma 3 270M (gemma3: sliding-window layers, GELU, sandwich norms, 262k SentencePiece vocabulary)
+// and SmolLM2-135M-Instruct (llama), so a change made for one architecture is seen not to move the
+// other. Token ids of the 50 reference sentences (shipped GGUF's vocabulary), and on the F32
+// dequantization (the file llama-quantize makes; quantlab's dequantization is the same bits)
+// WikiText-2 perplexity after each of the first 4 chunks of 512 and the 64-token greedy
+// continuations of the three prompts. Assets absent: skipped. The *Slow suite runs in Release only.
 #include "quantlab/eval/perplexity.hpp"
 #include "quantlab/model/model.hpp"
 #include "quantlab/model/sampler.hpp"
@@ -22,29 +24,30 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json gemma_reference() {
+// The reference entry of a role (a key of reference.json's "models").
+nlohmann::json reference(const std::string& role) {
   std::ifstream in(test::source_dir() / "assets" / "reference.json");
-  return nlohmann::json::parse(in).at("models").at("gemma3-270m");
+  return nlohmann::json::parse(in).at("models").at(role);
 }
 
-fs::path shipped() { return test::assets_dir() / gemma_reference().at("file").get<std::string>(); }
+fs::path shipped(const std::string& role) { return test::assets_dir() / reference(role).at("file").get<std::string>(); }
 
 // The F32 base: the asset cache's derived file when present, else made here from the shipped file.
-class Gemma3F32 {
+class F32Base {
  public:
-  Gemma3F32() {
-    const fs::path derived = test::assets_dir() / gemma_reference().at("variants").at("f32").at("file").get<std::string>();
+  explicit F32Base(const std::string& role) {
+    const fs::path derived = test::assets_dir() / reference(role).at("variants").at("f32").at("file").get<std::string>();
     if (fs::exists(derived)) {
       path_ = derived;
-    } else if (fs::exists(shipped())) {
-      tmp_ = test::temp_dir("gemma3-f32");
-      path_ = tmp_ / "gemma3-f32.gguf";
+    } else if (fs::exists(shipped(role))) {
+      tmp_ = test::temp_dir("f32-base");
+      path_ = tmp_ / "f32.gguf";
       GgufQuantizeOptions o;
       o.target = parse_gguf_target("F32");
-      gguf_quantize(shipped().string(), path_.string(), o);
+      gguf_quantize(shipped(role).string(), path_.string(), o);
     }
   }
-  ~Gemma3F32() {
+  ~F32Base() {
     if (!tmp_.empty()) fs::remove_all(tmp_);
   }
   const fs::path& path() const { return path_; }
@@ -55,10 +58,13 @@ class Gemma3F32 {
 
 std::vector<int32_t> ids(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
 
-TEST(Gemma3Tokenizer, SentencesGiveLlamaCppsIds) {
-  QUANTLAB_REQUIRE_FILE(shipped());
-  const auto ref = gemma_reference().at("tokens").at("sentences");
-  const Tokenizer tok = Tokenizer::load(shipped().string());
+class ReferenceTokenizer : public ::testing::TestWithParam<std::string> {};
+class ReferenceModelSlow : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceTokenizer, SentencesGiveLlamaCppsIds) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
+  const auto ref = reference(GetParam()).at("tokens").at("sentences");
+  const Tokenizer tok = Tokenizer::load(shipped(GetParam()).string());
   ASSERT_EQ(50u, ref.size());
   for (const auto& s : ref) {
     const std::string text = s.at("text").get<std::string>();
@@ -66,12 +72,12 @@ TEST(Gemma3Tokenizer, SentencesGiveLlamaCppsIds) {
   }
 }
 
-TEST(Gemma3Slow, F32PerplexityOfFourChunksMatchesLlamaCpp) {
-  QUANTLAB_REQUIRE_FILE(shipped());
+TEST_P(ReferenceModelSlow, F32PerplexityOfFourChunksMatchesLlamaCpp) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
   const fs::path text = test::assets_dir() / "data/wikitext-2-raw/wiki.test.raw";
   QUANTLAB_REQUIRE_FILE(text);
-  const auto ref = gemma_reference().at("variants").at("f32").at("perplexity");
-  const Gemma3F32 f32;
+  const auto ref = reference(GetParam()).at("variants").at("f32").at("perplexity");
+  const F32Base f32(GetParam());
   const Model model = load_model(f32.path().string());
   const Tokenizer tok = Tokenizer::load(f32.path().string());
   std::ifstream in(text, std::ios::binary);
@@ -91,10 +97,10 @@ TEST(Gemma3Slow, F32PerplexityOfFourChunksMatchesLlamaCpp) {
     EXPECT_NEAR(running[i], r.running_ppl[i], 1e-3 * running[i]) << "after chunk " << i + 1;
 }
 
-TEST(Gemma3Slow, F32GreedyContinuationsMatchLlamaCpp) {
-  QUANTLAB_REQUIRE_FILE(shipped());
-  const auto runs = gemma_reference().at("variants").at("f32").at("greedy").at("runs");
-  const Gemma3F32 f32;
+TEST_P(ReferenceModelSlow, F32GreedyContinuationsMatchLlamaCpp) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
+  const auto runs = reference(GetParam()).at("variants").at("f32").at("greedy").at("runs");
+  const F32Base f32(GetParam());
   const Model model = load_model(f32.path().string());
   const Tokenizer tok = Tokenizer::load(f32.path().string());
   ThreadPool pool(2);
@@ -111,6 +117,14 @@ TEST(Gemma3Slow, F32GreedyContinuationsMatchLlamaCpp) {
     EXPECT_EQ(want, got) << run.at("prompt").get<std::string>();
   }
 }
+
+// Test names keep the role readable: Gemma3_270m, Bench.
+std::string role_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param == "gemma3-270m" ? "Gemma3_270m" : info.param == "bench" ? "SmolLM2_135M" : "role";
+}
+
+INSTANTIATE_TEST_SUITE_P(Real, ReferenceTokenizer, ::testing::Values("gemma3-270m", "bench"), role_name);
+INSTANTIATE_TEST_SUITE_P(Real, ReferenceModelSlow, ::testing::Values("gemma3-270m", "bench"), role_name);
 
 }  // namespace
 }  // namespace quantlab
