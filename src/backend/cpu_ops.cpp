@@ -1,8 +1,12 @@
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 
+#include "quantlab/core/half.hpp"
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -72,6 +76,42 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
 
 namespace {
 
+// GELU (tanh approximation) of every f16 value, rounded to f16: ggml's ggml_table_gelu_f16.
+const std::vector<uint16_t>& gelu_f16_table() {
+  static const std::vector<uint16_t> table = [] {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    std::vector<uint16_t> t(1u << 16);
+    for (uint32_t i = 0; i < (1u << 16); ++i) {
+      const float x = fp16_to_f32(uint16_t(i));
+      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  const std::vector<uint16_t>& table = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    float v;
+    if (g <= -10.0f) v = 0.0f;
+    else if (g >= 10.0f) v = g * up[i];
+    else v = fp16_to_f32(table[f32_to_fp16(g)]) * up[i];
+    out[i] = v;
+  }
+}
+
+void softcap(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
+}
+
+namespace {
+
 // scores[j] = scale * sum_d q[d] * keys_t[d][j] for j < n (d in order, one FMA chain per score).
 void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, int64_t head_dim, int64_t n,
                       float scale, float* scores) {
@@ -106,8 +146,8 @@ void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, i
 void attention_values(const float* p, const float* values, int64_t v_stride, int64_t head_dim, int64_t n, float* out) {
   int64_t d = 0;
 #if defined(__AVX512F__)
-  // Up to 8 blocks of 16 dimensions (head_dim <= 128) in flight, positions in order.
-  constexpr int kMaxBlocks = 8;
+  // Up to 16 blocks of 16 dimensions (head_dim <= 256, Gemma's) in flight, positions in order.
+  constexpr int kMaxBlocks = 16;
   const int blocks = int(std::min<int64_t>(head_dim / 16, kMaxBlocks));
   if (blocks > 0) {
     __m512 acc[kMaxBlocks];
@@ -141,12 +181,15 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
     const int64_t u = item / s.n_head, h = item % s.n_head;
     const int64_t t = (u % 2 == 0) ? u / 2 : n_tokens - 1 - u / 2;
     const int64_t kvh = h / group;
-    const int64_t n_keys = first_pos + t + 1;
+    // Keys lo..first_pos+t; masked keys would only add exp(-inf) = 0 terms, so they are skipped.
+    const int64_t end = first_pos + t + 1;
+    const int64_t lo = s.window > 0 ? std::max<int64_t>(0, end - s.window) : 0;
+    const int64_t n_keys = end - lo;
     scores.resize(size_t(n_keys));
-    attention_scores(q + t * q_stride + h * s.head_dim, keys_t + kvh * s.head_dim * ctx_stride, ctx_stride, s.head_dim,
-                     n_keys, s.scale, scores.data());
+    attention_scores(q + t * q_stride + h * s.head_dim, keys_t + kvh * s.head_dim * ctx_stride + lo, ctx_stride,
+                     s.head_dim, n_keys, s.scale, scores.data());
     softmax(scores.data(), n_keys);
-    attention_values(scores.data(), values + kvh * s.head_dim, kv_stride, s.head_dim, n_keys,
+    attention_values(scores.data(), values + lo * kv_stride + kvh * s.head_dim, kv_stride, s.head_dim, n_keys,
                      out + t * q_stride + h * s.head_dim);
   };
   const int64_t items = n_tokens * s.n_head;

@@ -23,6 +23,35 @@ void ModelConfig::validate(const std::string& source) const {
   need(rope_freq_factors.empty() || int64_t(rope_freq_factors.size()) == n_rot / 2, "rope_freq_factors",
        "must have n_rot/2 entries");
   need(bos_id < n_vocab && eos_id < n_vocab, "bos/eos", "token id out of the vocabulary");
+  need(embd_scale > 0 && std::isfinite(embd_scale), "embd_scale", "must be positive");
+  need(attn_q_scale >= 0 && std::isfinite(attn_q_scale), "attn_q_scale", "must not be negative");
+  need(n_swa >= 0, "sliding_window", "must not be negative");
+  need(swa_layers.empty() || int64_t(swa_layers.size()) == n_layer, "sliding_window_pattern",
+       "must have one entry per layer");
+  need(rope_freq_base_swa > 0 && std::isfinite(rope_freq_base_swa), "rope.freq_base_swa", "must be positive");
+  need(final_logit_softcap >= 0 && std::isfinite(final_logit_softcap), "final_logit_softcapping",
+       "must not be negative");
+}
+
+RopeParams ModelConfig::rope(int64_t layer) const {
+  RopeParams p;
+  p.style = rope_style;
+  p.n_rot = n_rot;
+  if (is_swa(layer)) {
+    p.freq_base = rope_freq_base_swa;
+    p.freq_scale = rope_freq_scale_swa;
+  } else {
+    p.freq_base = rope_freq_base;
+    p.freq_scale = rope_freq_scale;
+    p.freq_factors = rope_freq_factors.empty() ? nullptr : rope_freq_factors.data();
+  }
+  return p;
+}
+
+std::vector<uint8_t> swa_pattern(int64_t n_layer, int64_t period) {
+  std::vector<uint8_t> out(static_cast<size_t>(n_layer));
+  for (int64_t l = 0; l < n_layer; ++l) out[size_t(l)] = period == 0 || l % period < period - 1;
+  return out;
 }
 
 std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, float factor, float low_freq_factor,

@@ -1,4 +1,5 @@
 #include "quantlab/model/layer_runner.hpp"
+#include "src/model/block_ops.hpp"
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
@@ -15,16 +16,6 @@ void add_bias(float* y, const std::vector<float>& bias, int64_t n_tokens) {
   const int64_t m = int64_t(bias.size());
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t i = 0; i < m; ++i) y[t * m + i] += bias[size_t(i)];
-}
-
-RopeParams rope_params(const ModelConfig& c) {
-  RopeParams rope;
-  rope.style = c.rope_style;
-  rope.n_rot = c.n_rot;
-  rope.freq_base = c.rope_freq_base;
-  rope.freq_scale = c.rope_freq_scale;
-  rope.freq_factors = c.rope_freq_factors.empty() ? nullptr : c.rope_freq_factors.data();
-  return rope;
 }
 
 }  // namespace
@@ -45,7 +36,10 @@ SampleBatch LayerRunner::embed(const Model& model, const std::vector<std::vector
     for (int32_t id : s) {
       if (id < 0 || id >= config_.n_vocab)
         throw Error("layer_runner", "token", "id " + std::to_string(id) + " outside the vocabulary");
-      row_to_f32(model.token_embd.format, model.token_embd.row(id), b.hidden.data() + t * E, E);
+      float* xt = b.hidden.data() + t * E;
+      row_to_f32(model.token_embd.format, model.token_embd.row(id), xt, E);
+      if (config_.embd_scale != 1.0f)
+        for (int64_t i = 0; i < E; ++i) xt[i] *= config_.embd_scale;
       ++t;
     }
   return b;
@@ -69,16 +63,19 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
   gate_.resize(size_t(n * F));
   up_.resize(size_t(n * F));
 
-  const RopeParams rope = rope_params(c);
+  const RopeParams rope = c.rope(layer);
+  const int kind = c.is_swa(layer) ? 1 : 0;  // the angle table of this layer's RoPE
+  std::vector<float>& rope_cos = rope_cos_[kind];
+  std::vector<float>& rope_sin = rope_sin_[kind];
   const int64_t half = c.n_rot / 2;
   int64_t longest = 0;
   for (int64_t s = 0; s < batch.n_samples(); ++s) longest = std::max(longest, batch.sample_length(s));
-  if (int64_t(rope_cos_.size()) < longest * half) {
-    rope_cos_.resize(size_t(longest * half));
-    rope_sin_.resize(size_t(longest * half));
-    for (int64_t p = 0; p < longest; ++p) rope_angles(rope, p, rope_cos_.data() + p * half, rope_sin_.data() + p * half);
+  if (int64_t(rope_cos.size()) < longest * half) {
+    rope_cos.resize(size_t(longest * half));
+    rope_sin.resize(size_t(longest * half));
+    for (int64_t p = 0; p < longest; ++p) rope_angles(rope, p, rope_cos.data() + p * half, rope_sin.data() + p * half);
   }
-  const AttentionShape shape{H, Hkv, hd, 1.0f / std::sqrt(float(hd))};
+  const AttentionShape shape = detail::attention_shape(c, layer);
 
   float* x = batch.hidden.data();
   float* xn = xn_.data();
@@ -99,8 +96,10 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
         for (int64_t h = 0; h < H; ++h) rms_norm(qt + h * hd, L.q_norm.data(), qt + h * hd, hd, c.rms_eps);
       if (!L.k_norm.empty())
         for (int64_t h = 0; h < Hkv; ++h) rms_norm(kt + h * hd, L.k_norm.data(), kt + h * hd, hd, c.rms_eps);
-      rope_apply(rope, rope_cos_.data() + p * half, rope_sin_.data() + p * half, qt, H, hd);
-      rope_apply(rope, rope_cos_.data() + p * half, rope_sin_.data() + p * half, kt, Hkv, hd);
+      rope_apply(rope, rope_cos.data() + p * half, rope_sin.data() + p * half, qt, H, hd);
+      rope_apply(rope, rope_cos.data() + p * half, rope_sin.data() + p * half, kt, Hkv, hd);
+      if (c.attn_q_scale > 0)
+        for (int64_t i = 0; i < q_dim; ++i) qt[i] *= c.attn_q_scale;
     }
     // The sample's own K/V rows are its whole cache: it starts at position 0 and sees nothing else.
     // attention() reads keys transposed per head ([n_head_kv][head_dim][positions]), as the KV cache stores them.
@@ -112,15 +111,19 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
   }
   if (hook) hook->before_linears(layer, LinearInput::AttnOutput, attn_.data(), n, q_dim, L);
   matmul(pool_, L.wo, attn_.data(), n, xn);
+  if (!L.attn_post_norm.empty())
+    for (int64_t t = 0; t < n; ++t) rms_norm(xn + t * E, L.attn_post_norm.data(), xn + t * E, E, c.rms_eps);
   for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
 
   for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
   if (hook) hook->before_linears(layer, LinearInput::FfnGateUp, xn, n, E, L);
   matmul(pool_, L.ffn_gate, xn, n, gate_.data());
   matmul(pool_, L.ffn_up, xn, n, up_.data());
-  swiglu(gate_.data(), up_.data(), gate_.data(), n * F);
+  detail::ffn_activation(c, gate_.data(), up_.data(), n * F);
   if (hook) hook->before_linears(layer, LinearInput::FfnDown, gate_.data(), n, F, L);
   matmul(pool_, L.ffn_down, gate_.data(), n, xn);
+  if (!L.ffn_post_norm.empty())
+    for (int64_t t = 0; t < n; ++t) rms_norm(xn + t * E, L.ffn_post_norm.data(), xn + t * E, E, c.rms_eps);
   for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
 }
 
@@ -132,6 +135,7 @@ void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s
     rms_norm(batch.hidden.data() + (begin + t) * E, model.output_norm.data(), normed.data() + t * E, E, config_.rms_eps);
   out.resize(size_t(len * config_.n_vocab));
   matmul(pool_, model.output, normed.data(), len, out.data());
+  if (config_.final_logit_softcap > 0) softcap(out.data(), len * config_.n_vocab, config_.final_logit_softcap);
 }
 
 }  // namespace quantlab

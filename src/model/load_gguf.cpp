@@ -1,10 +1,13 @@
 // Llama-family models from GGUF files, with llama.cpp's metadata keys and tensor names.
 // GGUF llama-arch files hold Q/K rows permuted by the converter so that the "normal" (adjacent
-// pairs) rotary style applies; qwen2/qwen3 keep Hugging Face's layout and use NeoX style.
+// pairs) rotary style applies; qwen2/qwen3/gemma3 keep Hugging Face's layout and use NeoX style.
+// gemma3 norms are stored as llama.cpp's converter writes them, with Gemma's "+1" already added,
+// so every RMSNorm is the plain x/rms(x) * weight.
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/model/model.hpp"
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -52,14 +55,46 @@ class GgufModelReader {
   std::shared_ptr<const GgufFile> f_;
 };
 
+// Gemma 3 as llama.cpp's llama_model_gemma3 reads it: the sliding window (absent or 0: every
+// layer global), its layer pattern (a per-layer bool array or a period, default 6: five local
+// layers then one global), the local layers' RoPE base (default 10000, scale 1), optional final
+// logit soft-capping, and an attention scale of key_length^-1/2 applied to Q.
+void read_gemma3_options(const GgufFile& f, const std::string& a, ModelConfig& c) {
+  const std::string& path = f.path();
+  c.embd_scale = std::sqrt(float(c.n_embd));
+  c.post_norms = true;
+  c.ffn_act = FfnActivation::GeluTanh;
+  // llama.cpp uses n_embd / n_head instead for its 27B (62 layers), after gemma_pytorch.
+  c.attn_q_scale = 1.0f / std::sqrt(float(c.n_layer == 62 ? c.n_embd / c.n_head : c.head_dim));
+  c.n_swa = f.get_int(a + "attention.sliding_window", 0);
+  if (c.n_swa < 0) throw Error(path, a + "attention.sliding_window", "must not be negative");
+  if (c.n_swa > 0) {
+    const std::string key = a + "attention.sliding_window_pattern";
+    const GgufValue* v = f.find(key);
+    if (v && v->type == GgufType::ARRAY) {
+      const GgufArray& arr = v->as_array(path, key);
+      if (int64_t(arr.items.size()) != c.n_layer)
+        throw Error(path, key, std::to_string(arr.items.size()) + " entries, expected one per layer (" +
+                                   std::to_string(c.n_layer) + ")");
+      for (const GgufValue& item : arr.items) c.swa_layers.push_back(item.as_bool(path, key) ? 1 : 0);
+    } else {
+      const int64_t period = v ? v->as_int(path, key) : 6;
+      if (period < 0) throw Error(path, key, "must not be negative");
+      c.swa_layers = swa_pattern(c.n_layer, period);
+    }
+    c.rope_freq_base_swa = float(f.get_double(a + "rope.freq_base_swa", 10000.0));
+  }
+  c.final_logit_softcap = float(f.get_double(a + "final_logit_softcapping", 0.0));
+}
+
 }  // namespace
 
 Model load_gguf_model(const std::string& path) {
   auto file = std::make_shared<const GgufFile>(path);
   const GgufFile& f = *file;
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama" && arch != "qwen2" && arch != "qwen3")
-    throw Error(path, "general.architecture", "'" + arch + "' is not supported (llama, qwen2, qwen3)");
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma3")
+    throw Error(path, "general.architecture", "'" + arch + "' is not supported (llama, qwen2, qwen3, gemma3)");
   const std::string a = arch + ".";
 
   Model m;
@@ -89,6 +124,7 @@ Model load_gguf_model(const std::string& path) {
   } else if (scaling != "none") {
     throw Error(path, a + "rope.scaling.type", "'" + scaling + "' is not supported (none, linear)");
   }
+  if (arch == "gemma3") read_gemma3_options(f, a, c);
   c.bos_id = int32_t(f.get_int("tokenizer.ggml.bos_token_id", -1));
   c.eos_id = int32_t(f.get_int("tokenizer.ggml.eos_token_id", -1));
   const std::string tok_model = f.get_string("tokenizer.ggml.model", std::string("llama"));
@@ -100,7 +136,7 @@ Model load_gguf_model(const std::string& path) {
   const GgufTensorInfo* emb = f.find_tensor("token_embd.weight");
   if (!emb || emb->ne.size() < 2) throw Error(path, "token_embd.weight", "tensor missing or not a matrix");
   c.n_vocab = emb->ne[1];
-  c.qk_norm = r.has("blk.0.attn_q_norm.weight");
+  c.qk_norm = arch == "gemma3" || r.has("blk.0.attn_q_norm.weight");
   c.qkv_bias = r.has("blk.0.attn_q.bias");
   c.tied_embeddings = !r.has("output.weight");
   if (r.has("rope_freqs.weight")) c.rope_freq_factors = r.vec("rope_freqs.weight", c.n_rot / 2);
@@ -124,6 +160,10 @@ Model load_gguf_model(const std::string& path) {
     if (c.qk_norm) {
       L.q_norm = r.vec(b + "attn_q_norm.weight", c.head_dim);
       L.k_norm = r.vec(b + "attn_k_norm.weight", c.head_dim);
+    }
+    if (c.post_norms) {
+      L.attn_post_norm = r.vec(b + "post_attention_norm.weight", E);
+      L.ffn_post_norm = r.vec(b + "post_ffw_norm.weight", E);
     }
     L.ffn_norm = r.vec(b + "ffn_norm.weight", E);
     L.ffn_gate = r.matrix(b + "ffn_gate.weight", c.n_ff, E);

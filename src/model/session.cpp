@@ -1,4 +1,5 @@
 #include "quantlab/model/session.hpp"
+#include "src/model/block_ops.hpp"
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
@@ -104,25 +105,36 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
   gate_.resize(size_t(n * F));
   up_.resize(size_t(n * F));
 
-  for (int64_t t = 0; t < n; ++t)
-    row_to_f32(model_.token_embd.format, model_.token_embd.row(tokens[t]), x_.data() + t * E, E);
+  for (int64_t t = 0; t < n; ++t) {
+    float* xt = x_.data() + t * E;
+    row_to_f32(model_.token_embd.format, model_.token_embd.row(tokens[t]), xt, E);
+    if (c.embd_scale != 1.0f)
+      for (int64_t i = 0; i < E; ++i) xt[i] *= c.embd_scale;
+  }
 
-  RopeParams rope;
-  rope.style = c.rope_style;
-  rope.n_rot = c.n_rot;
-  rope.freq_base = c.rope_freq_base;
-  rope.freq_scale = c.rope_freq_scale;
-  rope.freq_factors = c.rope_freq_factors.empty() ? nullptr : c.rope_freq_factors.data();
+  // Angles of every position for each RoPE the layers use: [0] global layers, [1] sliding-window
+  // layers (Gemma 3 gives them another base).
   const int64_t half = c.n_rot / 2;
-  rope_cos_.resize(size_t(n * half));
-  rope_sin_.resize(size_t(n * half));
-  for (int64_t t = 0; t < n; ++t) rope_angles(rope, n_past_ + t, rope_cos_.data() + t * half, rope_sin_.data() + t * half);
+  bool any_swa = false, any_global = false;
+  for (int64_t l = 0; l < c.n_layer; ++l) (c.is_swa(l) ? any_swa : any_global) = true;
+  for (int kind = 0; kind < 2; ++kind) {
+    if (!(kind ? any_swa : any_global)) continue;
+    const RopeParams rp = detail::rope_of_kind(c, kind == 1);
+    rope_cos_[kind].resize(size_t(n * half));
+    rope_sin_[kind].resize(size_t(n * half));
+    for (int64_t t = 0; t < n; ++t)
+      rope_angles(rp, n_past_ + t, rope_cos_[kind].data() + t * half, rope_sin_[kind].data() + t * half);
+  }
 
-  AttentionShape shape{H, Hkv, hd, 1.0f / std::sqrt(float(hd))};
   const size_t layer_kv = size_t(n_ctx_) * size_t(kv_dim);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = model_.layers[size_t(l)];
+    const RopeParams rope = c.rope(l);
+    const int kind = c.is_swa(l) ? 1 : 0;
+    const float* cos_l = rope_cos_[kind].data();
+    const float* sin_l = rope_sin_[kind].data();
+    const AttentionShape shape = detail::attention_shape(c, l);
     float* x = x_.data();
     float* xn = xn_.data();
     for_tokens(pool_, n, E, [&](int64_t t) { rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps); });
@@ -140,8 +152,10 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
         for (int64_t h = 0; h < H; ++h) rms_norm(qt + h * hd, L.q_norm.data(), qt + h * hd, hd, c.rms_eps);
       if (!L.k_norm.empty())
         for (int64_t h = 0; h < Hkv; ++h) rms_norm(kt + h * hd, L.k_norm.data(), kt + h * hd, hd, c.rms_eps);
-      rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, qt, H, hd);
-      rope_apply(rope, rope_cos_.data() + t * half, rope_sin_.data() + t * half, kt, Hkv, hd);
+      rope_apply(rope, cos_l + t * half, sin_l + t * half, qt, H, hd);
+      rope_apply(rope, cos_l + t * half, sin_l + t * half, kt, Hkv, hd);
+      if (c.attn_q_scale > 0)
+        for (int64_t i = 0; i < q_dim; ++i) qt[i] *= c.attn_q_scale;
     });
     float* kc = k_cache_.data() + size_t(l) * layer_kv;  // [n_head_kv][head_dim][n_ctx] (transposed)
     float* vc = v_cache_.data() + size_t(l) * layer_kv;  // [n_ctx][n_head_kv*head_dim]
@@ -152,16 +166,20 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
     if (observer_) observer_->on_linear_input(int(l), LinearInput::AttnOutput, attn_.data(), n, q_dim);
     linear(L.wo, attn_.data(), n, xn);
     for_tokens(pool_, n, E, [&](int64_t t) {
+      if (!L.attn_post_norm.empty()) rms_norm(xn + t * E, L.attn_post_norm.data(), xn + t * E, E, c.rms_eps);
       add_into(x + t * E, xn + t * E, E);
       rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
     });
     if (observer_) observer_->on_linear_input(int(l), LinearInput::FfnGateUp, xn, n, E);
     linear(L.ffn_gate, xn, n, gate_.data());
     linear(L.ffn_up, xn, n, up_.data());
-    for_tokens(pool_, n, 8 * F, [&](int64_t t) { swiglu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F); });
+    for_tokens(pool_, n, 8 * F, [&](int64_t t) { detail::ffn_activation(c, gate_.data() + t * F, up_.data() + t * F, F); });
     if (observer_) observer_->on_linear_input(int(l), LinearInput::FfnDown, gate_.data(), n, F);
     linear(L.ffn_down, gate_.data(), n, xn);
-    for_tokens(pool_, n, E, [&](int64_t t) { add_into(x + t * E, xn + t * E, E); });
+    for_tokens(pool_, n, E, [&](int64_t t) {
+      if (!L.ffn_post_norm.empty()) rms_norm(xn + t * E, L.ffn_post_norm.data(), xn + t * E, E, c.rms_eps);
+      add_into(x + t * E, xn + t * E, E);
+    });
   }
   n_past_ += n;
 
@@ -172,6 +190,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
     rms_norm(x_.data() + (first_output + t) * E, model_.output_norm.data(), out_norm_.data() + t * E, E, c.rms_eps);
   if (observer_) observer_->on_linear_input(-1, LinearInput::Output, out_norm_.data(), n_out, E);
   linear(model_.output, out_norm_.data(), n_out, logits_out);
+  if (c.final_logit_softcap > 0) softcap(logits_out, n_out * c.n_vocab, c.final_logit_softcap);
 }
 
 }  // namespace quantlab

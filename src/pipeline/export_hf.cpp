@@ -148,6 +148,7 @@ nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& 
   const ModelConfig& c = q.model.config;
   if (!c.rope_freq_factors.empty() || c.rope_freq_scale != 1.0f)
     throw Error(info.source_path, "rope scaling", "models with rotary scaling are not exported yet");
+  if (c.arch == "gemma3") throw Error(info.source_path, "arch", "Gemma 3 is not exported yet");
   if (c.qk_norm) throw Error(info.source_path, "arch", "Qwen3 (Q/K norms) is not exported yet");
   if (c.n_rot != c.head_dim) throw Error(info.source_path, "n_rot", "partial rotary dimensions are not exported");
   const bool qwen2 = c.arch == "qwen2";

@@ -1,6 +1,6 @@
 #pragma once
-// A minimal GGUF v3 writer for tests: enough to turn a checkpoint into llama/qwen2/qwen3 GGUF
-// files (string/u32/f32/bool metadata, F32/F16 tensors, 32-byte alignment).
+// A minimal GGUF v3 writer for tests: enough to turn a checkpoint into llama/qwen2/qwen3/gemma3
+// GGUF files (string/u32/f32/bool/bool-array metadata, F32/F16 tensors, 32-byte alignment).
 #include "quantlab/core/half.hpp"
 
 #include <cstdint>
@@ -17,6 +17,13 @@ class TinyGgufWriter {
   void kv_u32(const std::string& k, uint32_t v) { key(k, 4); put(meta_, v); ++n_kv_; }
   void kv_f32(const std::string& k, float v) { key(k, 6); put(meta_, v); ++n_kv_; }
   void kv_bool(const std::string& k, bool v) { key(k, 7); put(meta_, uint8_t(v)); ++n_kv_; }
+  void kv_bool_array(const std::string& k, const std::vector<bool>& v) {
+    key(k, 9);
+    put(meta_, uint32_t(7));
+    put(meta_, uint64_t(v.size()));
+    for (bool b : v) put(meta_, uint8_t(b));
+    ++n_kv_;
+  }
 
   // `values` row-major [ne1][ne0]; stored as F32 (type 0) or F16 (type 1).
   void tensor(const std::string& name, const std::vector<int64_t>& ne, const std::vector<float>& values, bool f16 = false) {

@@ -37,18 +37,29 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
+// out[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation evaluated as ggml's CPU backend
+// does (GGML_GELU_FP16): gate rounded to f16 and its GELU read from a table of f16-rounded values;
+// gate <= -10 gives 0, gate >= 10 gives gate itself. llama.cpp's Gemma figures carry this rounding
+// (up to 2^-11 relative), so it is reproduced rather than computed exactly. out may alias gate or up.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap) (Gemma 2's final logit soft-capping), in ggml's order: scale, tanh, scale.
+void softcap(float* x, int64_t n, float cap);
+
 // Causal grouped-query attention of `n_tokens` new queries against a KV cache.
 struct AttentionShape {
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
   float scale = 1.0f;      // usually 1/sqrt(head_dim)
+  int64_t window = 0;      // >0: sliding window, a query at position p sees keys p-window+1..p
+                           // (llama.cpp's LLAMA_SWA_TYPE_STANDARD: masked when p - key >= window)
 };
 // q: [n_tokens][n_head*head_dim]. keys_t: the key cache transposed per head,
 // [n_head_kv][head_dim][ctx_stride] (so the scores of 16 positions are one vector of FMAs, each
 // score summed over head_dim in order); values: [positions][n_head_kv*head_dim]. Positions
 // 0..first_pos+n_tokens-1 are filled; token t (at position first_pos+t) attends to positions
-// 0..first_pos+t. out: [n_tokens][n_head*head_dim].
+// 0..first_pos+t (the last `window` of them with a window). out: [n_tokens][n_head*head_dim].
 void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys_t, int64_t ctx_stride,
                const float* values, int64_t first_pos, int64_t n_tokens, float* out);
 

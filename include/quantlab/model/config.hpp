@@ -1,6 +1,8 @@
 #pragma once
 // What a Llama-family model is, independent of where its weights came from (GGUF, llama2.c,
 // Hugging Face folders): sizes, normalisation, rotary embedding and the architecture's options.
+// Gemma 3 is the Llama block with a few switches on (embedding scale, sandwich norms, GELU,
+// interleaved sliding-window layers with their own RoPE base); the forward pass reads them here.
 #include "quantlab/backend/ops.hpp"
 
 #include <cstdint>
@@ -9,8 +11,11 @@
 
 namespace quantlab {
 
+// The gated FFN's activation: silu(gate) * up (Llama, Qwen) or gelu_tanh(gate) * up (Gemma).
+enum class FfnActivation { SiLU, GeluTanh };
+
 struct ModelConfig {
-  std::string arch;            // "llama", "qwen2", "qwen3"
+  std::string arch;            // "llama", "qwen2", "qwen3", "gemma3"
   int64_t n_layer = 0;
   int64_t n_embd = 0;
   int64_t n_head = 0;
@@ -29,7 +34,27 @@ struct ModelConfig {
 
   bool tied_embeddings = false;  // output projection is the token embedding
   bool qkv_bias = false;         // Qwen2
-  bool qk_norm = false;          // Qwen3: RMSNorm of each Q/K head before RoPE
+  bool qk_norm = false;          // Qwen3, Gemma 3: RMSNorm of each Q/K head before RoPE
+
+  // Gemma 3 (llama.cpp's src/models/gemma3.cpp). Defaults leave a Llama block unchanged.
+  float embd_scale = 1.0f;       // token embeddings are multiplied by this (Gemma: sqrtf(n_embd))
+  float attn_q_scale = 0.0f;     // >0: Q is multiplied by this after RoPE and the scores are not
+                                 // scaled again (Gemma); 0: scores scaled by 1/sqrt(head_dim)
+  bool post_norms = false;       // Gemma: RMSNorm of the attention and FFN outputs before each residual add
+  FfnActivation ffn_act = FfnActivation::SiLU;
+  int64_t n_swa = 0;             // sliding window of the local layers (0: none); see swa_layers
+  std::vector<uint8_t> swa_layers;  // n_layer entries (or empty): 1 = the layer attends within n_swa
+  float rope_freq_base_swa = 10000.0f;   // RoPE of the sliding-window layers
+  float rope_freq_scale_swa = 1.0f;
+  float final_logit_softcap = 0.0f;      // >0: logits = cap * tanh(logits / cap)
+
+  bool is_swa(int64_t layer) const {
+    return n_swa > 0 && !swa_layers.empty() && swa_layers[static_cast<size_t>(layer)] != 0;
+  }
+  // The rotary parameters layer `layer` uses (sliding-window layers have their own base and scale).
+  RopeParams rope(int64_t layer) const;
+  // Keys a layer's query sees: the last `window` positions, the query's own included (0: all).
+  int64_t attention_window(int64_t layer) const { return is_swa(layer) ? n_swa : 0; }
 
   // Special tokens the forward pass's users need (BOS at chunk starts, EOS to stop).
   int32_t bos_id = -1;
@@ -45,5 +70,9 @@ struct ModelConfig {
 // `factor`, and those in between interpolated smoothly. llama.cpp stores them as rope_freqs.weight.
 std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, float factor, float low_freq_factor,
                                             float high_freq_factor, int64_t original_ctx);
+
+// llama.cpp's interleaved sliding-window pattern (llama_hparams::set_swa_pattern, dense_first
+// false): with period n, layer l is local unless l % n == n - 1; n == 0 makes every layer local.
+std::vector<uint8_t> swa_pattern(int64_t n_layer, int64_t period);
 
 }  // namespace quantlab

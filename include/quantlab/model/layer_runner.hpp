@@ -53,7 +53,8 @@ class LayerRunner {
  private:
   const ModelConfig& config_;
   ThreadPool& pool_;
-  std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
+  std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float> rope_cos_[2], rope_sin_[2];  // angles by position: [0] global, [1] sliding-window layers
   std::vector<float> keys_t_;  // one sample's keys, transposed per head for attention()
 };
 

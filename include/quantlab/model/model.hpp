@@ -16,9 +16,11 @@ struct LayerWeights {
   std::vector<float> attn_norm;                    // blk.N.attn_norm.weight
   WeightMatrix wq, wk, wv, wo;                     // blk.N.attn_q/k/v/output.weight
   std::vector<float> q_bias, k_bias, v_bias;       // blk.N.attn_q/k/v.bias (Qwen2), else empty
-  std::vector<float> q_norm, k_norm;               // blk.N.attn_q_norm/k_norm.weight (Qwen3), else empty
+  std::vector<float> q_norm, k_norm;               // blk.N.attn_q_norm/k_norm.weight (Qwen3, Gemma 3), else empty
+  std::vector<float> attn_post_norm;               // blk.N.post_attention_norm.weight (Gemma 3), else empty
   std::vector<float> ffn_norm;                     // blk.N.ffn_norm.weight
   WeightMatrix ffn_gate, ffn_up, ffn_down;         // blk.N.ffn_gate/up/down.weight
+  std::vector<float> ffn_post_norm;                // blk.N.post_ffw_norm.weight (Gemma 3), else empty
 };
 
 struct Model {
@@ -32,7 +34,7 @@ struct Model {
   std::shared_ptr<const void> storage; // keeps the mapped file (or owned buffers) alive
 };
 
-// Loads a GGUF file (llama, qwen2, qwen3 architectures), a Hugging Face folder (llama, mistral,
+// Loads a GGUF file (llama, qwen2, qwen3, gemma3 architectures), a Hugging Face folder (llama, mistral,
 // qwen2, qwen3; F32/F16/BF16 safetensors) or a llama2.c checkpoint. Throws Error naming the
 // file and the field on anything inconsistent.
 Model load_model(const std::string& path);

@@ -45,7 +45,7 @@ class Session {
   std::vector<float> k_cache_;  // [layer][n_head_kv*head_dim][n_ctx]: keys transposed (see attention())
   std::vector<float> v_cache_;  // [layer][position][n_head_kv*head_dim]
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_norm_, logits_;
-  std::vector<float> rope_cos_, rope_sin_;
+  std::vector<float> rope_cos_[2], rope_sin_[2];  // [0] global layers, [1] sliding-window layers
 };
 
 }  // namespace quantlab

@@ -1,0 +1,130 @@
+// Real models against llama.cpp's own figures (assets/reference.json, made by tools/make-reference):
+// Gemma 3 270M (gemma3: sliding-window layers, GELU, sandwich norms, 262k SentencePiece vocabulary)
+// and SmolLM2-135M-Instruct (llama), so a change made for one architecture is seen not to move the
+// other. Token ids of the 50 reference sentences (shipped GGUF's vocabulary), and on the F32
+// dequantization (the file llama-quantize makes; quantlab's dequantization is the same bits)
+// WikiText-2 perplexity after each of the first 4 chunks of 512 and the 64-token greedy
+// continuations of the three prompts. Assets absent: skipped. The *Slow suite runs in Release only.
+#include "quantlab/eval/perplexity.hpp"
+#include "quantlab/model/model.hpp"
+#include "quantlab/model/sampler.hpp"
+#include "quantlab/model/session.hpp"
+#include "quantlab/quant/gguf_quantize.hpp"
+#include "quantlab/text/tokenizer.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iterator>
+
+namespace quantlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The reference entry of a role (a key of reference.json's "models").
+nlohmann::json reference(const std::string& role) {
+  std::ifstream in(test::source_dir() / "assets" / "reference.json");
+  return nlohmann::json::parse(in).at("models").at(role);
+}
+
+fs::path shipped(const std::string& role) { return test::assets_dir() / reference(role).at("file").get<std::string>(); }
+
+// The F32 base: the asset cache's derived file when present, else made here from the shipped file.
+class F32Base {
+ public:
+  explicit F32Base(const std::string& role) {
+    const fs::path derived = test::assets_dir() / reference(role).at("variants").at("f32").at("file").get<std::string>();
+    if (fs::exists(derived)) {
+      path_ = derived;
+    } else if (fs::exists(shipped(role))) {
+      tmp_ = test::temp_dir("f32-base");
+      path_ = tmp_ / "f32.gguf";
+      GgufQuantizeOptions o;
+      o.target = parse_gguf_target("F32");
+      gguf_quantize(shipped(role).string(), path_.string(), o);
+    }
+  }
+  ~F32Base() {
+    if (!tmp_.empty()) fs::remove_all(tmp_);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_, tmp_;
+};
+
+std::vector<int32_t> ids(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
+
+class ReferenceTokenizer : public ::testing::TestWithParam<std::string> {};
+class ReferenceModelSlow : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceTokenizer, SentencesGiveLlamaCppsIds) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
+  const auto ref = reference(GetParam()).at("tokens").at("sentences");
+  const Tokenizer tok = Tokenizer::load(shipped(GetParam()).string());
+  ASSERT_EQ(50u, ref.size());
+  for (const auto& s : ref) {
+    const std::string text = s.at("text").get<std::string>();
+    EXPECT_EQ(ids(s.at("ids")), tok.encode(text, false, false)) << text;
+  }
+}
+
+TEST_P(ReferenceModelSlow, F32PerplexityOfFourChunksMatchesLlamaCpp) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
+  const fs::path text = test::assets_dir() / "data/wikitext-2-raw/wiki.test.raw";
+  QUANTLAB_REQUIRE_FILE(text);
+  const auto ref = reference(GetParam()).at("variants").at("f32").at("perplexity");
+  const F32Base f32(GetParam());
+  const Model model = load_model(f32.path().string());
+  const Tokenizer tok = Tokenizer::load(f32.path().string());
+  std::ifstream in(text, std::ios::binary);
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto tokens = tok.encode(raw, true, false);
+  PerplexityOptions o;
+  o.n_ctx = ref.at("n_ctx").get<int64_t>();
+  o.n_chunks = 4;
+  o.add_bos = model.config.add_bos;
+  o.bos_id = model.config.bos_id;
+  ThreadPool pool(2);
+  Session session(model, pool, o.n_ctx);
+  const PerplexityResult r = perplexity(session, tokens, o);
+  ASSERT_EQ(4u, r.running_ppl.size());
+  const auto running = ref.at("running_ppl").get<std::vector<double>>();
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_NEAR(running[i], r.running_ppl[i], 1e-3 * running[i]) << "after chunk " << i + 1;
+}
+
+TEST_P(ReferenceModelSlow, F32GreedyContinuationsMatchLlamaCpp) {
+  QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
+  const auto runs = reference(GetParam()).at("variants").at("f32").at("greedy").at("runs");
+  const F32Base f32(GetParam());
+  const Model model = load_model(f32.path().string());
+  const Tokenizer tok = Tokenizer::load(f32.path().string());
+  ThreadPool pool(2);
+  for (const auto& run : runs) {
+    const auto in_ids = ids(run.at("ids_in")), want = ids(run.at("ids_out"));
+    EXPECT_EQ(in_ids, tok.encode(run.at("prompt").get<std::string>(), true, false));
+    Session s(model, pool, int64_t(in_ids.size() + want.size()));
+    auto logits = s.forward_last(in_ids);
+    std::vector<int32_t> got;
+    for (size_t i = 0; i < want.size(); ++i) {
+      got.push_back(argmax(logits));  // lowest id on ties, as the reference's rule
+      logits = s.forward_last({&got.back(), 1});
+    }
+    EXPECT_EQ(want, got) << run.at("prompt").get<std::string>();
+  }
+}
+
+// Test names keep the role readable: Gemma3_270m, Bench.
+std::string role_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param == "gemma3-270m" ? "Gemma3_270m" : info.param == "bench" ? "SmolLM2_135M" : "role";
+}
+
+INSTANTIATE_TEST_SUITE_P(Real, ReferenceTokenizer, ::testing::Values("gemma3-270m", "bench"), role_name);
+INSTANTIATE_TEST_SUITE_P(Real, ReferenceModelSlow, ::testing::Values("gemma3-270m", "bench"), role_name);
+
+}  // namespace
+}  // namespace quantlab
