@@ -6,6 +6,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/model/model.hpp"
+#include "src/model/assemble_weights.hpp"
 
 #include <cmath>
 #include <memory>
@@ -142,37 +143,7 @@ Model load_gguf_model(const std::string& path) {
   if (r.has("rope_freqs.weight")) c.rope_freq_factors = r.vec("rope_freqs.weight", c.n_rot / 2);
   c.validate(path);
 
-  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  m.token_embd = r.matrix("token_embd.weight", c.n_vocab, E);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    LayerWeights L;
-    L.attn_norm = r.vec(b + "attn_norm.weight", E);
-    L.wq = r.matrix(b + "attn_q.weight", q_dim, E);
-    L.wk = r.matrix(b + "attn_k.weight", kv_dim, E);
-    L.wv = r.matrix(b + "attn_v.weight", kv_dim, E);
-    L.wo = r.matrix(b + "attn_output.weight", E, q_dim);
-    if (c.qkv_bias) {
-      L.q_bias = r.vec(b + "attn_q.bias", q_dim);
-      L.k_bias = r.vec(b + "attn_k.bias", kv_dim);
-      L.v_bias = r.vec(b + "attn_v.bias", kv_dim);
-    }
-    if (c.qk_norm) {
-      L.q_norm = r.vec(b + "attn_q_norm.weight", c.head_dim);
-      L.k_norm = r.vec(b + "attn_k_norm.weight", c.head_dim);
-    }
-    if (c.post_norms) {
-      L.attn_post_norm = r.vec(b + "post_attention_norm.weight", E);
-      L.ffn_post_norm = r.vec(b + "post_ffw_norm.weight", E);
-    }
-    L.ffn_norm = r.vec(b + "ffn_norm.weight", E);
-    L.ffn_gate = r.matrix(b + "ffn_gate.weight", c.n_ff, E);
-    L.ffn_up = r.matrix(b + "ffn_up.weight", c.n_ff, E);
-    L.ffn_down = r.matrix(b + "ffn_down.weight", E, c.n_ff);
-    m.layers.push_back(std::move(L));
-  }
-  m.output_norm = r.vec("output_norm.weight", E);
-  m.output = c.tied_embeddings ? m.token_embd : r.matrix("output.weight", c.n_vocab, E);
+  detail::assemble_weights(m, r, detail::gguf_tensor_names());
   m.storage = file;
   return m;
 }

@@ -4,6 +4,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/tensor_source.hpp"
 #include "quantlab/model/model.hpp"
+#include "src/model/assemble_weights.hpp"
 
 #include <memory>
 #include <string>
@@ -151,33 +152,7 @@ Model load_hf_model(const std::string& dir) {
   if (!c.tied_embeddings && !t.has("lm_head.weight")) c.tied_embeddings = true;
   c.validate(cfg.path());
 
-  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  m.token_embd = t.matrix("model.embed_tokens.weight", c.n_vocab, E);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string b = "model.layers." + std::to_string(l) + ".";
-    LayerWeights L;
-    L.attn_norm = t.vec(b + "input_layernorm.weight", E);
-    L.wq = t.matrix(b + "self_attn.q_proj.weight", q_dim, E);
-    L.wk = t.matrix(b + "self_attn.k_proj.weight", kv_dim, E);
-    L.wv = t.matrix(b + "self_attn.v_proj.weight", kv_dim, E);
-    L.wo = t.matrix(b + "self_attn.o_proj.weight", E, q_dim);
-    if (c.qkv_bias) {
-      L.q_bias = t.vec(b + "self_attn.q_proj.bias", q_dim);
-      L.k_bias = t.vec(b + "self_attn.k_proj.bias", kv_dim);
-      L.v_bias = t.vec(b + "self_attn.v_proj.bias", kv_dim);
-    }
-    if (c.qk_norm) {
-      L.q_norm = t.vec(b + "self_attn.q_norm.weight", c.head_dim);
-      L.k_norm = t.vec(b + "self_attn.k_norm.weight", c.head_dim);
-    }
-    L.ffn_norm = t.vec(b + "post_attention_layernorm.weight", E);
-    L.ffn_gate = t.matrix(b + "mlp.gate_proj.weight", c.n_ff, E);
-    L.ffn_up = t.matrix(b + "mlp.up_proj.weight", c.n_ff, E);
-    L.ffn_down = t.matrix(b + "mlp.down_proj.weight", E, c.n_ff);
-    m.layers.push_back(std::move(L));
-  }
-  m.output_norm = t.vec("model.norm.weight", E);
-  m.output = c.tied_embeddings ? m.token_embd : t.matrix("lm_head.weight", c.n_vocab, E);
+  detail::assemble_weights(m, t, detail::hf_tensor_names());
   m.storage = source;
   return m;
 }

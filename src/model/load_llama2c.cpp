@@ -4,6 +4,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/llama2c.hpp"
 #include "quantlab/model/model.hpp"
+#include "src/model/assemble_weights.hpp"
 
 #include <memory>
 #include <string>
@@ -36,38 +37,25 @@ Model load_llama2c_model(const std::string& path) {
   c.add_bos = true;
   c.validate(path);
 
-  auto tensor = [&](const std::string& name, int64_t n) -> const Llama2cTensor& {
-    const Llama2cTensor* t = ckpt->find(name);
-    if (!t) throw Error(path, name, "tensor missing");
-    if (t->n_elements() != n) throw Error(path, name, "has " + std::to_string(t->n_elements()) + " values, expected " + std::to_string(n));
-    return *t;
+  struct Reader {
+    const Llama2cCheckpoint& ckpt;
+    const std::string& path;
+    const Llama2cTensor& tensor(const std::string& name, int64_t n) const {
+      const Llama2cTensor* t = ckpt.find(name);
+      if (!t) throw Error(path, name, "tensor missing");
+      if (t->n_elements() != n)
+        throw Error(path, name, "has " + std::to_string(t->n_elements()) + " values, expected " + std::to_string(n));
+      return *t;
+    }
+    WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
+      return make_weight_matrix(FormatId::F32, tensor(name, rows * cols).data, rows, cols);
+    }
+    std::vector<float> vec(const std::string& name, int64_t n) const {
+      const float* p = tensor(name, n).data;
+      return std::vector<float>(p, p + n);
+    }
   };
-  auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
-    return make_weight_matrix(FormatId::F32, tensor(name, rows * cols).data, rows, cols);
-  };
-  auto vec = [&](const std::string& name, int64_t n) {
-    const float* p = tensor(name, n).data;
-    return std::vector<float>(p, p + n);
-  };
-  const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab;
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  m.token_embd = mat("tok_embeddings.weight", V, E);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string b = "layers." + std::to_string(l) + ".";
-    LayerWeights w;
-    w.attn_norm = vec(b + "attention_norm.weight", E);
-    w.wq = mat(b + "attention.wq.weight", q_dim, E);
-    w.wk = mat(b + "attention.wk.weight", kv_dim, E);
-    w.wv = mat(b + "attention.wv.weight", kv_dim, E);
-    w.wo = mat(b + "attention.wo.weight", E, q_dim);
-    w.ffn_norm = vec(b + "ffn_norm.weight", E);
-    w.ffn_gate = mat(b + "feed_forward.w1.weight", F, E);
-    w.ffn_down = mat(b + "feed_forward.w2.weight", E, F);
-    w.ffn_up = mat(b + "feed_forward.w3.weight", F, E);
-    m.layers.push_back(std::move(w));
-  }
-  m.output_norm = vec("norm.weight", E);
-  m.output = c.tied_embeddings ? m.token_embd : mat("output.weight", V, E);
+  detail::assemble_weights(m, Reader{*ckpt, path}, detail::llama2c_tensor_names());
   m.storage = ckpt;
   return m;
 }
