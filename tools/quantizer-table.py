@@ -13,7 +13,8 @@ Steps (each skipped when its output already exists in --work, so a run can be re
      (per-sample packing, seq-len 512, seed 0, no template: the text is not chat): quantize +
      export + KLD of the in-memory model against the saved base (`--kld-base`).
   3. GGUF Q4_K_M without and with an importance matrix collected (`imatrix --calib`) from the very
-     same calibration sequences; KLD by `eval kld --base`.
+     same calibration sequences, and GPTQ rounding onto Q4_K_M's types (`--method gptq --type
+     Q4_K_M`, same sequences); KLD of the written files by `eval kld --base`.
 Sizes: the exported folder's safetensors / the GGUF file. bpw: quantlab's own count over the
 quantized linears (calibrated methods) or the whole file's tensor bytes (GGUF).
 """
@@ -63,7 +64,8 @@ def main():
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--methods", default="rtn,gptq,gptq-act-order,awq,nf4,q4_k_m,q4_k_m-imatrix")
+    ap.add_argument("--methods", default="rtn,gptq,gptq-act-order,awq,nf4,q4_k_m,q4_k_m-imatrix,gptq-q4_k_m,"
+                                         "gptq-q4_k_m-act-order")
     a = ap.parse_args()
     ql, w = a.quantlab, a.work
     os.makedirs(w, exist_ok=True)
@@ -103,6 +105,25 @@ def main():
                         "kld_stderr": j["kld"]["kld_stderr"], "ppl": j["kld"]["ppl"], "ppl_base": j["kld"]["ppl_base"],
                         "same_top": j["kld"]["same_top"], "seconds": round(secs, 1),
                         "peak_rss_mib": j.get("peak_rss_mib"), "calibration_tokens": j.get("calibration_tokens")}
+            rows[name] = cached_json(P(name + ".json"), make)
+        elif name.startswith("gptq-q4_k_m"):
+            # GPTQ rounding onto llama.cpp's Q4_K_M types; the token embedding uses the imatrix of the
+            # same calibration sequences (as the q4_k_m-imatrix row).
+            def make(name=name):
+                out = P(name + ".gguf")
+                imat = P("imatrix-calib.gguf")
+                if not os.path.exists(imat):
+                    run([ql, "imatrix", "--model", base, "--out", imat] + calib + threads)
+                cmd = [ql, "quantize", "--method", "gptq", "--type", "Q4_K_M", "--model", base, "--imatrix", imat,
+                       "--out", out] + calib + threads
+                if name.endswith("act-order"):
+                    cmd.append("--act-order")
+                _, secs = run(cmd)
+                o, _ = run([ql, "eval", "kld", "--model", out, "--base", base_lp, "--json"] + threads)
+                j = json.loads(o)["results"]
+                return {"bpw": gguf_bpw(out), "bytes": os.path.getsize(out), "kld": j["kld"]["mean"],
+                        "kld_stderr": j["kld"]["stderr"], "ppl": j["ppl"], "ppl_base": j["ppl_base"],
+                        "same_top": j["same_top"], "seconds": round(secs, 1)}
             rows[name] = cached_json(P(name + ".json"), make)
         elif name.startswith("q4_k_m"):
             def make(name=name):
