@@ -1,9 +1,12 @@
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/io/gguf.hpp"
 #include "quantlab/io/json.hpp"
 #include "quantlab/io/safetensors.hpp"
 #include "quantlab/quant/bnb_serialize.hpp"
 #include "quantlab/quant/int_packing.hpp"
+#include "quantlab/text/hf_tokenizer_writer.hpp"
+#include "quantlab/text/vocab_loaders.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -197,10 +200,42 @@ nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& 
   return j;
 }
 
+namespace {
+
+// The source's tokenizer beside the weights, so the folder loads on its own: a Hugging Face
+// folder's tokenizer files are copied as they are; a GGUF's vocabulary is written as tokenizer.json
+// + tokenizer_config.json (byte-level BPE vocabularies; see text/hf_tokenizer_writer.hpp). Returns
+// what was done, recorded in config.json; a source without a writable tokenizer gets none.
+std::string export_tokenizer(const std::string& source, int64_t n_ctx, const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(source, ec)) {
+    std::string copied;
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                             "generation_config.json", "chat_template.jinja"}) {
+      const fs::path from = fs::path(source) / name;
+      if (!fs::exists(from)) continue;
+      fs::copy_file(from, dir / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) throw Error(from.string(), "", "cannot copy into the export: " + ec.message());
+      copied += (copied.empty() ? "" : ", ") + std::string(name);
+    }
+    return copied.empty() ? "none (the source folder has no tokenizer files)" : "copied: " + copied;
+  }
+  if (source.size() < 5 || source.compare(source.size() - 5, 5, ".gguf") != 0) return "none (not a GGUF or HF source)";
+  const GgufFile f(source);
+  if (!f.find("tokenizer.ggml.tokens")) return "none (the GGUF has no vocabulary)";
+  const Vocab v = vocab_from_gguf(f);
+  if (v.algorithm != TokenizerAlgorithm::ByteLevelBpe)
+    return std::string("none (") + tokenizer_algorithm_name(v.algorithm) + " vocabulary: writing it as tokenizer.json is not supported)";
+  write_hf_tokenizer_files(v, n_ctx, dir.string());
+  return "written from the GGUF vocabulary: tokenizer.json, tokenizer_config.json";
+}
+
+}  // namespace
+
 void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir) {
   const Model& m = q.model;
   const ModelConfig& c = m.config;
-  const nlohmann::ordered_json config = export_config(q, info);
+  nlohmann::ordered_json config = export_config(q, info);
   const Method method = info.options.method;
   const bool permute = interleaved_rope(c);
 
@@ -249,6 +284,7 @@ void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std
   fs::create_directories(tmp);
   try {
     w.write((tmp / "model.safetensors").string());
+    config["quantization_config"]["quantlab"]["tokenizer"] = export_tokenizer(info.source_path, c.n_ctx_train, tmp);
     write_text(tmp / "config.json", config.dump(2) + "\n");
   } catch (...) {
     fs::remove_all(tmp, ec);
