@@ -58,7 +58,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
           {"threads", Takes::Value, "worker threads (default: all cores)"},
-          {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 2048; 0 = all); results do not depend on it"},
+          {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 512; 0 = all); results do not depend on it"},
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
@@ -112,7 +112,9 @@ int run_quantize_calibrated(const Args& a) {
     for (const GgufTensorPlan& p : plan_gguf_quantization(source, gopt)) o.gguf_types[p.name] = p.to;
   }
 
-  o.micro_batch_tokens = positive(a, "micro-batch", o.micro_batch_tokens);
+  // 512 tokens: the intermediates of a micro-batch (q/k/v, attention, gate/up) stay small next to
+  // the layer (bench model: ~10 MiB) while each weight matrix is still reused by 512 tokens.
+  o.micro_batch_tokens = positive(a, "micro-batch", 512);
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   const Model model = load_model(model_path);
