@@ -12,12 +12,15 @@
 #include "quantlab/eval/kl_divergence.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/model/session.hpp"
+#include "quantlab/pipeline/export_gguf.hpp"
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/pipeline/quantize_model.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
@@ -55,6 +58,8 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
           {"threads", Takes::Value, "worker threads (default: all cores)"},
+          {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 512; 0 = all); results do not depend on it"},
+          {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
           {"json", Takes::Nothing, "print one JSON object"}};
@@ -107,6 +112,9 @@ int run_quantize_calibrated(const Args& a) {
     for (const GgufTensorPlan& p : plan_gguf_quantization(source, gopt)) o.gguf_types[p.name] = p.to;
   }
 
+  // 512 tokens: the intermediates of a micro-batch (q/k/v, attention, gate/up) stay small next to
+  // the layer (bench model: ~10 MiB) while each weight matrix is still reused by 512 tokens.
+  o.micro_batch_tokens = positive(a, "micro-batch", 512);
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   const Model model = load_model(model_path);
@@ -120,6 +128,8 @@ int run_quantize_calibrated(const Args& a) {
     prov = std::move(in.provenance);
   }
   prov.tool_version = QUANTLAB_VERSION;
+  int64_t calibration_tokens = 0;
+  for (const auto& smp : samples) calibration_tokens += int64_t(smp.size());
 
   const auto progress = [&](int done, int total, double seconds) {
     if (!tty) return;
@@ -127,7 +137,56 @@ int run_quantize_calibrated(const Args& a) {
     std::fprintf(stderr, "\rlayer %d/%d  %.0f s elapsed, ETA %.0f s   ", done, total, seconds, eta);
     if (done == total) std::fprintf(stderr, "\n");
   };
-  pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress);
+
+  // Streamed (default): each finished layer is written to --out and freed; the whole quantized
+  // model is kept only where something needs it after quantization (--kld-base evaluates it) or
+  // where the export's layout depends on the weights (NF4/FP4 --double-quant).
+  const std::optional<std::string> out_arg = a.get("out");
+  const bool evaluate = a.has("kld-base");
+  const bool streamable = to_gguf || pipeline::HfExportWriter::streamable(o);
+  o.keep_model = evaluate || a.has("in-memory") || (out_arg && !streamable);
+  const bool stream = out_arg && !o.keep_model;
+
+  pipeline::ExportInfo info;
+  if (out_arg && !to_gguf) {
+    info.source_path = model_path;
+    info.source_sha256 = sha256_file(model_path);
+    info.calibration = prov;
+    info.options = o;
+  }
+  if (to_gguf) {
+    gparams["gptq"] = {{"damp", o.gptq.damp_percent}, {"block_size", o.gptq.block_size}, {"act_order", o.gptq.act_order},
+                       {"importance", "hessian-diagonal"}};
+    gopt.params_json = gparams.dump();
+    gopt.method = "gptq";
+    auto str = [](const std::string& v) { return GgufValue::str(v); };
+    gopt.extra_metadata = {
+        {"quantlab.calibration.file", str(prov.dataset_name)},
+        {"quantlab.calibration.sha256", str(prov.dataset_sha256)},
+        {"quantlab.calibration.format", str(prov.dataset_format)},
+        {"quantlab.calibration.samples_in_file", GgufValue::u64(prov.samples_in_file)},
+        {"quantlab.calibration.samples", GgufValue::u64(prov.samples_used)},
+        {"quantlab.calibration.tokens", GgufValue::u64(uint64_t(calibration_tokens))},
+        {"quantlab.calibration.packing", str(prov.packing)},
+        {"quantlab.calibration.seq_len", GgufValue::u64(prov.seq_len)},
+        {"quantlab.calibration.seed", GgufValue::u64(prov.seed)},
+        {"quantlab.calibration.template", str(prov.template_kind)},
+        {"quantlab.calibration.template_name", str(prov.template_name)},
+        {"quantlab.calibration.template_sha256", str(prov.template_sha256)},
+    };
+  }
+  std::unique_ptr<pipeline::GgufExportWriter> gguf_out;
+  std::unique_ptr<pipeline::HfExportWriter> hf_out;
+  pipeline::LayerSink* sink = nullptr;
+  if (stream && to_gguf) {
+    gguf_out = std::make_unique<pipeline::GgufExportWriter>(model_path, *out_arg, gopt);
+    sink = gguf_out.get();
+  } else if (stream) {
+    hf_out = std::make_unique<pipeline::HfExportWriter>(model, info, *out_arg);
+    sink = hf_out.get();
+  }
+
+  pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress, sink);
   const double quant_peak = peak_rss_mib();
 
   nlohmann::ordered_json out;
@@ -145,36 +204,27 @@ int run_quantize_calibrated(const Args& a) {
   out["quantize_seconds"] = q.seconds;
   out["peak_rss_mib_after_quantize"] = quant_peak;
   out["bits_per_weight"] = pipeline::quantized_bits_per_weight(q);
+  out["streamed"] = stream;
+  out["micro_batch_tokens"] = o.micro_batch_tokens;
 
   if (to_gguf) {
-    const std::string out_path = a.require("out");
-    std::map<std::string, std::pair<FormatId, std::vector<uint8_t>>> encoded;
-    int64_t n_gptq = 0;
-    for (pipeline::QuantizedTensor& t : q.tensors) {
-      n_gptq += t.gguf_gptq;
-      encoded[t.name] = {t.gguf->type, std::move(t.gguf->bytes)};
+    const std::string out_path = *out_arg;
+    GgufQuantizeResult r;
+    int64_t n_gptq = 0, n_linears = 0;
+    if (gguf_out) {
+      r = gguf_out->finish();
+      n_gptq = gguf_out->linears_gptq();
+      n_linears = gguf_out->linears();
+    } else {
+      std::map<std::string, std::pair<FormatId, std::vector<uint8_t>>> encoded;
+      for (pipeline::QuantizedTensor& t : q.tensors) {
+        n_gptq += t.gguf_gptq;
+        encoded[t.name] = {t.gguf->type, std::move(t.gguf->bytes)};
+      }
+      n_linears = int64_t(q.tensors.size());
+      gopt.precomputed = &encoded;
+      r = gguf_quantize(model_path, out_path, gopt);
     }
-    gparams["gptq"] = {{"damp", o.gptq.damp_percent}, {"block_size", o.gptq.block_size}, {"act_order", o.gptq.act_order},
-                       {"importance", "hessian-diagonal"}};
-    gopt.params_json = gparams.dump();
-    gopt.method = "gptq";
-    gopt.precomputed = &encoded;
-    auto str = [](const std::string& v) { return GgufValue::str(v); };
-    gopt.extra_metadata = {
-        {"quantlab.calibration.file", str(prov.dataset_name)},
-        {"quantlab.calibration.sha256", str(prov.dataset_sha256)},
-        {"quantlab.calibration.format", str(prov.dataset_format)},
-        {"quantlab.calibration.samples_in_file", GgufValue::u64(prov.samples_in_file)},
-        {"quantlab.calibration.samples", GgufValue::u64(prov.samples_used)},
-        {"quantlab.calibration.tokens", GgufValue::u64(uint64_t(q.calibration_tokens))},
-        {"quantlab.calibration.packing", str(prov.packing)},
-        {"quantlab.calibration.seq_len", GgufValue::u64(prov.seq_len)},
-        {"quantlab.calibration.seed", GgufValue::u64(prov.seed)},
-        {"quantlab.calibration.template", str(prov.template_kind)},
-        {"quantlab.calibration.template_name", str(prov.template_name)},
-        {"quantlab.calibration.template_sha256", str(prov.template_sha256)},
-    };
-    const GgufQuantizeResult r = gguf_quantize(model_path, out_path, gopt);
     std::map<std::string, int> type_counts;
     for (const auto& t : r.tensors) ++type_counts[std::string(format_traits(t.to).name)];
     out["out"] = out_path;
@@ -182,15 +232,11 @@ int run_quantize_calibrated(const Args& a) {
     out["file_size"] = r.file_size;
     out["types"] = type_counts;
     out["linears_gptq"] = n_gptq;
-    out["linears_encoder_only"] = int64_t(q.tensors.size()) - n_gptq;
-  } else if (auto dir = a.get("out")) {
-    pipeline::ExportInfo info;
-    info.source_path = model_path;
-    info.source_sha256 = sha256_file(model_path);
-    info.calibration = prov;
-    info.options = o;
-    pipeline::export_quantized(q, info, *dir);
-    out["out"] = *dir;
+    out["linears_encoder_only"] = n_linears - n_gptq;
+  } else if (out_arg) {
+    if (hf_out) hf_out->finish(q);
+    else pipeline::export_quantized(q, info, *out_arg);
+    out["out"] = *out_arg;
   }
 
   if (auto base_path = a.get("kld-base")) {
@@ -210,6 +256,13 @@ int run_quantize_calibrated(const Args& a) {
                   {"same_top", s.same_top}};
   }
   out["peak_rss_mib"] = peak_rss_mib();
+  const pipeline::MemoryBound mb = pipeline::memory_bound(model, q.calibration_tokens);
+  constexpr double kMiB = 1024.0 * 1024.0;
+  out["memory_bound_mib"] = mb.bound_bytes() / kMiB;
+  out["memory"] = {{"largest_layer", mb.largest_layer}, {"largest_layer_mib", mb.largest_layer_bytes / kMiB},
+                   {"calibration_activations_mib", mb.calibration_bytes / kMiB},
+                   {"bound", "1.5 x (largest_layer + calibration_activations)"},
+                   {"kept_in_memory", o.keep_model}};
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out["threads"] = pool.size();
   if (json) {

@@ -45,17 +45,37 @@ void AtomicFile::discard() noexcept {
   temp_path_.clear();
 }
 
-void AtomicFile::flush() {
+void AtomicFile::write_all(const uint8_t* p, size_t n) {
   size_t done = 0;
-  while (done < buffer_.size()) {
-    const ssize_t w = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+  while (done < n) {
+    const ssize_t w = ::write(fd_, p + done, n - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       throw Error(path_, "write", errno_text("cannot write"));
     }
     done += size_t(w);
   }
+}
+
+void AtomicFile::flush() {
+  write_all(buffer_.data(), buffer_.size());
   buffer_.clear();
+}
+
+void AtomicFile::write_at(uint64_t offset, const void* data, size_t n) {
+  if (fd_ < 0) throw Error(path_, "write", "file already committed");
+  if (offset < written_) throw Error(path_, "write", "positioned write overlaps the sequential part");
+  flush();
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd_, p + done, n - done, off_t(offset + done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw Error(path_, "write", errno_text("cannot write"));
+    }
+    done += size_t(w);
+  }
 }
 
 void AtomicFile::write(const void* data, size_t n) {
@@ -63,9 +83,8 @@ void AtomicFile::write(const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   written_ += n;
   if (buffer_.size() + n > kBufferBytes) flush();
-  if (n >= kBufferBytes) {  // large blocks bypass the buffer
-    buffer_.assign(p, p + n);
-    flush();
+  if (n >= kBufferBytes) {  // large blocks bypass the buffer (no copy of a whole tensor)
+    write_all(p, n);
     return;
   }
   buffer_.insert(buffer_.end(), p, p + n);
@@ -83,6 +102,9 @@ void AtomicFile::write_zeros(size_t n) {
 void AtomicFile::commit() {
   if (fd_ < 0) throw Error(path_, "commit", "file already committed");
   flush();
+  struct stat st {};
+  if (end_size_ > 0 && ::fstat(fd_, &st) == 0 && uint64_t(st.st_size) < end_size_ && ::ftruncate(fd_, off_t(end_size_)) != 0)
+    throw Error(path_, "write", errno_text("cannot extend"));
   if (::fsync(fd_) != 0) throw Error(path_, "fsync", errno_text("cannot sync"));
   if (::close(fd_) != 0) {
     fd_ = -1;

@@ -3,6 +3,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 
+#include <algorithm>
 #include <openssl/evp.h>
 
 namespace quantlab {
@@ -34,8 +35,17 @@ std::string sha256_hex(const void* data, size_t n) {
 }
 
 std::string sha256_file(const std::string& path) {
+  // Chunk by chunk, each chunk's pages released once hashed: hashing a model file must not make
+  // the whole file resident (quantize's peak memory).
   MappedFile f(path);
-  return sha256_hex(f.data(), f.size());
+  constexpr size_t kChunk = size_t(8) << 20;
+  Sha256 h;
+  for (size_t at = 0; at < f.size(); at += kChunk) {
+    const size_t n = std::min(kChunk, f.size() - at);
+    h.update(f.data() + at, n);
+    release_mapped_pages(f.data() + at, n);
+  }
+  return h.hex();
 }
 
 }  // namespace quantlab

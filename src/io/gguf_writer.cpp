@@ -161,6 +161,14 @@ void GgufWriter::add_tensor(std::string name, std::vector<int64_t> ne, FormatId 
   tensors_.push_back({std::move(name), std::move(ne), type, owned->data(), owned->size(), offset, owned});
 }
 
+void GgufWriter::declare_tensor(std::string name, std::vector<int64_t> ne, FormatId type) {
+  uint64_t n_el = 1;
+  for (int64_t d : ne) n_el *= uint64_t(std::max<int64_t>(d, 0));
+  const FormatTraits* f = find_format(type);
+  const uint64_t nbytes = f && f->block_size > 0 ? n_el / uint64_t(f->block_size) * f->block_bytes : 0;
+  tensors_.push_back({std::move(name), std::move(ne), type, nullptr, size_t(nbytes), std::nullopt, nullptr});
+}
+
 uint64_t GgufWriter::alignment() const {
   const GgufValue* a = find("general.alignment");
   if (!a) return 32;
@@ -172,7 +180,7 @@ uint64_t GgufWriter::alignment() const {
   return uint64_t(al);
 }
 
-GgufWriter::Layout GgufWriter::plan(const std::string& dest) const {
+GgufWriter::Layout GgufWriter::plan(const std::string& dest, bool declared_ok) const {
   uint64_t al;
   try {
     al = alignment();
@@ -210,7 +218,7 @@ GgufWriter::Layout GgufWriter::plan(const std::string& dest) const {
     const uint64_t want = n_el / uint64_t(f->block_size) * f->block_bytes;
     if (t.nbytes != want)
       throw Error(dest, field, std::to_string(t.nbytes) + " bytes given, " + std::string(f->name) + " of this shape takes " + std::to_string(want));
-    if (!t.data && t.nbytes) throw Error(dest, field, "no data");
+    if (!t.data && t.nbytes && !declared_ok) throw Error(dest, field, "no data");
     uint64_t off = t.offset ? *t.offset : align_up(next, al);
     if (off % al != 0) throw Error(dest, field, "offset " + std::to_string(off) + " is not aligned to " + std::to_string(al));
     L.offsets.push_back(off);
@@ -230,10 +238,7 @@ GgufWriter::Layout GgufWriter::plan(const std::string& dest) const {
   return L;
 }
 
-template <typename Out>
-void GgufWriter::emit(Out& out, const std::string& dest) const {
-  const Layout L = plan(dest);
-  const uint64_t al = alignment();
+std::vector<uint8_t> GgufWriter::header(const Layout& L) const {
   // The header (metadata and tensor infos) is small next to the data: build it in memory so its
   // size, and hence the padding before the data section, is known.
   VectorOut h;
@@ -254,8 +259,16 @@ void GgufWriter::emit(Out& out, const std::string& dest) const {
     put<VectorOut, uint32_t>(h, uint32_t(t.type));
     put<VectorOut, uint64_t>(h, L.offsets[i]);
   }
-  out.write(h.bytes.data(), h.bytes.size());
-  const uint64_t pos = h.bytes.size();
+  return std::move(h.bytes);
+}
+
+template <typename Out>
+void GgufWriter::emit(Out& out, const std::string& dest) const {
+  const Layout L = plan(dest);
+  const uint64_t al = alignment();
+  const std::vector<uint8_t> h = header(L);
+  out.write(h.data(), h.size());
+  const uint64_t pos = h.size();
   if (tensors_.empty()) return;  // llama.cpp writes no data section (and no padding) then
   out.write_zeros(size_t(align_up(pos, al) - pos));
   std::vector<size_t> order(tensors_.size());
@@ -268,6 +281,37 @@ void GgufWriter::emit(Out& out, const std::string& dest) const {
     at = L.offsets[i] + tensors_[i].nbytes;
   }
   out.write_zeros(size_t(L.data_size - at));
+}
+
+GgufStream::GgufStream(const GgufWriter& w, const std::string& path) : path_(path) {
+  const GgufWriter::Layout L = w.plan(path, true);  // validates before anything is created
+  const uint64_t al = w.alignment();
+  const std::vector<uint8_t> h = w.header(L);
+  file_ = std::make_unique<AtomicFile>(path);
+  file_->write(h.data(), h.size());
+  const uint64_t data_start = w.tensors_.empty() ? h.size() : align_up(h.size(), al);
+  file_->write_zeros(size_t(data_start - h.size()));
+  for (size_t i = 0; i < w.tensors_.size(); ++i) slots_[w.tensors_[i].name] = {data_start + L.offsets[i], w.tensors_[i].nbytes, 0};
+  file_->set_end_size(data_start + L.data_size);
+  for (const auto& t : w.tensors_)
+    if (t.data) write(t.name, t.data, t.nbytes);
+}
+
+void GgufStream::write(const std::string& name, const void* data, size_t nbytes) {
+  const auto it = slots_.find(name);
+  if (it == slots_.end()) throw Error(path_, "tensor '" + name + "'", "was not declared");
+  Slot& s = it->second;
+  if (s.done + nbytes > s.nbytes)
+    throw Error(path_, "tensor '" + name + "'", std::to_string(s.done + nbytes) + " bytes given, " + std::to_string(s.nbytes) + " declared");
+  if (nbytes) file_->write_at(s.offset + s.done, data, nbytes);
+  s.done += nbytes;
+}
+
+void GgufStream::commit() {
+  for (const auto& [name, s] : slots_)
+    if (s.done != s.nbytes)
+      throw Error(path_, "tensor '" + name + "'", std::to_string(s.done) + " of " + std::to_string(s.nbytes) + " bytes written");
+  file_->commit();
 }
 
 void GgufWriter::write(const std::string& path) const {

@@ -21,7 +21,11 @@ void SafetensorsWriter::add_tensor(std::string name, std::string_view dtype, std
   tensors_.push_back({std::move(name), std::string(dtype), std::move(shape), owned->data(), owned->size(), owned});
 }
 
-std::string SafetensorsWriter::header(const std::string& dest) const {
+void SafetensorsWriter::declare_tensor(std::string name, std::string_view dtype, std::vector<int64_t> shape, size_t nbytes) {
+  tensors_.push_back({std::move(name), std::string(dtype), std::move(shape), nullptr, nbytes, nullptr});
+}
+
+std::string SafetensorsWriter::header(const std::string& dest, bool declared_ok) const {
   nlohmann::json h = nlohmann::json::object();
   if (!metadata_.empty()) {
     auto& m = h["__metadata__"] = nlohmann::json::object();
@@ -45,7 +49,7 @@ std::string SafetensorsWriter::header(const std::string& dest) const {
     }
     if (n * d->bytes != t.nbytes)
       throw Error(dest, field, std::to_string(t.nbytes) + " bytes given, shape and dtype take " + std::to_string(n * d->bytes));
-    if (!t.data && t.nbytes) throw Error(dest, field, "no data");
+    if (!t.data && t.nbytes && !declared_ok) throw Error(dest, field, "no data");
     h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + t.nbytes}}};
     at += t.nbytes;
   }
@@ -62,6 +66,41 @@ void SafetensorsWriter::write(const std::string& path) const {
   f.write(h.data(), h.size());
   for (const auto& t : tensors_) f.write(t.data, t.nbytes);
   f.commit();
+}
+
+SafetensorsStream::SafetensorsStream(const SafetensorsWriter& layout, const std::string& path)
+    : path_(path), file_(((void)layout.header(path, true), path)) {
+  const std::string h = layout.header(path, true);
+  const uint64_t n = h.size();
+  file_.write(&n, 8);
+  file_.write(h.data(), h.size());
+  uint64_t at = 8 + n;
+  for (const auto& t : layout.tensors_) {
+    slots_[t.name] = {at, t.nbytes, 0};
+    at += t.nbytes;
+  }
+  file_.set_end_size(at);
+  for (const auto& t : layout.tensors_)
+    if (t.data) write(t.name, t.data, t.nbytes);
+}
+
+void SafetensorsStream::write(const std::string& name, const void* data, size_t nbytes) {
+  const auto it = slots_.find(name);
+  if (it == slots_.end()) throw Error(path_, "tensor " + io_detail::printable_name(name), "was not declared");
+  Slot& s = it->second;
+  if (s.done + nbytes > s.nbytes)
+    throw Error(path_, "tensor " + io_detail::printable_name(name),
+                std::to_string(s.done + nbytes) + " bytes given, " + std::to_string(s.nbytes) + " declared");
+  if (nbytes) file_.write_at(s.offset + s.done, data, nbytes);
+  s.done += nbytes;
+}
+
+void SafetensorsStream::commit() {
+  for (const auto& [name, s] : slots_)
+    if (s.done != s.nbytes)
+      throw Error(path_, "tensor " + io_detail::printable_name(name),
+                  std::to_string(s.done) + " of " + std::to_string(s.nbytes) + " bytes written");
+  file_.commit();
 }
 
 std::vector<uint8_t> SafetensorsWriter::to_bytes() const {

@@ -45,26 +45,36 @@ SampleBatch LayerRunner::embed(const Model& model, const std::vector<std::vector
   return b;
 }
 
-void LayerRunner::run_layer(int layer, const LayerWeights& weights, SampleBatch& batch) {
-  // Without a hook nothing writes to the weights; the const_cast only satisfies the signature.
-  run_layer(layer, const_cast<LayerWeights&>(weights), batch, nullptr);
+std::vector<std::pair<int64_t, int64_t>> LayerRunner::micro_batches(const SampleBatch& batch) const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const int64_t n_samples = batch.n_samples();
+  for (int64_t s = 0; s < n_samples;) {
+    int64_t e = s + 1;
+    if (micro_batch_tokens_ <= 0) {
+      e = n_samples;
+    } else {
+      while (e < n_samples && batch.offsets[size_t(e + 1)] - batch.offsets[size_t(s)] <= micro_batch_tokens_) ++e;
+    }
+    out.emplace_back(s, e);
+    s = e;
+  }
+  return out;
 }
 
-void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, LayerHook* hook) {
+void LayerRunner::prepare(int layer, const SampleBatch& batch, int64_t max_tokens) {
   const auto& c = config_;
-  const int64_t E = c.n_embd, H = c.n_head, Hkv = c.n_head_kv, hd = c.head_dim, F = c.n_ff;
-  const int64_t q_dim = H * hd, kv_dim = Hkv * hd;
-  const int64_t n = batch.n_tokens();
+  const int64_t E = c.n_embd, hd = c.head_dim, F = c.n_ff;
+  const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int64_t n = max_tokens;
   xn_.resize(size_t(n * std::max(E, q_dim)));
   q_.resize(size_t(n * q_dim));
   k_.resize(size_t(n * kv_dim));
   v_.resize(size_t(n * kv_dim));
-  attn_.resize(size_t(n * q_dim));
   gate_.resize(size_t(n * F));
   up_.resize(size_t(n * F));
-
+  // The angle table of this layer's RoPE ([0] global, [1] sliding-window layers: another base).
   const RopeParams rope = c.rope(layer);
-  const int kind = c.is_swa(layer) ? 1 : 0;  // the angle table of this layer's RoPE
+  const int kind = c.is_swa(layer) ? 1 : 0;
   std::vector<float>& rope_cos = rope_cos_[kind];
   std::vector<float>& rope_sin = rope_sin_[kind];
   const int64_t half = c.n_rot / 2;
@@ -75,20 +85,29 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
     rope_sin.resize(size_t(longest * half));
     for (int64_t p = 0; p < longest; ++p) rope_angles(rope, p, rope_cos.data() + p * half, rope_sin.data() + p * half);
   }
-  const AttentionShape shape = detail::attention_shape(c, layer);
+}
 
-  float* x = batch.hidden.data();
-  float* xn = xn_.data();
-  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
-  if (hook) hook->before_linears(layer, LinearInput::AttnQKV, xn, n, E, L);
+void LayerRunner::attention_block(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1,
+                                  float* out) {
+  const auto& c = config_;
+  const int64_t H = c.n_head, Hkv = c.n_head_kv, hd = c.head_dim;
+  const int64_t q_dim = H * hd, kv_dim = Hkv * hd;
+  const int64_t base = batch.offsets[size_t(s0)], n = batch.offsets[size_t(s1)] - base;
+  const RopeParams rope = c.rope(layer);
+  const int kind = c.is_swa(layer) ? 1 : 0;
+  const std::vector<float>& rope_cos = rope_cos_[kind];
+  const std::vector<float>& rope_sin = rope_sin_[kind];
+  const int64_t half = c.n_rot / 2;
+  const AttentionShape shape = detail::attention_shape(c, layer);
+  const float* xn = xn_.data();
   matmul(pool_, L.wq, xn, n, q_.data());
   matmul(pool_, L.wk, xn, n, k_.data());
   matmul(pool_, L.wv, xn, n, v_.data());
   add_bias(q_.data(), L.q_bias, n);
   add_bias(k_.data(), L.k_bias, n);
   add_bias(v_.data(), L.v_bias, n);
-  for (int64_t s = 0; s < batch.n_samples(); ++s) {
-    const int64_t begin = batch.offsets[size_t(s)], len = batch.sample_length(s);
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t begin = batch.offsets[size_t(s)] - base, len = batch.sample_length(s);
     for (int64_t p = 0; p < len; ++p) {
       float* qt = q_.data() + (begin + p) * q_dim;
       float* kt = k_.data() + (begin + p) * kv_dim;
@@ -107,24 +126,131 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
     for (int64_t p = 0; p < len; ++p)
       for (int64_t j = 0; j < kv_dim; ++j) keys_t_[size_t(j * len + p)] = k_[size_t((begin + p) * kv_dim + j)];
     attention(pool_, shape, q_.data() + begin * q_dim, keys_t_.data(), len, v_.data() + begin * kv_dim, 0, len,
-              attn_.data() + begin * q_dim);
+              out + begin * q_dim);
   }
-  if (hook) hook->before_linears(layer, LinearInput::AttnOutput, attn_.data(), n, q_dim, L);
-  matmul(pool_, L.wo, attn_.data(), n, xn);
-  if (!L.attn_post_norm.empty())
-    for (int64_t t = 0; t < n; ++t) rms_norm(xn + t * E, L.attn_post_norm.data(), xn + t * E, E, c.rms_eps);
-  for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
+}
 
-  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
-  if (hook) hook->before_linears(layer, LinearInput::FfnGateUp, xn, n, E, L);
-  matmul(pool_, L.ffn_gate, xn, n, gate_.data());
-  matmul(pool_, L.ffn_up, xn, n, up_.data());
-  detail::ffn_activation(c, gate_.data(), up_.data(), n * F);
-  if (hook) hook->before_linears(layer, LinearInput::FfnDown, gate_.data(), n, F, L);
-  matmul(pool_, L.ffn_down, gate_.data(), n, xn);
-  if (!L.ffn_post_norm.empty())
-    for (int64_t t = 0; t < n; ++t) rms_norm(xn + t * E, L.ffn_post_norm.data(), xn + t * E, E, c.rms_eps);
+// Gemma's RMSNorm of a block's output before the residual add (absent weights: nothing to do).
+void LayerRunner::post_norm(const std::vector<float>& weight, float* y, int64_t n) const {
+  if (weight.empty()) return;
+  const int64_t E = config_.n_embd;
+  for (int64_t t = 0; t < n; ++t) rms_norm(y + t * E, weight.data(), y + t * E, E, config_.rms_eps);
+}
+
+void LayerRunner::ffn_hidden(const LayerWeights& L, int64_t n) {
+  matmul(pool_, L.ffn_gate, xn_.data(), n, gate_.data());
+  matmul(pool_, L.ffn_up, xn_.data(), n, up_.data());
+  detail::ffn_activation(config_, gate_.data(), up_.data(), n * config_.n_ff);
+}
+
+void LayerRunner::forward(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1, float* x,
+                          LayerHook* hook) {
+  const auto& c = config_;
+  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, F = c.n_ff;
+  const int64_t first = batch.offsets[size_t(s0)], n = batch.offsets[size_t(s1)] - first;
+  attn_.resize(size_t(n * q_dim));
+  float* xn = xn_.data();
+  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
+  if (hook) hook->observe(layer, LinearInput::AttnQKV, xn, first, n, E);
+  attention_block(layer, L, batch, s0, s1, attn_.data());
+  if (hook) hook->observe(layer, LinearInput::AttnOutput, attn_.data(), first, n, q_dim);
+  matmul(pool_, L.wo, attn_.data(), n, xn);
+  post_norm(L.attn_post_norm, xn, n);
   for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
+  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+  if (hook) hook->observe(layer, LinearInput::FfnGateUp, xn, first, n, E);
+  ffn_hidden(L, n);
+  if (hook) hook->observe(layer, LinearInput::FfnDown, gate_.data(), first, n, F);
+  matmul(pool_, L.ffn_down, gate_.data(), n, xn);
+  post_norm(L.ffn_post_norm, xn, n);
+  for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
+}
+
+namespace {
+int64_t largest_micro_batch(const SampleBatch& b, const std::vector<std::pair<int64_t, int64_t>>& mbs) {
+  int64_t m = 0;
+  for (const auto& [s0, s1] : mbs) m = std::max(m, b.offsets[size_t(s1)] - b.offsets[size_t(s0)]);
+  return m;
+}
+}  // namespace
+
+void LayerRunner::run_layer(int layer, const LayerWeights& L, SampleBatch& batch) {
+  const auto mbs = micro_batches(batch);
+  prepare(layer, batch, largest_micro_batch(batch, mbs));
+  const int64_t E = config_.n_embd;
+  for (const auto& [s0, s1] : mbs) forward(layer, L, batch, s0, s1, batch.hidden.data() + batch.offsets[size_t(s0)] * E, nullptr);
+}
+
+void LayerRunner::observe_layer(int layer, const LayerWeights& L, const SampleBatch& batch, LayerHook& hook) {
+  const auto mbs = micro_batches(batch);
+  prepare(layer, batch, largest_micro_batch(batch, mbs));
+  const int64_t E = config_.n_embd;
+  for (const auto& [s0, s1] : mbs) {
+    const int64_t t0 = batch.offsets[size_t(s0)], t1 = batch.offsets[size_t(s1)];
+    x_copy_.assign(batch.hidden.begin() + t0 * E, batch.hidden.begin() + t1 * E);
+    forward(layer, L, batch, s0, s1, x_copy_.data(), &hook);
+  }
+  x_copy_ = {};
+}
+
+void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, LayerHook* hook) {
+  if (!hook) return run_layer(layer, static_cast<const LayerWeights&>(L), batch);
+  const auto& c = config_;
+  const int64_t E = c.n_embd, q_dim = c.n_head * c.head_dim, F = c.n_ff;
+  const auto mbs = micro_batches(batch);
+  prepare(layer, batch, largest_micro_batch(batch, mbs));
+  float* hidden = batch.hidden.data();
+  float* xn = xn_.data();
+  auto span = [&](int64_t s0, int64_t s1) {
+    const int64_t t0 = batch.offsets[size_t(s0)];
+    return std::pair<int64_t, int64_t>(t0, batch.offsets[size_t(s1)] - t0);
+  };
+  // QKV's input.
+  for (const auto& [s0, s1] : mbs) {
+    const auto [t0, n] = span(s0, s1);
+    for (int64_t t = 0; t < n; ++t) rms_norm(hidden + (t0 + t) * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
+    hook->observe(layer, LinearInput::AttnQKV, xn, t0, n, E);
+  }
+  hook->stage_done(layer, LinearInput::AttnQKV, L);
+  // Attention with the final QKV, kept for the whole batch until the output projection is final.
+  std::vector<float> attn_all(size_t(batch.n_tokens() * q_dim));
+  for (const auto& [s0, s1] : mbs) {
+    const auto [t0, n] = span(s0, s1);
+    for (int64_t t = 0; t < n; ++t) rms_norm(hidden + (t0 + t) * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
+    attention_block(layer, L, batch, s0, s1, attn_all.data() + t0 * q_dim);
+    hook->observe(layer, LinearInput::AttnOutput, attn_all.data() + t0 * q_dim, t0, n, q_dim);
+  }
+  hook->stage_done(layer, LinearInput::AttnOutput, L);
+  // Residual with the final output projection; the FFN's input.
+  for (const auto& [s0, s1] : mbs) {
+    const auto [t0, n] = span(s0, s1);
+    float* x = hidden + t0 * E;
+    matmul(pool_, L.wo, attn_all.data() + t0 * q_dim, n, xn);
+    post_norm(L.attn_post_norm, xn, n);
+    for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+    hook->observe(layer, LinearInput::FfnGateUp, xn, t0, n, E);
+  }
+  attn_all = {};
+  hook->stage_done(layer, LinearInput::FfnGateUp, L);
+  // Down's input from the final gate/up.
+  for (const auto& [s0, s1] : mbs) {
+    const auto [t0, n] = span(s0, s1);
+    for (int64_t t = 0; t < n; ++t) rms_norm(hidden + (t0 + t) * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+    ffn_hidden(L, n);
+    hook->observe(layer, LinearInput::FfnDown, gate_.data(), t0, n, F);
+  }
+  hook->stage_done(layer, LinearInput::FfnDown, L);
+  // The batch through the final FFN.
+  for (const auto& [s0, s1] : mbs) {
+    const auto [t0, n] = span(s0, s1);
+    float* x = hidden + t0 * E;
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
+    ffn_hidden(L, n);
+    matmul(pool_, L.ffn_down, gate_.data(), n, xn);
+    post_norm(L.ffn_post_norm, xn, n);
+    for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
+  }
 }
 
 void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& out) const {

@@ -1,5 +1,6 @@
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/json.hpp"
 #include "quantlab/io/safetensors.hpp"
@@ -8,6 +9,7 @@
 #include "quantlab/text/hf_tokenizer_writer.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -93,12 +95,86 @@ std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
   return b;
 }
 
-void add_f32(SafetensorsWriter& w, const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
-  w.add_tensor(name, "F32", std::move(shape), bytes_of(v));
+// One safetensors tensor of the export, with its bytes.
+struct OutTensor {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+// The safetensors tensors of one quantized linear (GPTQ / AWQ packing or bitsandbytes' layout), in
+// Hugging Face row order.
+std::vector<OutTensor> linear_tensors(const QuantizedTensor& t, Method method, const ModelConfig& c) {
+  const std::string base = hf_linear(t.name) + ".";
+  const bool rope = interleaved_rope(c) && rope_heads(t.name, c) > 0;
+  std::vector<OutTensor> out;
+  if (t.int_grid) {
+    const IntQuantizedMatrix mat = rope ? permute_rows(*t.int_grid, c.head_dim, true) : *t.int_grid;
+    const PackedIntWeights pk = method == Method::Awq ? pack_awq(mat) : pack_gptq(mat);
+    out.push_back({base + "qweight", "I32", pk.qweight_shape, bytes_of(pk.qweight)});
+    out.push_back({base + "qzeros", "I32", pk.qzeros_shape, bytes_of(pk.qzeros)});
+    out.push_back({base + "scales", "F16", pk.scales_shape, bytes_of(pk.scales)});
+    if (method != Method::Awq) out.push_back({base + "g_idx", "I32", {t.cols}, bytes_of(pk.g_idx)});
+  } else if (t.bnb4 || t.int8) {
+    std::vector<bnb::NamedTensor> named;
+    if (t.bnb4)
+      named = bnb::export_4bit(base, rope ? permute_rows(*t.bnb4, t.rows, t.cols, c.head_dim, t.name) : *t.bnb4);
+    else
+      named = bnb::export_int8(base, rope ? permute_rows(*t.int8, c.head_dim) : *t.int8);
+    for (auto& nt : named) out.push_back({nt.name, nt.dtype, nt.shape, std::move(nt.bytes)});
+  } else {
+    throw Error(t.name, "encoding", "a GGUF block tensor cannot go into a Hugging Face folder");
+  }
+  return out;
 }
 
-void add_matrix_f32(SafetensorsWriter& w, const std::string& name, const WeightMatrix& m) {
-  w.add_tensor(name, "F32", {m.rows, m.cols}, bytes_of(decode_matrix(m)));
+// A layer's unquantized tensors (norms, biases), in the export's order.
+std::vector<OutTensor> layer_tensors(int64_t l, const LayerWeights& L, const ModelConfig& c) {
+  const std::string p = "model.layers." + std::to_string(l) + ".";
+  std::vector<OutTensor> out;
+  out.push_back({p + "input_layernorm.weight", "F32", {c.n_embd}, bytes_of(L.attn_norm)});
+  out.push_back({p + "post_attention_layernorm.weight", "F32", {c.n_embd}, bytes_of(L.ffn_norm)});
+  auto bias = [&](const std::vector<float>& b, const std::string& name, bool rope) {
+    if (b.empty()) return;
+    const std::vector<float> v = rope && interleaved_rope(c) ? permute_vector(b, c.head_dim, true) : b;
+    out.push_back({p + name, "F32", {int64_t(b.size())}, bytes_of(v)});
+  };
+  bias(L.q_bias, "self_attn.q_proj.bias", true);
+  bias(L.k_bias, "self_attn.k_proj.bias", true);
+  bias(L.v_bias, "self_attn.v_proj.bias", false);
+  return out;
+}
+
+// A stand-in of the right shape, quantized by the method's plain encoder: its exported tensors
+// have the names (after the prefix), dtypes, shapes and sizes every linear of that shape gets.
+QuantizedTensor placeholder(const std::string& name, int64_t rows, int64_t cols, const QuantizeOptions& o) {
+  const std::vector<float> ones(static_cast<size_t>(rows * cols), 1.0f);
+  QuantizedTensor t;
+  t.name = name;
+  t.rows = rows, t.cols = cols;
+  if (method_is_int_grid(o.method)) {
+    t.int_grid = quantize_rtn(ones.data(), rows, cols, o.grid);
+  } else if (o.method == Method::Int8) {
+    t.int8 = bnb::quantize_int8_rows(ones.data(), rows, cols, name);
+  } else {
+    bnb::Spec4bit spec = o.bnb4;
+    spec.type = o.method == Method::Nf4 ? bnb::QuantType::NF4 : bnb::QuantType::FP4;
+    t.bnb4 = bnb::quantize_4bit(ones.data(), {rows, cols}, spec, bnb::SourceDtype::F32, name);
+  }
+  return t;
+}
+
+// Roles of the quantized linears in quantize_model's order, with their shapes.
+struct LinearShape {
+  const char* role;
+  int64_t rows, cols;
+};
+std::vector<LinearShape> linear_shapes(const LayerWeights& L) {
+  return {{"attn_q", L.wq.rows, L.wq.cols},           {"attn_k", L.wk.rows, L.wk.cols},
+          {"attn_v", L.wv.rows, L.wv.cols},           {"attn_output", L.wo.rows, L.wo.cols},
+          {"ffn_gate", L.ffn_gate.rows, L.ffn_gate.cols}, {"ffn_up", L.ffn_up.rows, L.ffn_up.cols},
+          {"ffn_down", L.ffn_down.rows, L.ffn_down.cols}};
 }
 
 nlohmann::ordered_json provenance_json(const QuantizeResult& q, const ExportInfo& info) {
@@ -131,6 +207,34 @@ nlohmann::ordered_json provenance_json(const QuantizeResult& q, const ExportInfo
   }
   p["layer_sequential"] = true;
   return p;
+}
+
+// The source's tokenizer beside the weights, so the folder loads on its own: a Hugging Face
+// folder's tokenizer files are copied as they are; a GGUF's vocabulary is written as tokenizer.json
+// + tokenizer_config.json (byte-level BPE vocabularies; see text/hf_tokenizer_writer.hpp). Returns
+// what was done, recorded in config.json; a source without a writable tokenizer gets none.
+std::string export_tokenizer(const std::string& source, int64_t n_ctx, const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(source, ec)) {
+    std::string copied;
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                             "generation_config.json", "chat_template.jinja"}) {
+      const fs::path from = fs::path(source) / name;
+      if (!fs::exists(from)) continue;
+      fs::copy_file(from, dir / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) throw Error(from.string(), "", "cannot copy into the export: " + ec.message());
+      copied += (copied.empty() ? "" : ", ") + std::string(name);
+    }
+    return copied.empty() ? "none (the source folder has no tokenizer files)" : "copied: " + copied;
+  }
+  if (source.size() < 5 || source.compare(source.size() - 5, 5, ".gguf") != 0) return "none (not a GGUF or HF source)";
+  const GgufFile f(source);
+  if (!f.find("tokenizer.ggml.tokens")) return "none (the GGUF has no vocabulary)";
+  const Vocab v = vocab_from_gguf(f);
+  if (v.algorithm != TokenizerAlgorithm::ByteLevelBpe)
+    return std::string("none (") + tokenizer_algorithm_name(v.algorithm) + " vocabulary: writing it as tokenizer.json is not supported)";
+  write_hf_tokenizer_files(v, n_ctx, dir.string());
+  return "written from the GGUF vocabulary: tokenizer.json, tokenizer_config.json";
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -200,99 +304,123 @@ nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& 
   return j;
 }
 
-namespace {
-
-// The source's tokenizer beside the weights, so the folder loads on its own: a Hugging Face
-// folder's tokenizer files are copied as they are; a GGUF's vocabulary is written as tokenizer.json
-// + tokenizer_config.json (byte-level BPE vocabularies; see text/hf_tokenizer_writer.hpp). Returns
-// what was done, recorded in config.json; a source without a writable tokenizer gets none.
-std::string export_tokenizer(const std::string& source, int64_t n_ctx, const fs::path& dir) {
-  std::error_code ec;
-  if (fs::is_directory(source, ec)) {
-    std::string copied;
-    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                             "generation_config.json", "chat_template.jinja"}) {
-      const fs::path from = fs::path(source) / name;
-      if (!fs::exists(from)) continue;
-      fs::copy_file(from, dir / name, fs::copy_options::overwrite_existing, ec);
-      if (ec) throw Error(from.string(), "", "cannot copy into the export: " + ec.message());
-      copied += (copied.empty() ? "" : ", ") + std::string(name);
-    }
-    return copied.empty() ? "none (the source folder has no tokenizer files)" : "copied: " + copied;
-  }
-  if (source.size() < 5 || source.compare(source.size() - 5, 5, ".gguf") != 0) return "none (not a GGUF or HF source)";
-  const GgufFile f(source);
-  if (!f.find("tokenizer.ggml.tokens")) return "none (the GGUF has no vocabulary)";
-  const Vocab v = vocab_from_gguf(f);
-  if (v.algorithm != TokenizerAlgorithm::ByteLevelBpe)
-    return std::string("none (") + tokenizer_algorithm_name(v.algorithm) + " vocabulary: writing it as tokenizer.json is not supported)";
-  write_hf_tokenizer_files(v, n_ctx, dir.string());
-  return "written from the GGUF vocabulary: tokenizer.json, tokenizer_config.json";
+bool HfExportWriter::streamable(const QuantizeOptions& o) {
+  // bitsandbytes' double quantization records a value (nested_offset) in a tensor's JSON state,
+  // so that tensor's size is not known before the weights are quantized.
+  return !((o.method == Method::Nf4 || o.method == Method::Fp4) && o.bnb4.double_quant);
 }
 
-}  // namespace
-
-void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir) {
-  const Model& m = q.model;
-  const ModelConfig& c = m.config;
-  nlohmann::ordered_json config = export_config(q, info);
-  const Method method = info.options.method;
-  const bool permute = interleaved_rope(c);
-
-  SafetensorsWriter w;
-  w.set_metadata("format", "pt");
-  add_matrix_f32(w, "model.embed_tokens.weight", m.token_embd);
-  add_f32(w, "model.norm.weight", {c.n_embd}, m.output_norm);
-  if (!c.tied_embeddings) add_matrix_f32(w, "lm_head.weight", m.output);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& L = m.layers[size_t(l)];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add_f32(w, p + "input_layernorm.weight", {c.n_embd}, L.attn_norm);
-    add_f32(w, p + "post_attention_layernorm.weight", {c.n_embd}, L.ffn_norm);
-    auto bias = [&](const std::vector<float>& b, const std::string& name, bool rope) {
-      if (b.empty()) return;
-      add_f32(w, p + name, {int64_t(b.size())}, rope && permute ? permute_vector(b, c.head_dim, true) : b);
-    };
-    bias(L.q_bias, "self_attn.q_proj.bias", true);
-    bias(L.k_bias, "self_attn.k_proj.bias", true);
-    bias(L.v_bias, "self_attn.v_proj.bias", false);
+HfExportWriter::HfExportWriter(const Model& source, const ExportInfo& info, const std::string& dir)
+    : source_(source), info_(info), dest_(dir), tmp_(dir + ".partial") {
+  const ModelConfig& c = source.config;
+  if (!streamable(info.options))
+    throw Error(dir, "--double-quant", "this export's layout depends on the weights: quantize in memory first");
+  {
+    QuantizeResult probe;  // only the configuration and the options are read
+    probe.model.config = c;
+    export_config(probe, info);  // refuses what cannot be exported before anything is quantized
   }
-  for (const QuantizedTensor& t : q.tensors) {
-    const std::string base = hf_linear(t.name) + ".";
-    const bool rope = permute && rope_heads(t.name, c) > 0;
-    if (t.int_grid) {
-      const IntQuantizedMatrix mat = rope ? permute_rows(*t.int_grid, c.head_dim, true) : *t.int_grid;
-      const PackedIntWeights pk = method == Method::Awq ? pack_awq(mat) : pack_gptq(mat);
-      w.add_tensor(base + "qweight", "I32", pk.qweight_shape, bytes_of(pk.qweight));
-      w.add_tensor(base + "qzeros", "I32", pk.qzeros_shape, bytes_of(pk.qzeros));
-      w.add_tensor(base + "scales", "F16", pk.scales_shape, bytes_of(pk.scales));
-      if (method != Method::Awq) w.add_tensor(base + "g_idx", "I32", {t.cols}, bytes_of(pk.g_idx));
-    } else {
-      std::vector<bnb::NamedTensor> named;
-      if (t.bnb4)
-        named = bnb::export_4bit(base, rope ? permute_rows(*t.bnb4, t.rows, t.cols, c.head_dim, t.name) : *t.bnb4);
-      else
-        named = bnb::export_int8(base, rope ? permute_rows(*t.int8, c.head_dim) : *t.int8);
-      for (const auto& nt : named) w.add_tensor(nt.name, nt.dtype, nt.shape, nt.bytes);
+  SafetensorsWriter layout;
+  layout.set_metadata("format", "pt");
+  layout.declare_tensor("model.embed_tokens.weight", "F32", {c.n_vocab, c.n_embd}, size_t(c.n_vocab * c.n_embd) * 4);
+  layout.declare_tensor("model.norm.weight", "F32", {c.n_embd}, size_t(c.n_embd) * 4);
+  if (!c.tied_embeddings) layout.declare_tensor("lm_head.weight", "F32", {c.n_vocab, c.n_embd}, size_t(c.n_vocab * c.n_embd) * 4);
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    for (const OutTensor& t : layer_tensors(l, source.layers[size_t(l)], c)) layout.declare_tensor(t.name, t.dtype, t.shape, t.bytes.size());
+  std::map<std::pair<int64_t, int64_t>, std::vector<OutTensor>> by_shape;  // suffix names, no bytes
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    for (const LinearShape& ls : linear_shapes(source.layers[size_t(l)])) {
+      const std::string name = "blk." + std::to_string(l) + "." + ls.role + ".weight";
+      auto& planned = by_shape[{ls.rows, ls.cols}];
+      if (planned.empty()) {
+        const QuantizedTensor t = placeholder("blk.0.attn_output.weight", ls.rows, ls.cols, info.options);
+        const std::string prefix = hf_linear(t.name) + ".";
+        for (OutTensor& o : linear_tensors(t, info.options.method, c)) {
+          o.name = o.name.substr(prefix.size());
+          planned.push_back(std::move(o));
+        }
+      }
+      const std::string prefix = hf_linear(name) + ".";
+      for (const OutTensor& o : planned) layout.declare_tensor(prefix + o.name, o.dtype, o.shape, o.bytes.size());
     }
-  }
-
-  const fs::path dest(dir);
-  const fs::path tmp = dest.string() + ".partial";
   std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
+  fs::remove_all(tmp_, ec);
+  fs::create_directories(tmp_);
   try {
-    w.write((tmp / "model.safetensors").string());
-    config["quantization_config"]["quantlab"]["tokenizer"] = export_tokenizer(info.source_path, c.n_ctx_train, tmp);
-    write_text(tmp / "config.json", config.dump(2) + "\n");
+    stream_ = std::make_unique<SafetensorsStream>(layout, (tmp_ / "model.safetensors").string());
+    write_matrix("model.embed_tokens.weight", source.token_embd);
+    stream_->write("model.norm.weight", source.output_norm.data(), source.output_norm.size() * 4);
+    if (!c.tied_embeddings) write_matrix("lm_head.weight", source.output);
   } catch (...) {
-    fs::remove_all(tmp, ec);
+    stream_.reset();
+    fs::remove_all(tmp_, ec);
     throw;
   }
-  fs::remove_all(dest, ec);
-  fs::rename(tmp, dest, ec);
-  if (ec) throw Error(dir, "", "cannot move the export into place: " + ec.message());
+}
+
+HfExportWriter::~HfExportWriter() {
+  if (finished_) return;
+  stream_.reset();  // removes its temporary file
+  std::error_code ec;
+  fs::remove_all(tmp_, ec);
+}
+
+void HfExportWriter::write_matrix(const std::string& name, const WeightMatrix& m) {
+  // A few MiB of rows at a time, their source pages released once copied: exporting a large
+  // embedding does not make it resident.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, m.cols * 4));
+  std::vector<float> rows;
+  for (int64_t r0 = 0; r0 < m.rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, m.rows - r0);
+    rows.resize(size_t(n * m.cols));
+    for (int64_t r = 0; r < n; ++r) row_to_f32(m.format, m.row(r0 + r), rows.data() + r * m.cols, m.cols);
+    stream_->write(name, rows.data(), rows.size() * 4);
+    release_mapped_pages(m.row(r0), size_t(n) * m.row_stride);
+  }
+}
+
+void HfExportWriter::write_layer(int layer, const LayerWeights& weights, const std::vector<QuantizedTensor>& tensors) {
+  const ModelConfig& c = source_.config;
+  for (const OutTensor& t : layer_tensors(layer, weights, c)) stream_->write(t.name, t.bytes.data(), t.bytes.size());
+  for (const QuantizedTensor& q : tensors)
+    for (const OutTensor& t : linear_tensors(q, info_.options.method, c)) stream_->write(t.name, t.bytes.data(), t.bytes.size());
+}
+
+void HfExportWriter::layer_done(int layer, const LayerWeights& weights, std::vector<QuantizedTensor>& tensors) {
+  write_layer(layer, weights, tensors);
+}
+
+void HfExportWriter::finish(const QuantizeResult& q) {
+  nlohmann::ordered_json config = export_config(q, info_);
+  std::error_code ec;
+  try {
+    stream_->commit();
+    config["quantization_config"]["quantlab"]["tokenizer"] =
+        export_tokenizer(info_.source_path, source_.config.n_ctx_train, tmp_);
+    write_text(tmp_ / "config.json", config.dump(2) + "\n");
+  } catch (...) {
+    stream_.reset();
+    fs::remove_all(tmp_, ec);
+    throw;
+  }
+  finished_ = true;
+  fs::remove_all(dest_, ec);
+  fs::rename(tmp_, dest_, ec);
+  if (ec) throw Error(dest_.string(), "", "cannot move the export into place: " + ec.message());
+}
+
+void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir) {
+  if (!q.complete) throw Error(dir, "model", "the quantized model was streamed (keep_model off), not kept in memory");
+  // The same writer as the streamed export, fed from memory: the same bytes.
+  HfExportWriter w(q.model, info, dir);
+  size_t i = 0;
+  for (int64_t l = 0; l < q.model.config.n_layer; ++l) {
+    const std::string prefix = "blk." + std::to_string(l) + ".";
+    std::vector<QuantizedTensor> layer;
+    for (; i < q.tensors.size() && q.tensors[i].name.rfind(prefix, 0) == 0; ++i) layer.push_back(q.tensors[i]);
+    w.write_layer(int(l), q.model.layers[size_t(l)], layer);
+  }
+  w.finish(q);
 }
 
 Model load_quantized_export(const std::string& dir) {

@@ -1,5 +1,6 @@
 #include "quantlab/pipeline/quantize_model.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/model/layer_runner.hpp"
 #include "quantlab/quant/hessian.hpp"
 
@@ -63,52 +64,67 @@ std::vector<float> quantize_plain(const float* w, int64_t rows, int64_t cols, co
   return {};
 }
 
-// GPTQ as a layer hook: each group's Hessian from the batch's inputs at that point, the group's
-// linears quantized and swapped in before they run (true-sequential).
+// Replaces an f32 working matrix's values by their quantized (dequantized) values, in place: the
+// layer's working copy becomes the quantized layer, with no second buffer.
+void store_values(WeightMatrix& m, const std::vector<float>& values) {
+  std::copy(values.begin(), values.end(), f32_data(m));
+}
+
+// GPTQ as a layer hook: each group's Hessian from every micro-batch's inputs at that point, the
+// group's linears quantized and swapped in before the next stage runs (true-sequential).
 class GptqHook : public LayerHook {
  public:
-  GptqHook(const QuantizeOptions& o, WeightStore& store, QuantizeResult& result, LayerStats& stats)
-      : o_(o), store_(store), result_(result), stats_(stats) {}
+  GptqHook(const QuantizeOptions& o, std::vector<QuantizedTensor>& out, LayerStats& stats)
+      : o_(o), out_(out), stats_(stats) {}
 
-  void before_linears(int layer, LinearInput which, float* x, int64_t n_tokens, int64_t n_features,
-                      LayerWeights& weights) override {
-    HessianAccumulator acc(n_features);
-    acc.add(x, n_tokens);
-    const std::vector<double> h = acc.hessian();
-    for (const LinearSlot& slot : consumers(which)) {
+  void observe(int, LinearInput, const float* x, int64_t, int64_t n_tokens, int64_t n_features) override {
+    if (!acc_) acc_.emplace(n_features);
+    acc_->add(x, n_tokens);
+  }
+
+  void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
+    std::vector<double> h = acc_->hessian();
+    acc_.reset();  // its sums are not needed any more
+    const std::vector<LinearSlot> slots = consumers(which);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const LinearSlot& slot = slots[i];
       WeightMatrix& m = weights.*slot.member;
+      // The last consumer may take the Hessian itself.
+      std::vector<double> hi;
+      if (i + 1 == slots.size()) hi = std::move(h);
+      else hi = h;
       QuantizedTensor t;
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
       if (o_.gguf_types.empty()) {
-        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, h, o_.grid, o_.gptq, &rep);
-        m = store_.adopt(t.int_grid->dequantize(), t.rows, t.cols);
+        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep);
+        store_values(m, t.int_grid->dequantize());
       } else {
         const auto type = o_.gguf_types.find(t.name);
         if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
         t.gguf_gptq = gptq_gguf_supports(type->second);
         if (t.gguf_gptq) {
-          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, h, type->second, o_.gptq, &rep);
+          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep);
         } else {
           std::vector<float> diag(size_t(m.cols));
-          for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(h[size_t(c * m.cols + c)]);
+          for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);
           t.gguf = encode_gguf_matrix(f32_data(m), m.rows, m.cols, type->second, diag.data());
         }
-        m = store_.adopt(std::move(t.gguf->dequantized), t.rows, t.cols);
-        t.gguf->dequantized = {};  // the model holds them now
+        store_values(m, t.gguf->dequantized);
+        t.gguf->dequantized = {};  // the layer holds them now
       }
       stats_.gptq_loss += rep.loss;
       stats_.dead_columns += rep.dead_columns;
-      result_.tensors.push_back(std::move(t));
+      out_.push_back(std::move(t));
     }
   }
 
  private:
   const QuantizeOptions& o_;
-  WeightStore& store_;
-  QuantizeResult& result_;
+  std::vector<QuantizedTensor>& out_;
   LayerStats& stats_;
+  std::optional<HessianAccumulator> acc_;
 };
 
 // AWQ's statistics of one input group: mean |x| over every token, and a strided sample of rows.
@@ -116,30 +132,43 @@ struct CapturedInput {
   std::vector<float> abs_mean;
   std::vector<float> rows;  // [n_rows][features]
   int64_t n_rows = 0, features = 0;
+  std::vector<double> abs_sum;  // while accumulating
+  std::vector<int64_t> picked;  // global token index of each sampled row
 };
 
 class CaptureHook : public LayerHook {
  public:
-  explicit CaptureHook(int64_t max_tokens) : max_tokens_(max_tokens) {}
+  CaptureHook(int64_t max_tokens, int64_t n_tokens) : max_tokens_(max_tokens), n_tokens_(n_tokens) {}
   CapturedInput captured[4];
 
-  void before_linears(int, LinearInput which, float* x, int64_t n_tokens, int64_t n_features, LayerWeights&) override {
+  void observe(int, LinearInput which, const float* x, int64_t first, int64_t n, int64_t n_features) override {
     CapturedInput& c = captured[int(which)];
-    std::vector<double> sum(size_t(n_features), 0.0);
-    for (int64_t t = 0; t < n_tokens; ++t)
-      for (int64_t f = 0; f < n_features; ++f) sum[size_t(f)] += std::fabs(x[t * n_features + f]);
-    c.abs_mean.resize(size_t(n_features));
-    for (int64_t f = 0; f < n_features; ++f) c.abs_mean[size_t(f)] = float(sum[size_t(f)] / double(n_tokens));
-    const std::vector<int64_t> idx = strided_tokens(n_tokens, max_tokens_);
-    c.n_rows = int64_t(idx.size());
-    c.features = n_features;
-    c.rows.resize(size_t(c.n_rows * n_features));
-    for (size_t i = 0; i < idx.size(); ++i)
-      std::copy(x + idx[i] * n_features, x + (idx[i] + 1) * n_features, c.rows.begin() + int64_t(i) * n_features);
+    if (c.abs_sum.empty()) {
+      c.abs_sum.assign(size_t(n_features), 0.0);
+      c.picked = strided_tokens(n_tokens_, max_tokens_);
+      c.n_rows = int64_t(c.picked.size());
+      c.features = n_features;
+      c.rows.resize(size_t(c.n_rows * n_features));
+    }
+    // Token by token, in batch order whatever the micro-batches: the same sums as in one pass.
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t f = 0; f < n_features; ++f) c.abs_sum[size_t(f)] += std::fabs(x[t * n_features + f]);
+    const auto lo = std::lower_bound(c.picked.begin(), c.picked.end(), first);
+    for (auto it = lo; it != c.picked.end() && *it < first + n; ++it)
+      std::copy(x + (*it - first) * n_features, x + (*it - first + 1) * n_features,
+                c.rows.begin() + (it - c.picked.begin()) * n_features);
+  }
+
+  void finish() {
+    for (CapturedInput& c : captured) {
+      c.abs_mean.resize(c.abs_sum.size());
+      for (size_t f = 0; f < c.abs_sum.size(); ++f) c.abs_mean[f] = float(c.abs_sum[f] / double(n_tokens_));
+      c.abs_sum = {};
+    }
   }
 
  private:
-  int64_t max_tokens_;
+  int64_t max_tokens_, n_tokens_;
 };
 
 void scale_columns(WeightMatrix& m, const std::vector<float>& s) {
@@ -163,7 +192,7 @@ void divide_inputs(CapturedInput& c, const std::vector<float>& s) {
 // AWQ on one layer whose linears are f32 in `work`: search all scales on the float layer's inputs
 // (as AutoAWQ does), fold them in, clip, quantize.
 void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap, const QuantizeOptions& o,
-               WeightStore& store, QuantizeResult& result, LayerStats& stats) {
+               std::vector<QuantizedTensor>& out, LayerStats& stats) {
   auto lin = [](WeightMatrix& m) { return AwqLinear{f32_data(m), m.rows}; };
   auto search = [&](LinearInput which, std::vector<AwqLinear> ls) {
     const CapturedInput& c = cap.captured[int(which)];
@@ -205,8 +234,8 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
       t.int_grid = quantize_rtn(f32_data(m), m.rows, m.cols, o.grid);
-      m = store.adopt(t.int_grid->dequantize(), t.rows, t.cols);
-      result.tensors.push_back(std::move(t));
+      store_values(m, t.int_grid->dequantize());
+      out.push_back(std::move(t));
     }
   }
 }
@@ -239,24 +268,21 @@ WeightMatrix WeightStore::adopt(std::vector<float> values, int64_t rows, int64_t
   return make_weight_matrix(FormatId::F32, buffers.back().data(), rows, cols);
 }
 
-double quantized_bits_per_weight(const QuantizeResult& r) {
-  double bits = 0, weights = 0;
-  for (const QuantizedTensor& t : r.tensors) {
-    weights += double(t.rows * t.cols);
-    if (t.int_grid) {
-      const auto& m = *t.int_grid;
-      // codes + f16 scale and packed zero per (row, group) + one int32 g_idx entry per column
-      bits += double(m.spec.bits) * double(t.rows * t.cols) + double(m.n_groups * t.rows) * (16.0 + m.spec.bits) +
-              32.0 * double(t.cols);
-    } else if (t.bnb4) {
-      bits += 4.0 * double(t.rows * t.cols) + 32.0 * double(t.bnb4->blocks());
-    } else if (t.int8) {
-      bits += 8.0 * double(t.rows * t.cols) + 32.0 * double(t.rows);
-    } else if (t.gguf) {
-      bits += 8.0 * double(t.gguf->bytes.size());
-    }
+double quantized_bits(const QuantizedTensor& t) {
+  if (t.int_grid) {
+    const auto& m = *t.int_grid;
+    // codes + f16 scale and packed zero per (row, group) + one int32 g_idx entry per column
+    return double(m.spec.bits) * double(t.rows * t.cols) + double(m.n_groups * t.rows) * (16.0 + m.spec.bits) +
+           32.0 * double(t.cols);
   }
-  return weights > 0 ? bits / weights : 0;
+  if (t.bnb4) return 4.0 * double(t.rows * t.cols) + 32.0 * double(t.bnb4->blocks());
+  if (t.int8) return 8.0 * double(t.rows * t.cols) + 32.0 * double(t.rows);
+  if (t.gguf) return 8.0 * double(t.gguf->bytes.size());
+  return 0;
+}
+
+double quantized_bits_per_weight(const QuantizeResult& r) {
+  return r.quantized_weights > 0 ? r.quantized_bits / r.quantized_weights : 0;
 }
 
 std::vector<float> decode_matrix(const WeightMatrix& w) {
@@ -266,7 +292,8 @@ std::vector<float> decode_matrix(const WeightMatrix& w) {
 }
 
 QuantizeResult quantize_model(const Model& source, const std::vector<std::vector<int32_t>>& calibration,
-                              const QuantizeOptions& options_in, ThreadPool& pool, const LayerProgressFn& progress) {
+                              const QuantizeOptions& options_in, ThreadPool& pool, const LayerProgressFn& progress,
+                              LayerSink* sink) {
   const auto t0 = Clock::now();
   QuantizeOptions o = options_in;
   if (o.method == Method::Awq) {
@@ -286,36 +313,43 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   auto store = std::make_shared<WeightStore>();
   store->parent = source.storage;
   result.model.storage = store;
+  result.complete = o.keep_model;
 
   const int n_layer = int(source.config.n_layer);
   LayerRunner runner(source.config, pool);
+  runner.set_micro_batch(o.micro_batch_tokens);
   SampleBatch batch;
   if (calibrated) {
     batch = runner.embed(source, calibration);
     result.calibration_tokens = batch.n_tokens();
+    // The embedding rows were copied; their pages are not needed until the export reads them.
+    release_weight_pages(source.token_embd);
   }
   for (int l = 0; l < n_layer; ++l) {
     const auto tl = Clock::now();
     LayerStats stats;
     stats.layer = l;
-    WeightStore work_store;  // the layer's f32 copy, freed at the end of the iteration
+    // The layer's f32 working copy; quantizing overwrites it with the quantized values, so it is
+    // the quantized layer at the end of the iteration.
+    WeightStore work_store;
     LayerWeights work = source.layers[size_t(l)];
     for (const LinearSlot& slot : kSlots) {
       const WeightMatrix& src = source.layers[size_t(l)].*slot.member;
       std::vector<float> w = decode_matrix(src);
+      release_weight_pages(src);  // the source layer is read once
       for (float v : w)
         if (!std::isfinite(v)) throw Error(source.source, tensor_name(l, slot), "non-finite weight");
       work.*slot.member = work_store.adopt(std::move(w), src.rows, src.cols);
     }
+    std::vector<QuantizedTensor> tensors;
     if (o.method == Method::Gptq) {
-      GptqHook hook(o, *store, result, stats);
+      GptqHook hook(o, tensors, stats);
       runner.run_layer(l, work, batch, &hook);
     } else if (o.method == Method::Awq) {
-      CaptureHook cap(std::max(o.awq.max_search_tokens, o.awq.clip_tokens));
-      std::vector<float> saved = batch.hidden;  // the float pass only observes
-      runner.run_layer(l, work, batch, &cap);
-      batch.hidden = std::move(saved);
-      awq_layer(pool, l, work, cap, o, *store, result, stats);
+      CaptureHook cap(std::max(o.awq.max_search_tokens, o.awq.clip_tokens), batch.n_tokens());
+      runner.observe_layer(l, work, batch, cap);  // the float pass only observes
+      cap.finish();
+      awq_layer(pool, l, work, cap, o, tensors, stats);
       runner.run_layer(l, work, batch);  // the quantized layer feeds the next one
     } else {
       for (const LinearSlot& slot : kSlots) {
@@ -323,18 +357,55 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
         QuantizedTensor t;
         t.name = tensor_name(l, slot);
         t.rows = m.rows, t.cols = m.cols;
-        std::vector<float> deq = quantize_plain(f32_data(m), m.rows, m.cols, o, t);
-        m = store->adopt(std::move(deq), t.rows, t.cols);
-        result.tensors.push_back(std::move(t));
+        store_values(m, quantize_plain(f32_data(m), m.rows, m.cols, o, t));
+        tensors.push_back(std::move(t));
       }
     }
-    result.model.layers[size_t(l)] = work;
+    for (const QuantizedTensor& t : tensors) {
+      result.quantized_bits += quantized_bits(t);
+      result.quantized_weights += double(t.rows * t.cols);
+    }
+    if (sink) sink->layer_done(l, work, tensors);
+    if (o.keep_model) {
+      for (auto& b : work_store.buffers) store->buffers.push_back(std::move(b));  // moving keeps the data where it is
+      result.model.layers[size_t(l)] = work;
+      for (QuantizedTensor& t : tensors) result.tensors.push_back(std::move(t));
+    } else {
+      // Streamed: the layer's values went to the sink and are freed with work_store; the model
+      // keeps its norms and biases (small) but no linears.
+      for (const LinearSlot& slot : kSlots) work.*slot.member = WeightMatrix{};
+      result.model.layers[size_t(l)] = std::move(work);
+    }
     stats.seconds = std::chrono::duration<double>(Clock::now() - tl).count();
     result.layers.push_back(stats);
     if (progress) progress(l + 1, n_layer, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;
+}
+
+MemoryBound memory_bound(const Model& m, int64_t calibration_tokens) {
+  MemoryBound b;
+  auto consider = [&](double bytes, const std::string& name) {
+    if (bytes > b.largest_layer_bytes) b.largest_layer_bytes = bytes, b.largest_layer = name;
+  };
+  auto f32 = [](const WeightMatrix& w) { return 4.0 * double(w.rows) * double(w.cols); };
+  consider(f32(m.token_embd), "token_embd");
+  if (!m.config.tied_embeddings && m.output.data != m.token_embd.data) consider(f32(m.output), "output");
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    double bytes = 0;
+    for (const LinearSlot& s : kSlots) bytes += f32(L.*s.member);
+    for (const auto* v : {&L.attn_norm, &L.ffn_norm, &L.q_bias, &L.k_bias, &L.v_bias, &L.q_norm, &L.k_norm})
+      bytes += 4.0 * double(v->size());
+    consider(bytes, "blk." + std::to_string(l));
+  }
+  b.calibration_bytes = 4.0 * double(calibration_tokens) * double(m.config.n_embd);
+  return b;
+}
+
+void release_weight_pages(const WeightMatrix& m) {
+  if (m.data) release_mapped_pages(m.data, size_t(m.rows) * m.row_stride);
 }
 
 }  // namespace quantlab::pipeline

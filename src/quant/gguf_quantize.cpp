@@ -7,6 +7,7 @@
 
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/gguf_writer.hpp"
@@ -113,19 +114,15 @@ std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const Ggu
   return plan;
 }
 
-GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o,
-                                 const GgufQuantizeProgress& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
+GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o)
+    : t0_(std::chrono::steady_clock::now()), in_path_(in_path), out_path_(out_path), o_(o), pool_(o.threads) {
   if (std::filesystem::exists(out_path) && std::filesystem::exists(in_path) &&
       std::filesystem::equivalent(in_path, out_path))
     throw Error(out_path, "", "output would overwrite the input");
-  GgufFile in(in_path);
-  GgufQuantizeResult r;
-  r.tensors = plan_gguf_quantization(in, o);
-  r.source_sha256 = sha256_file(in_path);
-  if (o.precomputed)
-    for (const auto& [name, tensor] : *o.precomputed)
-      if (!in.find_tensor(name)) throw Error(in_path, name, "a precomputed tensor names no tensor of the model");
+  in_ = std::make_unique<GgufFile>(in_path);
+  const GgufFile& in = *in_;
+  r_.tensors = plan_gguf_quantization(in, o);
+  r_.source_sha256 = sha256_file(in_path);
 
   GgufWriter w(in.version());
   for (const auto& [k, v] : in.metadata()) {
@@ -147,7 +144,7 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
   }
   append("quantlab.version", GgufValue::str(QUANTLAB_VERSION));
   append("quantlab.source.file", GgufValue::str(std::filesystem::path(in_path).filename().string()));
-  append("quantlab.source.sha256", GgufValue::str(r.source_sha256));
+  append("quantlab.source.sha256", GgufValue::str(r_.source_sha256));
   append("quantlab.method", GgufValue::str(o.method));
   append("quantlab.params", GgufValue::str(o.params_json));
   for (const auto& [k, v] : o.extra_metadata) append(k, v);
@@ -162,32 +159,67 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
     append("quantlab.imatrix.chunk_count", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_count))));
     append("quantlab.imatrix.chunk_size", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_size))));
   }
+  for (size_t i = 0; i < r_.tensors.size(); ++i) {
+    const GgufTensorPlan& p = r_.tensors[i];
+    w.declare_tensor(p.name, p.ne, p.to);
+    index_[p.name] = i;
+  }
+  done_.assign(r_.tensors.size(), false);
+  stream_ = std::make_unique<GgufStream>(w, out_path);
+}
 
-  ThreadPool pool(o.threads);
+GgufQuantizeStream::~GgufQuantizeStream() = default;
+
+void GgufQuantizeStream::put(const std::string& name, FormatId type, const std::vector<uint8_t>& bytes) {
+  const auto it = index_.find(name);
+  if (it == index_.end()) throw Error(in_path_, name, "a precomputed tensor names no tensor of the model");
+  GgufTensorPlan& p = r_.tensors[it->second];
+  if (done_[it->second]) throw Error(p.name, "bytes", "written twice");
+  if (type != p.to)
+    throw Error(p.name, std::string(format_traits(type).name),
+                "was encoded as this type, the plan gives " + std::string(format_traits(p.to).name));
+  const GgufTensorInfo& t = *in_->find_tensor(p.name);
+  const int64_t n_per_row = t.ne[0], n_rows = t.n_elements() / n_per_row;
+  if (bytes.size() != row_bytes(p.to, n_per_row) * size_t(n_rows))
+    throw Error(p.name, "bytes", "precomputed tensor data has the wrong size");
+  // Decode the source too (a NaN/Inf weight is refused as for encoded tensors) and count it.
+  check_source(p, t, false);
+  stream_->write(p.name, bytes.data(), bytes.size());
+  r_.bytes_out += bytes.size();
+  done_[it->second] = true;
+}
+
+// Reads the source tensor in row chunks (their pages released once used): refuses non-finite
+// weights; with `encode`, writes each chunk encoded to the planned type (or copied when it stays).
+void GgufQuantizeStream::check_source(GgufTensorPlan& p, const GgufTensorInfo& t, bool encode) {
+  const uint8_t* src = in_->tensor_data(t);
+  const int64_t n_per_row = t.ne[0];
+  const int64_t n_rows = t.n_elements() / n_per_row;
+  r_.n_elements += uint64_t(t.n_elements());
+  r_.bytes_in += t.nbytes;
+  if (p.fell_back) ++r_.n_fallback;
+  const auto& from = format_traits(p.from);
+  const auto& to = format_traits(p.to);
+  const size_t src_row = row_bytes(p.from, n_per_row);
+  const size_t dst_row = row_bytes(p.to, n_per_row);
+  std::vector<float> imp;
+  if (encode && p.uses_imatrix) imp = importance_of(o_.imatrix->entries.at(p.name));
+  // Rows are independent (per-row encoders), so chunking changes no byte.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(8) << 20) / std::max<int64_t>(1, n_per_row * 4));
   std::vector<float> f32;
-  for (size_t i = 0; i < r.tensors.size(); ++i) {
-    GgufTensorPlan& p = r.tensors[i];
-    if (progress) progress(i, r.tensors.size(), p.name);
-    const GgufTensorInfo& t = *in.find_tensor(p.name);
-    const uint8_t* src = in.tensor_data(t);
-    const int64_t n_per_row = t.ne[0];
-    const int64_t n_rows = t.n_elements() / n_per_row;
-    r.n_elements += uint64_t(t.n_elements());
-    r.bytes_in += t.nbytes;
-    if (p.fell_back) ++r.n_fallback;
-    const auto& from = format_traits(p.from);
-    const auto& to = format_traits(p.to);
-
+  std::vector<uint8_t> out;
+  for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+    const int64_t nr = std::min(chunk, n_rows - r0);
+    const uint8_t* csrc = src + size_t(r0) * src_row;
     // Decode every row (also of tensors copied unchanged) so that a NaN/Inf weight is refused.
     const bool decodable = from.to_float != nullptr;
     if (decodable) {
-      f32.resize(size_t(t.n_elements()));
-      const size_t src_row = row_bytes(p.from, n_per_row);
-      std::vector<int64_t> bad(size_t(pool.size()), -1);
-      pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int th) {
+      f32.resize(size_t(nr * n_per_row));
+      std::vector<int64_t> bad(size_t(pool_.size()), -1);
+      pool_.parallel_for(nr, [&](int64_t b, int64_t e, int th) {
         for (int64_t row = b; row < e; ++row) {
           float* y = f32.data() + row * n_per_row;
-          from.to_float(src + size_t(row) * src_row, y, n_per_row);
+          from.to_float(csrc + size_t(row) * src_row, y, n_per_row);
           if (bad[size_t(th)] < 0)
             for (int64_t j = 0; j < n_per_row; ++j)
               if (!std::isfinite(y[j])) {
@@ -197,45 +229,53 @@ GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& 
         }
       });
       for (int64_t b : bad)
-        if (b >= 0) throw Error(in_path, p.name, "weight " + std::to_string(b) + " is NaN or infinite");
+        if (b >= 0) throw Error(in_path_, p.name, "weight " + std::to_string(r0 * n_per_row + b) + " is NaN or infinite");
     }
-    if (o.precomputed) {
-      if (const auto pre = o.precomputed->find(p.name); pre != o.precomputed->end()) {
-        const auto& [type, bytes] = pre->second;
-        if (type != p.to)
-          throw Error(p.name, std::string(format_traits(type).name),
-                      "was encoded as this type, the plan gives " + std::string(format_traits(p.to).name));
-        if (bytes.size() != row_bytes(p.to, n_per_row) * size_t(n_rows))
-          throw Error(p.name, "bytes", "precomputed tensor data has the wrong size");
-        r.bytes_out += bytes.size();
-        w.add_tensor(p.name, t.ne, p.to, bytes.data(), bytes.size());
-        continue;
+    if (encode) {
+      if (p.to == p.from) {
+        stream_->write(p.name, csrc, size_t(nr) * src_row);
+      } else {
+        out.resize(dst_row * size_t(nr));
+        pool_.parallel_for(nr, [&](int64_t b, int64_t e, int) {
+          for (int64_t row = b; row < e; ++row) {
+            const float* x = f32.data() + row * n_per_row;
+            uint8_t* y = out.data() + size_t(row) * dst_row;
+            if (p.to == FormatId::F32) std::memcpy(y, x, size_t(n_per_row) * 4);
+            else to.from_float(x, y, n_per_row, imp.empty() ? nullptr : imp.data());
+          }
+        });
+        stream_->write(p.name, out.data(), out.size());
       }
     }
-    if (p.to == p.from) {
-      w.add_tensor(p.name, t.ne, t.type, src, t.nbytes);
-      r.bytes_out += t.nbytes;
-      continue;
-    }
-    std::vector<float> imp;
-    if (p.uses_imatrix) imp = importance_of(o.imatrix->entries.at(p.name));
-    const size_t dst_row = row_bytes(p.to, n_per_row);
-    std::vector<uint8_t> out(dst_row * size_t(n_rows));
-    pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int) {
-      for (int64_t row = b; row < e; ++row) {
-        const float* x = f32.data() + row * n_per_row;
-        uint8_t* y = out.data() + size_t(row) * dst_row;
-        if (p.to == FormatId::F32) std::memcpy(y, x, size_t(n_per_row) * 4);
-        else to.from_float(x, y, n_per_row, imp.empty() ? nullptr : imp.data());
-      }
-    });
-    r.bytes_out += out.size();
-    w.add_tensor(p.name, t.ne, p.to, std::move(out));
+    release_mapped_pages(csrc, size_t(nr) * src_row);
   }
-  w.write(out_path);
-  r.file_size = std::filesystem::file_size(out_path);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+  if (encode) r_.bytes_out += p.to == p.from ? t.nbytes : dst_row * size_t(n_rows);
+}
+
+void GgufQuantizeStream::encode_pending(const std::string& prefix, const GgufQuantizeProgress& progress) {
+  for (size_t i = 0; i < r_.tensors.size(); ++i) {
+    GgufTensorPlan& p = r_.tensors[i];
+    if (done_[i] || p.name.rfind(prefix, 0) != 0) continue;
+    if (progress) progress(i, r_.tensors.size(), p.name);
+    check_source(p, *in_->find_tensor(p.name), true);
+    done_[i] = true;
+  }
+}
+
+GgufQuantizeResult GgufQuantizeStream::finish(const GgufQuantizeProgress& progress) {
+  encode_pending("", progress);
+  stream_->commit();
+  r_.file_size = std::filesystem::file_size(out_path_);
+  r_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return r_;
+}
+
+GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o,
+                                 const GgufQuantizeProgress& progress) {
+  GgufQuantizeStream s(in_path, out_path, o);
+  if (o.precomputed)
+    for (const auto& [name, tensor] : *o.precomputed) s.put(name, tensor.first, tensor.second);
+  return s.finish(progress);
 }
 
 }  // namespace quantlab

@@ -6,22 +6,33 @@
 
 namespace quantlab {
 
+void HessianAccumulator::flush() {
+  // Per chunk, the f32 rank-k update (syrk) is exact enough; the running sum is kept in double.
+  const int64_t k = int64_t(pending_.size()) / std::max<int64_t>(n_, 1);
+  if (k == 0) return;
+  std::vector<float>& part = part_;
+  part.resize(size_t(n_ * n_));
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(n_), int(k), 1.0f, pending_.data(), int(n_), 0.0f, part.data(),
+              int(n_));
+  for (int64_t i = 0; i < n_; ++i)
+    for (int64_t j = i; j < n_; ++j) sum_[size_t(i * n_ + j)] += part[size_t(i * n_ + j)];
+  pending_.clear();
+}
+
 void HessianAccumulator::add(const float* x, int64_t tokens) {
-  // Per batch, the f32 rank-k update (syrk) is exact enough for at most a few thousand tokens;
-  // the running sum is kept in double.
-  constexpr int64_t kChunk = 256;
-  std::vector<float> part(size_t(n_ * n_));
-  for (int64_t t0 = 0; t0 < tokens; t0 += kChunk) {
-    const int64_t k = std::min(kChunk, tokens - t0);
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(n_), int(k), 1.0f, x + t0 * n_, int(n_), 0.0f,
-                part.data(), int(n_));
-    for (int64_t i = 0; i < n_; ++i)
-      for (int64_t j = i; j < n_; ++j) sum_[size_t(i * n_ + j)] += part[size_t(i * n_ + j)];
+  pending_.reserve(size_t(kChunk * n_));
+  for (int64_t t = 0; t < tokens;) {
+    const int64_t have = int64_t(pending_.size()) / n_;
+    const int64_t take = std::min(kChunk - have, tokens - t);
+    pending_.insert(pending_.end(), x + t * n_, x + (t + take) * n_);
+    t += take;
+    if (have + take == kChunk) flush();
   }
   tokens_ += tokens;
 }
 
-std::vector<double> HessianAccumulator::hessian() const {
+std::vector<double> HessianAccumulator::hessian() {
+  flush();
   std::vector<double> h(size_t(n_ * n_), 0.0);
   if (tokens_ == 0) return h;
   const double s = 2.0 / double(tokens_);

@@ -19,7 +19,12 @@ class AtomicFile {
 
   void write(const void* data, size_t n);
   void write_zeros(size_t n);
-  uint64_t size() const { return written_; }  // bytes written so far
+  // Writes at an absolute offset (after everything written sequentially so far), for files whose
+  // layout is planned up front and whose parts arrive in another order (streamed exports). Bytes
+  // never written read as zeros; commit() extends the file to `end_size` if it is larger.
+  void write_at(uint64_t offset, const void* data, size_t n);
+  void set_end_size(uint64_t bytes) { end_size_ = bytes; }
+  uint64_t size() const { return written_; }  // bytes written so far (sequentially)
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_path_; }
 
@@ -28,6 +33,7 @@ class AtomicFile {
 
  private:
   void flush();
+  void write_all(const uint8_t* p, size_t n);
   void discard() noexcept;
 
   std::string path_;
@@ -35,6 +41,7 @@ class AtomicFile {
   int fd_ = -1;
   bool committed_ = false;
   uint64_t written_ = 0;
+  uint64_t end_size_ = 0;
   std::vector<uint8_t> buffer_;
 };
 

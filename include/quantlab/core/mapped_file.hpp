@@ -26,4 +26,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the pages of [p, p + n) from the process's resident set, where the range lies inside a live
+// MappedFile: the mapping is read-only, so its pages are never dirty and the next access reads them
+// again from the file (page cache). Ranges outside every MappedFile (owned buffers) are left alone,
+// so callers may pass any weight pointer. Lets a layer-sequential pass over a mapped model keep only
+// the current layer resident. Returns the bytes released.
+size_t release_mapped_pages(const void* p, size_t n);
+
 }  // namespace quantlab

@@ -5,10 +5,12 @@
 //
 // A writer filled from a GgufFile with the same keys, tensors and offsets reproduces the file byte
 // for byte (gguf_writer_from); that is the round-trip check of the reader and the writer together.
+#include "quantlab/core/atomic_file.hpp"
 #include "quantlab/formats/format.hpp"
 #include "quantlab/io/gguf.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +37,8 @@ class GgufWriter {
   // Same, the writer keeping the bytes.
   void add_tensor(std::string name, std::vector<int64_t> ne, FormatId type, std::vector<uint8_t> data,
                   std::optional<uint64_t> offset = std::nullopt);
+  // A tensor whose bytes come later through a GgufStream (streamed exports).
+  void declare_tensor(std::string name, std::vector<int64_t> ne, FormatId type);
   size_t tensor_count() const { return tensors_.size(); }
 
   uint64_t alignment() const;  // general.alignment if set, else 32
@@ -46,6 +50,7 @@ class GgufWriter {
   std::vector<uint8_t> to_bytes() const;
 
  private:
+  friend class GgufStream;
   struct Tensor {
     std::string name;
     std::vector<int64_t> ne;
@@ -59,13 +64,33 @@ class GgufWriter {
     std::vector<uint64_t> offsets;  // per tensor, relative to the data section
     uint64_t data_size = 0;         // including the padding after the last tensor
   };
-  Layout plan(const std::string& dest) const;
+  Layout plan(const std::string& dest, bool declared_ok = false) const;
+  std::vector<uint8_t> header(const Layout& L) const;
   template <typename Out>
   void emit(Out& out, const std::string& dest) const;
 
   uint32_t version_;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<Tensor> tensors_;
+};
+
+// A GGUF file written in pieces: the writer's header (declared tensors included) first, then the
+// tensors' bytes at their planned offsets, tensors in any order, each front to back in one or more
+// calls; commit() checks every tensor is complete and renames the file into place (atomic). The
+// bytes equal GgufWriter::write's for the same data (padding reads as zeros).
+class GgufStream {
+ public:
+  GgufStream(const GgufWriter& layout, const std::string& path);
+  void write(const std::string& name, const void* data, size_t nbytes);
+  void commit();
+
+ private:
+  struct Slot {
+    uint64_t offset = 0, nbytes = 0, done = 0;
+  };
+  std::string path_;
+  std::unique_ptr<AtomicFile> file_;
+  std::map<std::string, Slot> slots_;
 };
 
 // A writer holding `f`'s metadata (same order, same types) and tensors (same offsets, data borrowed

@@ -6,6 +6,7 @@
 // and no two ranges overlapping. Sharded checkpoints (model.safetensors.index.json) map each shard.
 //
 // Shapes are row-major, outermost first (PyTorch order).
+#include "quantlab/core/atomic_file.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/formats/format.hpp"
 
@@ -100,10 +101,13 @@ class SafetensorsWriter {
   // `data` is borrowed until write() returns.
   void add_tensor(std::string name, std::string_view dtype, std::vector<int64_t> shape, const void* data, size_t nbytes);
   void add_tensor(std::string name, std::string_view dtype, std::vector<int64_t> shape, std::vector<uint8_t> data);
+  // A tensor whose bytes come later through a SafetensorsStream (streamed exports).
+  void declare_tensor(std::string name, std::string_view dtype, std::vector<int64_t> shape, size_t nbytes);
   void write(const std::string& path) const;
   std::vector<uint8_t> to_bytes() const;
 
  private:
+  friend class SafetensorsStream;
   struct Tensor {
     std::string name;
     std::string dtype;
@@ -112,9 +116,30 @@ class SafetensorsWriter {
     size_t nbytes;
     std::shared_ptr<std::vector<uint8_t>> owned;
   };
-  std::string header(const std::string& dest) const;
+  std::string header(const std::string& dest, bool declared_ok = false) const;
   std::map<std::string, std::string> metadata_;
   std::vector<Tensor> tensors_;
+};
+
+// A safetensors file written in pieces: the header of a writer (declared tensors included) is
+// written first, then the tensors' bytes at their offsets, tensors in any order, each tensor front
+// to back in one or more calls; commit() checks that every tensor is complete and renames the file
+// into place (atomic, as SafetensorsWriter::write). The bytes equal what SafetensorsWriter::write
+// gives for the same data.
+class SafetensorsStream {
+ public:
+  SafetensorsStream(const SafetensorsWriter& layout, const std::string& path);
+  // The next `nbytes` of tensor `name`.
+  void write(const std::string& name, const void* data, size_t nbytes);
+  void commit();
+
+ private:
+  struct Slot {
+    uint64_t offset = 0, nbytes = 0, done = 0;
+  };
+  std::string path_;
+  AtomicFile file_;
+  std::map<std::string, Slot> slots_;
 };
 
 }  // namespace quantlab

@@ -12,6 +12,7 @@
 #include "quantlab/model/model.hpp"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace quantlab {
@@ -24,36 +25,71 @@ struct SampleBatch {
   int64_t sample_length(int64_t s) const { return offsets[size_t(s + 1)] - offsets[size_t(s)]; }
 };
 
-// Called before the linears that consume `x` run, with the layer's weights: a hook may record x,
-// change the weights (quantize them), or rescale x together with the weights (AWQ). x is the whole
-// batch's input of that stage: [n_tokens][n_features].
+// Sees the input of each group of linears (QKV, attention output, gate/up, down), micro-batch by
+// micro-batch, and may replace a group's weights once all of its input has been seen.
+//
+// Calibration runs in micro-batches of whole samples (a token budget, LayerRunner::set_micro_batch)
+// so that a layer's intermediates (gate/up: tokens x n_ff floats each) exist for one micro-batch
+// only. Results never depend on the micro-batch size: every op is per token, the matmul's numerics
+// do not depend on the number of tokens, and hooks accumulate in token order.
 class LayerHook {
  public:
   virtual ~LayerHook() = default;
-  virtual void before_linears(int layer, LinearInput which, float* x, int64_t n_tokens, int64_t n_features,
-                              LayerWeights& weights) = 0;
+  // x: [n_tokens][n_features], the batch's tokens [first_token, first_token + n_tokens) (whole
+  // samples); micro-batches of one stage arrive in token order.
+  virtual void observe(int layer, LinearInput which, const float* x, int64_t first_token, int64_t n_tokens,
+                       int64_t n_features) = 0;
+  // Every token's input of `which` has been observed: the hook may change the weights that consume
+  // it (quantize them); the next stage's inputs are computed with the new weights.
+  virtual void stage_done(int /*layer*/, LinearInput /*which*/, LayerWeights& /*weights*/) {}
 };
 
 class LayerRunner {
  public:
   LayerRunner(const ModelConfig& config, ThreadPool& pool);
 
+  // Token budget of one micro-batch (whole samples; a longer sample is a micro-batch alone).
+  // <= 0: the whole batch at once.
+  void set_micro_batch(int64_t max_tokens) { micro_batch_tokens_ = max_tokens; }
+  int64_t micro_batch() const { return micro_batch_tokens_; }
+
   // Token embeddings of every sample (each sample's tokens are its own sequence).
   SampleBatch embed(const Model& model, const std::vector<std::vector<int32_t>>& samples) const;
 
-  // Runs decoder layer `layer` with `weights` on the batch, in place. `hook` (may be null) sees
-  // the input of each group of linears (QKV, output, gate/up, down) in that order.
-  void run_layer(int layer, LayerWeights& weights, SampleBatch& batch, LayerHook* hook = nullptr);
-  // The same without a hook, for weights that stay as they are.
+  // Runs decoder layer `layer` with `weights` on the batch, in place. With a hook, the layer runs
+  // stage by stage (true-sequential): every micro-batch's QKV input is observed, then stage_done may
+  // replace QKV; the attention is computed with them and observed (kept for the whole batch: one
+  // [tokens][n_head*head_dim] buffer), then the output projection; then the FFN input, gate/up,
+  // down likewise; finally the batch is advanced through the final weights.
+  void run_layer(int layer, LayerWeights& weights, SampleBatch& batch, LayerHook* hook);
+  // The same without a hook, for weights that stay as they are (one pass per micro-batch).
   void run_layer(int layer, const LayerWeights& weights, SampleBatch& batch);
+  // One pass of the layer that only shows the hook every stage's input (stage_done is not called)
+  // and leaves the batch as it was.
+  void observe_layer(int layer, const LayerWeights& weights, const SampleBatch& batch, LayerHook& hook);
 
   // Final norm and output projection of sample `s`: [length][n_vocab] into `logits`.
   void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits) const;
 
+  // Micro-batches of `batch` under the current budget: [first sample, end sample) each.
+  std::vector<std::pair<int64_t, int64_t>> micro_batches(const SampleBatch& batch) const;
+
  private:
+  void prepare(int layer, const SampleBatch& batch, int64_t max_tokens);
+  // The attention of samples [s0, s1) from their normed inputs in xn_ (relative to the first
+  // token of s0), into `out` ([tokens][q_dim]).
+  void attention_block(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1, float* out);
+  void post_norm(const std::vector<float>& weight, float* y, int64_t n) const;
+  // gate_ = silu(gate(xn_)) * up(xn_) for n tokens.
+  void ffn_hidden(const LayerWeights& L, int64_t n);
+  // The whole layer on tokens x[0, n) of samples [s0, s1), in place; hook (may be null) only observes.
+  void forward(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1, float* x,
+               LayerHook* hook);
+
   const ModelConfig& config_;
   ThreadPool& pool_;
-  std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_;
+  int64_t micro_batch_tokens_ = 0;
+  std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_, x_copy_;
   std::vector<float> rope_cos_[2], rope_sin_[2];  // angles by position: [0] global, [1] sliding-window layers
   std::vector<float> keys_t_;  // one sample's keys, transposed per head for attention()
 };

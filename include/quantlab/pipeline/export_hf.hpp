@@ -13,7 +13,11 @@
 #include "quantlab/model/model.hpp"
 #include "quantlab/pipeline/quantize_model.hpp"
 
+#include "quantlab/io/safetensors.hpp"
+
 #include <nlohmann/json.hpp>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 namespace quantlab::pipeline {
@@ -29,6 +33,31 @@ struct ExportInfo {
 nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& info);
 
 void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std::string& dir);
+
+// The same folder written while quantize_model runs (its LayerSink): model.safetensors' header is
+// planned up front from the source model's shapes and the method (each linear's exported tensors
+// are those of a stand-in of its shape), the embedding and final norm are copied from the source
+// in chunks, each layer's tensors are written at their planned offsets as the layer finishes, and
+// nothing of a layer is kept. finish() writes config.json and moves the folder into place; without
+// it (an error) nothing appears at `dir`. The bytes equal export_quantized's.
+class HfExportWriter : public LayerSink {
+ public:
+  HfExportWriter(const Model& source, const ExportInfo& info, const std::string& dir);
+  ~HfExportWriter() override;
+  // false where a tensor's size depends on the weights (NF4/FP4 with double quantization).
+  static bool streamable(const QuantizeOptions& o);
+  void layer_done(int layer, const LayerWeights& weights, std::vector<QuantizedTensor>& tensors) override;
+  void write_layer(int layer, const LayerWeights& weights, const std::vector<QuantizedTensor>& tensors);
+  void finish(const QuantizeResult& q);
+
+ private:
+  void write_matrix(const std::string& name, const WeightMatrix& m);
+  const Model& source_;
+  ExportInfo info_;
+  std::filesystem::path dest_, tmp_;
+  std::unique_ptr<SafetensorsStream> stream_;
+  bool finished_ = false;
+};
 
 // Reloads a GPTQ or AWQ folder written by export_quantized as an evaluable model (dequantized f32
 // linears), giving the same logits as the in-memory result. Throws Error naming the file and field.

@@ -2,8 +2,10 @@
 // Layer-sequential quantization of a whole model (DESIGN.md): the calibration samples' hidden
 // states go through the model one decoder layer at a time; each layer is quantized from the inputs
 // it actually sees, and the *quantized* layer's outputs become the next layer's inputs. Only one
-// layer's f32 weights and the activations of the calibration batch are live at a time (besides
-// the result, which is the quantized model itself).
+// layer's f32 weights and the activations of the calibration batch are live at a time, besides
+// the result when it is kept in memory (keep_model); with a LayerSink and keep_model = false, each
+// finished layer is handed over (written) and freed, and the source layer's mapped pages are
+// released, so memory follows the current layer (docs/quantizers.md, "Memory").
 //
 //   rtn   group-wise integer round-to-nearest (no calibration)
 //   gptq  Hessians from the captured inputs; true-sequential inside a layer: QKV, then the
@@ -49,6 +51,12 @@ struct QuantizeOptions {
   // rules, plan_gguf_quantization). Empty: integer groups (`grid`). Types without a block grid
   // (gptq_gguf_supports) are encoded by the format's own encoder with importance = diag(H).
   std::map<std::string, FormatId> gguf_types;
+  // Calibration tokens per micro-batch (whole samples; <= 0: all at once). Results do not depend
+  // on it (tests); it bounds the layer's intermediates (gate/up: tokens x n_ff floats each).
+  int64_t micro_batch_tokens = 2048;
+  // Keep the quantized model (dequantized f32 linears) and every QuantizedTensor in the result,
+  // e.g. to evaluate it in the same process. false: only a LayerSink sees them.
+  bool keep_model = true;
 };
 
 // One quantized linear, under its canonical GGUF name (blk.N.attn_q.weight, ...), in the encoding
@@ -80,8 +88,12 @@ struct LayerStats {
 };
 
 struct QuantizeResult {
-  Model model;  // evaluable: quantized linears as dequantized f32, everything else from the source
-  std::vector<QuantizedTensor> tensors;
+  // Evaluable when `complete`: quantized linears as dequantized f32, everything else from the
+  // source. Without keep_model the layers hold their (final) norms and biases but no linears.
+  Model model;
+  bool complete = true;
+  std::vector<QuantizedTensor> tensors;  // empty without keep_model
+  double quantized_bits = 0, quantized_weights = 0;  // storage bits and count of the quantized linears
   std::vector<LayerStats> layers;
   int64_t calibration_tokens = 0;
   double seconds = 0;
@@ -90,15 +102,43 @@ struct QuantizeResult {
 // Called after each decoder layer: (layers done, total, seconds so far).
 using LayerProgressFn = std::function<void(int, int, double)>;
 
+// Receives each decoder layer as soon as it is quantized (a streamed export): `weights` holds the
+// layer's final norms and biases (AWQ folds scales into them) and its quantized linears as f32,
+// `tensors` its quantized linears in their encodings (the sink may move from them). Called in layer
+// order, from the calling thread.
+class LayerSink {
+ public:
+  virtual ~LayerSink() = default;
+  virtual void layer_done(int layer, const LayerWeights& weights, std::vector<QuantizedTensor>& tensors) = 0;
+};
+
 // `calibration`: token sequences, each its own sample (may be empty for rtn/nf4/fp4/int8).
 // Throws Error for an empty calibration set where one is needed, non-finite weights, or shapes the
 // grid cannot take.
 QuantizeResult quantize_model(const Model& source, const std::vector<std::vector<int32_t>>& calibration,
-                              const QuantizeOptions& options, ThreadPool& pool, const LayerProgressFn& progress = {});
+                              const QuantizeOptions& options, ThreadPool& pool, const LayerProgressFn& progress = {},
+                              LayerSink* sink = nullptr);
 
 // Storage bits per quantized weight of the linears (codes, scales, zeros, g_idx / absmax), as the
 // export stores them.
 double quantized_bits_per_weight(const QuantizeResult& r);
+double quantized_bits(const QuantizedTensor& t);
+
+// The memory a layer-sequential quantization is meant to stay within (docs/quantizers.md,
+// "Memory"): 1.5 x (largest single layer + calibration activations), where the largest single
+// layer is the largest of one decoder layer's weights in f32 (linears, norms, biases), the token
+// embedding in f32 and the output projection in f32 (when not tied), and the calibration
+// activations are the hidden states of all calibration tokens in f32 (tokens x n_embd x 4 bytes).
+struct MemoryBound {
+  double largest_layer_bytes = 0;
+  std::string largest_layer;  // "token_embd", "output" or "blk.N"
+  double calibration_bytes = 0;
+  double bound_bytes() const { return 1.5 * (largest_layer_bytes + calibration_bytes); }
+};
+MemoryBound memory_bound(const Model& m, int64_t calibration_tokens);
+
+// Drops a weight matrix's pages from memory if it lies in a mapped model file (no-op otherwise).
+void release_weight_pages(const WeightMatrix& m);
 
 // Decodes a matrix of any registry format to f32, row-major.
 std::vector<float> decode_matrix(const WeightMatrix& w);

@@ -5,13 +5,17 @@
 // tensor ("pure"), or F32/F16/BF16 (dequantization). Tensor order, metadata order, per-tensor
 // types and bytes follow llama.cpp, so without an imatrix (and with the same imatrix) the output
 // is meant to be byte-identical to llama-quantize's apart from quantlab's provenance keys.
+#include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/formats/format.hpp"
 #include "quantlab/io/gguf.hpp"
+#include "quantlab/io/gguf_writer.hpp"
 #include "quantlab/quant/imatrix.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,6 +84,34 @@ struct GgufQuantizeResult {
 
 // i (0-based), n, tensor name: called before each tensor.
 using GgufQuantizeProgress = std::function<void(size_t, size_t, const std::string&)>;
+
+// The same, written tensor by tensor while some tensors are quantized elsewhere (GPTQ onto GGUF
+// blocks, layer by layer): the plan, metadata and tensor infos are fixed when it is made and the
+// header written; put() writes a precomputed tensor (of the planned type), encode_pending() encodes
+// the planned tensors not yet written whose names start with a prefix, finish() the rest, then the
+// file is moved into place. The source is read in row chunks whose pages are released after use.
+// Without finish() (an error), no file appears. Bytes equal gguf_quantize's with the same
+// precomputed tensors.
+class GgufQuantizeStream {
+ public:
+  GgufQuantizeStream(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o);
+  ~GgufQuantizeStream();
+  void put(const std::string& name, FormatId type, const std::vector<uint8_t>& bytes);
+  void encode_pending(const std::string& prefix, const GgufQuantizeProgress& progress = {});
+  GgufQuantizeResult finish(const GgufQuantizeProgress& progress = {});
+
+ private:
+  void check_source(GgufTensorPlan& p, const GgufTensorInfo& t, bool encode);
+  std::chrono::steady_clock::time_point t0_;
+  std::string in_path_, out_path_;
+  GgufQuantizeOptions o_;
+  ThreadPool pool_;
+  std::unique_ptr<GgufFile> in_;
+  std::unique_ptr<GgufStream> stream_;
+  GgufQuantizeResult r_;
+  std::map<std::string, size_t> index_;
+  std::vector<bool> done_;
+};
 
 // Quantizes `in_path` into `out_path` (written atomically: on any error no file appears).
 GgufQuantizeResult gguf_quantize(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o,
