@@ -174,7 +174,8 @@ int run_eval_chat(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
 
   // The base model supplies the tokenizer and the chat template (a quantized export may carry neither).
-  const auto setup = calibration_setup(a, base_path, 0);
+  // With --template the base model's own template is not read (a llama2.c checkpoint has none).
+  const auto setup = calibration_setup(a, a.has("template") ? std::string() : base_path, 0);
   const text::ChatTemplate* tmpl = setup->options.format.chat_template;
   if (!tmpl) throw Error(base_path, "chat_template", "the base model has no chat template; give --template FILE");
   const std::optional<Tokenizer> tok = tokenizer_for_model(a, base_path);
