@@ -85,30 +85,37 @@ bool line_opens_turn(std::string_view text, size_t i) {
 std::vector<std::string> template_turn_openers(const text::ChatTemplate& t) {
   const std::string mark = "QUANTLAB_TURN_PROBE";
   using J = nlohmann::ordered_json;
+  // User and assistant turns after an exchange, so that an end of turn precedes them; the system
+  // turn can only come first, right after whatever the template writes at the start (often BOS).
   const std::array<J, 3> probes = {
-      // The user turn after an exchange, so that an end of turn precedes it (not the BOS).
       J::array({{{"role", "user"}, {"content", "Hello"}}, {{"role", "assistant"}, {"content", "Hi"}},
                 {{"role", "user"}, {"content", mark}}}),
       J::array({{{"role", "user"}, {"content", "Hello"}}, {{"role", "assistant"}, {"content", mark}}}),
       J::array({{{"role", "system"}, {"content", mark}}, {{"role", "user"}, {"content", "Hello"}}}),
   };
   const std::string eot = t.end_of_turn();
+  const auto& bos = t.tokens().bos_token;
   std::vector<std::string> out;
-  for (const J& msgs : probes) {
+  for (size_t k = 0; k < probes.size(); ++k) {
     std::string rendered;
     try {
-      rendered = t.apply(msgs, false);
+      rendered = t.apply(probes[k], false);
     } catch (const Error&) {
       continue;  // e.g. a template that refuses system turns
     }
     const size_t m = rendered.find(mark);
     if (m == std::string::npos) continue;
     std::string o = opener_before(rendered, m, eot);
-    // A first turn starts after the BOS text, which is no part of the opener.
-    const auto& bos = t.tokens().bos_token;
-    if (bos && !bos->empty() && o.compare(0, bos->size(), *bos) == 0) o = trim(std::string_view(o).substr(bos->size()));
-    // Too short to be told from ordinary text (a bare "\n" or ":" separator).
-    if (o.size() >= 3 && std::find(out.begin(), out.end(), o) == out.end()) out.push_back(std::move(o));
+    // A first turn may start with the BOS text. It belongs to the opener only when later turns start
+    // with it too (ChatML's BOS is "<|im_start|>"); otherwise (Llama 3's "<|begin_of_text|>") it goes.
+    if (k == 2 && bos && !bos->empty() && o.compare(0, bos->size(), *bos) == 0) {
+      const bool turns_start_with_bos =
+          std::any_of(out.begin(), out.end(), [&](const std::string& x) { return x.compare(0, bos->size(), *bos) == 0; });
+      if (!turns_start_with_bos) o = trim(std::string_view(o).substr(bos->size()));
+    }
+    // An opener must be told from prose: at least 3 bytes and some markup (not a bare "user").
+    const bool markup = std::any_of(o.begin(), o.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)) && c != ' '; });
+    if (o.size() >= 3 && markup && std::find(out.begin(), out.end(), o) == out.end()) out.push_back(std::move(o));
   }
   return out;
 }

@@ -19,6 +19,13 @@ TEST(ChatBehaviour, TemplateOpenersOfChatmlAndLlama3) {
       "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
       "chatml");
   EXPECT_EQ(template_turn_openers(chatml), kChatml);
+  // SmolLM2's BOS text is "<|im_start|>": part of every opener there, so it stays.
+  const text::ChatTemplate chatml_bos(chatml.source(), "chatml-bos",
+                                      text::ChatSpecialTokens{"<|im_start|>", "<|im_end|>", std::nullopt, std::nullopt});
+  EXPECT_EQ(template_turn_openers(chatml_bos), kChatml);
+  // A template whose turns carry no markup has no opener that could be told from prose.
+  const text::ChatTemplate bare("{% for m in messages %}{{ m.role }}\n{{ m.content }}\n\n{% endfor %}", "bare");
+  EXPECT_TRUE(template_turn_openers(bare).empty());
   const text::ChatTemplate llama3(
       "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>"
       "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}",
