@@ -1,6 +1,7 @@
 // quantlab eval kld: KL divergence of a model against its base, as llama-perplexity --kl-divergence.
 #include "command.hpp"
 #include "eval_input.hpp"
+#include "eval_model.hpp"
 
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/kl_divergence.hpp"
@@ -63,7 +64,7 @@ int run_eval_kld(const Args& args) {
     if (tty) std::fprintf(stderr, "\rchunk %lld/%lld", static_cast<long long>(i + 1), static_cast<long long>(n));
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const Model model = load_model(model_path);
+  const Model model = load_eval_model(model_path);
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
   nlohmann::json out{{"command", "eval kld"}, {"model", model_path}};
@@ -90,7 +91,7 @@ int run_eval_kld(const Args& args) {
     out["base"] = {{"path", args.require("base")}, {"n_ctx", base.n_ctx()}, {"n_chunks_in_file", base.n_chunk()}};
   } else {
     const std::string base_path = args.require("base-model");
-    const Model base_model = load_model(base_path);
+    const Model base_model = load_eval_model(base_path);
     const EvalInput input = load_eval_input(args, base_path);
     Session base(base_model, pool, o.n_ctx), test(model, pool, o.n_ctx);
     s = kl_divergence(base, test, input.tokens, o, progress);
@@ -109,7 +110,7 @@ int run_eval_kld(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"eval kld",
                          "KL divergence against the base model's logits (llama-perplexity --kl-divergence statistics)",
-                         {{"model", Takes::Value, "model to evaluate (or, with --save-base, the base model)"},
+                         {{"model", Takes::Value, "model to evaluate: GGUF, HF folder, or a quantize --method gptq|awq --out folder (or, with --save-base, the base model)"},
                           {"base-model", Takes::Value, "base model, run side by side on the same chunks"},
                           {"base", Takes::Value, "base log-probs saved earlier (quantlab or llama-perplexity --save-all-logits)"},
                           {"save-base", Takes::Value, "write the --model's log-probs to this file and stop"},

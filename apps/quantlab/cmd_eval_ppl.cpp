@@ -1,6 +1,7 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
 #include "eval_input.hpp"
+#include "eval_model.hpp"
 #include "model_tokenizer.hpp"
 
 #include "quantlab/core/sha256.hpp"
@@ -78,7 +79,7 @@ int run_eval_ppl(const Args& args) {
   const std::string model_path = args.require("model");
   if (args.has("per-sample")) {
     if (args.has("ids")) throw Error("--per-sample", "", "takes --file, not --ids");
-    const Model model = load_model(model_path);
+    const Model model = load_eval_model(model_path);
     return run_per_sample(args, model_path, model);
   }
   const EvalInput input = load_eval_input(args, model_path);
@@ -90,7 +91,7 @@ int run_eval_ppl(const Args& args) {
   o.n_chunks = args.get_int("chunks", -1);
   if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", "", "must be between 4 and 1048576");
 
-  const Model model = load_model(model_path);
+  const Model model = load_eval_model(model_path);
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
   if (o.add_bos && o.bos_id < 0) throw Error(model_path, "bos_token_id", "the model adds BOS but names no BOS token");

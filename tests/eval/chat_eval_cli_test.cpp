@@ -1,0 +1,98 @@
+// `quantlab eval chat` end to end on the tiny real model with a synthetic template: one JSON object
+// whose rates add up; bad input gives one error line naming the file and field, a non-zero exit and
+// no --out file.
+#include "model/reference_fixture.hpp"
+#include "test_support.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace quantlab {
+namespace {
+
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string write_file(const std::string& name, const std::string& content) {
+  auto p = test::temp_dir("chat-cli-data") / name;
+  std::ofstream(p, std::ios::binary) << content;
+  return p.string();
+}
+
+std::filesystem::path tokenizer() { return test::shared_dir() / "models" / "aidreams260K" / "tok512.bin"; }
+
+CliRun run_chat(const std::string& args) {
+  const auto dir = test::temp_dir("chat-cli");
+  const auto out = dir / "stdout", err = dir / "stderr";
+  const std::string tmpl = write_file("tiny.jinja",
+                                      "{% for m in messages %}{{ m.role }}: {{ m.content }}</s>\n{% endfor %}"
+                                      "{% if add_generation_prompt %}assistant:{% endif %}");
+  const std::string m = test::aidreams_model().string();
+  const std::string cmd = test::cli_path().string() + " eval chat --model " + m + " --base-model " + m +
+                          " --tokenizer " + tokenizer().string() + " --template " + tmpl + " --threads 1 " + args +
+                          " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+const char* kChats =
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about the cat.\"},{\"role\":\"assistant\",\"content\":\"x\"}]}\n"
+    "{\"messages\":[{\"role\":\"system\",\"content\":\"Be kind.\"},{\"role\":\"user\",\"content\":\"Where did Lily go?\"}]}\n"
+    "{\"messages\":[{\"role\":\"assistant\",\"content\":\"no user here\"}]}\n"
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"What did Tom find?\"}]}\n";
+
+TEST(EvalChatCli, OneJsonObjectWithRatesThatAddUp) {
+  QUANTLAB_REQUIRE_FILE(test::aidreams_model());
+  QUANTLAB_REQUIRE_FILE(tokenizer());
+  const auto out_file = test::temp_dir("chat-cli-out") / "chat.json";
+  const CliRun r = run_chat("--data " + write_file("chats.jsonl", kChats) + " --skip-first 1 --max-tokens 16 --after-end 4 --json --out " +
+                            out_file.string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j, nlohmann::json::parse(slurp(out_file)));
+  EXPECT_EQ(j["data"]["skipped_first"], 1);
+  EXPECT_EQ(j["data"]["no_user_turn"], 1);
+  EXPECT_EQ(j["data"]["prompts"], 2);
+  ASSERT_EQ(j["prompts"].size(), 2u);
+  for (const auto& s : {j["results"]["base"], j["results"]["models"][0]}) {
+    EXPECT_EQ(s["replies"], 2);
+    EXPECT_DOUBLE_EQ(s["clean_end_rate"].get<double>() + s["new_turn_rate"].get<double>() + s["never_ends_rate"].get<double>(), 1.0);
+  }
+  // The model is its own base: same replies, nothing diverges.
+  EXPECT_NEAR(j["results"]["models"][0]["kld_assistant_tokens"]["mean"].get<double>(), 0.0, 1e-5);
+  EXPECT_EQ(j["prompts"][0]["base"]["text"], j["prompts"][0]["models"][0]["text"]);
+}
+
+TEST(EvalChatCli, BadInputIsOneLineAndNoOutputFile) {
+  QUANTLAB_REQUIRE_FILE(test::aidreams_model());
+  QUANTLAB_REQUIRE_FILE(tokenizer());
+  const auto out_file = test::temp_dir("chat-cli-out") / "bad.json";
+  auto rejected = [&](const std::string& args, const std::vector<std::string>& parts) {
+    std::filesystem::remove(out_file);
+    const CliRun r = run_chat(args + " --out " + out_file.string());
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out_file));
+  };
+  rejected("--data " + write_file("bad.jsonl", "{\"messages\":[{\"role\":\"user\",\"content\":3}]}\n"),
+           {"bad.jsonl", "line 1", "content"});
+  rejected("--data " + write_file("nouser.jsonl", "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\"}]}\n"),
+           {"nouser.jsonl", "no conversation with a user turn"});
+  rejected("--data " + write_file("ok.jsonl", kChats) + " --max-tokens 0", {"--max-tokens"});
+}
+
+}  // namespace
+}  // namespace quantlab
