@@ -1,13 +1,12 @@
 // `quantlab imatrix --calib` end to end on the real chat model: chat samples go through the model's
 // own chat template (the provenance says which), every packing gives a file, and a calibration set
 // with nothing usable is refused without writing one.
+#include "../io/io_test_util.hpp"
 #include "test_support.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 namespace quantlab::calib {
 namespace {
@@ -17,19 +16,10 @@ struct CliRun {
   std::string out, err;
 };
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
+// The shared runner of tests/io (stdout and stderr captured apart).
 CliRun run_cli(const std::string& args) {
-  const auto dir = test::temp_dir("imatrix-cli");
-  const auto out = dir / "stdout", err = dir / "stderr";
-  const std::string cmd = test::cli_path().string() + " imatrix " + args + " > " + out.string() + " 2> " + err.string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " imatrix " + args);
+  return {r.status, r.out, r.err};
 }
 
 std::filesystem::path chat_model() {
