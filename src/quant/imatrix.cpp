@@ -190,8 +190,10 @@ void write_imatrix_gguf(const Imatrix& m, const std::string& path) {
     std::vector<uint8_t> c(4);
     const float count = float(e.count);
     std::memcpy(c.data(), &count, 4);
-    w.add_tensor(name + ".in_sum2", {int64_t(e.sum_x2.size()), 1}, FormatId::F32, std::move(s2));
-    w.add_tensor(name + ".counts", {1, 1}, FormatId::F32, std::move(c));
+    // One matrix (no experts): llama.cpp's 2-D [n, 1] tensors are written with trailing 1s dropped
+    // (gguf_add_tensor stores ggml_n_dims), so the same shapes are written here.
+    w.add_tensor(name + ".in_sum2", {int64_t(e.sum_x2.size())}, FormatId::F32, std::move(s2));
+    w.add_tensor(name + ".counts", {1}, FormatId::F32, std::move(c));
   }
   w.write(path);
 }

@@ -1,4 +1,5 @@
 #include "quantlab/core/error.hpp"
+#include "quantlab/io/gguf.hpp"
 #include "quantlab/quant/imatrix.hpp"
 #include "test_support.hpp"
 
@@ -40,6 +41,28 @@ TEST(Imatrix, DatRoundTrip) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t j = 0; j < a.size(); ++j) EXPECT_NEAR(a[j], b[j], 1e-6f * (1 + a[j])) << name << j;
   }
+}
+
+// llama.cpp's imatrix GGUF: per matrix a 1-D in_sum2 of n_cols and a 1-D counts of 1 (ggml_n_dims drops
+// the trailing 1 of its [n, 1] tensors), datasets and chunk figures as KVs; read back unchanged.
+TEST(Imatrix, GgufLayoutAsLlamaCpp) {
+  Imatrix m;
+  m.chunk_size = 4;
+  m.chunk_count = 2;
+  m.datasets = {"wiki.test.raw"};
+  std::vector<float> x(3 * 8, 0.5f);
+  m.add("blk.0.ffn_down.weight", x.data(), 3, 8);
+  const auto path = (test::temp_dir("imatrix") / "m.gguf").string();
+  write_imatrix_gguf(m, path);
+  const GgufFile f(path);
+  const auto* s2 = f.find_tensor("blk.0.ffn_down.weight.in_sum2");
+  const auto* c = f.find_tensor("blk.0.ffn_down.weight.counts");
+  ASSERT_TRUE(s2 && c);
+  EXPECT_EQ(s2->ne, std::vector<int64_t>{8});
+  EXPECT_EQ(c->ne, std::vector<int64_t>{1});
+  const auto r = read_imatrix(path);
+  EXPECT_EQ(r.chunk_count, 2);
+  EXPECT_FLOAT_EQ(r.importance("blk.0.ffn_down.weight")[7], 0.25f);
 }
 
 TEST(Imatrix, RejectsTruncatedAndHostileDat) {
