@@ -83,7 +83,7 @@ class GptqHook : public LayerHook {
   }
 
   void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
-    std::vector<double> h = acc_->hessian();
+    std::vector<double> h = acc_->take_hessian();
     acc_.reset();  // its sums are not needed any more
     const std::vector<LinearSlot> slots = consumers(which);
     for (size_t i = 0; i < slots.size(); ++i) {

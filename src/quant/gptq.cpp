@@ -54,17 +54,13 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
     std::stable_sort(perm.begin(), perm.end(),
                      [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
     std::vector<float> wp(wt.size());
-    std::vector<double> hp(H.size());
-    for (int64_t i = 0; i < cols; ++i) {
-      std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
-      for (int64_t j = 0; j < cols; ++j) hp[size_t(i * cols + j)] = H[size_t(perm[size_t(i)] * cols + perm[size_t(j)])];
-    }
+    for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
     wt.swap(wp);
-    H.swap(hp);
+    gptq_detail::permute_symmetric(H, cols, perm);
   }
 
-  std::vector<double> U;
-  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent, U);
+  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent);
+  const std::vector<double>& U = H;  // factored in place
   rep.loss = gptq_detail::sweep(wt, rows, cols, U, opt.block_size, [&](int64_t col, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     int64_t group;

@@ -84,13 +84,9 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
       std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
     }
     std::vector<float> wp(wt.size());
-    std::vector<double> hp(H.size());
-    for (int64_t i = 0; i < cols; ++i) {
-      std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
-      for (int64_t j = 0; j < cols; ++j) hp[size_t(i * cols + j)] = H[size_t(perm[size_t(i)] * cols + perm[size_t(j)])];
-    }
+    for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
     wt.swap(wp);
-    H.swap(hp);
+    gptq_detail::permute_symmetric(H, cols, perm);
   }
   std::vector<int64_t> position(static_cast<size_t>(cols));  // original column -> processing position
   for (int64_t i = 0; i < cols; ++i) position[size_t(perm[size_t(i)])] = i;
@@ -106,8 +102,8 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   std::vector<float> scale(size_t(rows * bs)), offset(size_t(rows * bs)), x(static_cast<size_t>(bs));
   std::vector<int16_t> level(size_t(rows * bs));
 
-  std::vector<double> U;
-  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent, U);
+  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent);
+  const std::vector<double>& U = H;  // factored in place
   // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights.
   const int64_t lazy = (std::max<int64_t>(1, opt.block_size) + bs - 1) / bs * bs;
   rep.loss = gptq_detail::sweep(wt, rows, cols, U, lazy, [&](int64_t col, const float* wc, float* q) {

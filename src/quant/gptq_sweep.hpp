@@ -13,19 +13,48 @@
 
 namespace quantlab::gptq_detail {
 
-// Upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU. A Hessian that is not positive definite (too
-// few samples, collinear inputs) gets more damping instead of failing: 10x more each time (at
-// least 1 % of the mean diagonal). Returns the damping used.
-inline double inverse_factor(const std::vector<double>& H, int64_t cols, double damp, std::vector<double>& U) {
+// Replaces H by the upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU, in place. A Hessian that
+// is not positive definite (too few samples, collinear inputs) gets more damping instead of
+// failing: 10x more each time (at least 1 % of the mean diagonal). Returns the damping used.
+inline double inverse_factor(std::vector<double>& H, int64_t cols, double damp) {
+  std::vector<double> diag(static_cast<size_t>(cols));
   double mean_diag = 0;
-  for (int64_t c = 0; c < cols; ++c) mean_diag += H[size_t(c * cols + c)];
+  for (int64_t c = 0; c < cols; ++c) mean_diag += diag[size_t(c)] = H[size_t(c * cols + c)];
   mean_diag /= double(cols);
   for (int attempt = 0;; ++attempt) {
-    std::vector<double> h = H;
-    for (int64_t c = 0; c < cols; ++c) h[size_t(c * cols + c)] += damp * mean_diag;
-    if (inverse_upper_cholesky(h, cols, U)) return damp;
+    // From the undamped diagonal each time, so a retry adds exactly its own damping.
+    for (int64_t c = 0; c < cols; ++c) H[size_t(c * cols + c)] = diag[size_t(c)] + damp * mean_diag;
+    if (inverse_upper_cholesky(H, cols)) return damp;
     if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
     damp = std::max(damp * 10, 0.01);
+  }
+}
+
+// H[i][j] = H[perm[i]][perm[j]], in place (act-order's reordering without a second n x n matrix):
+// rows are moved along the permutation's cycles, then each row's entries through one row buffer.
+inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vector<int64_t>& perm) {
+  std::vector<double> row(static_cast<size_t>(n));
+  std::vector<bool> done(static_cast<size_t>(n), false);
+  for (int64_t start = 0; start < n; ++start) {
+    if (done[size_t(start)]) continue;
+    // Cycle start <- perm[start] <- perm[perm[start]] ...: row i takes old row perm[i].
+    std::copy_n(H.begin() + start * n, n, row.begin());
+    int64_t i = start;
+    while (true) {
+      done[size_t(i)] = true;
+      const int64_t from = perm[size_t(i)];
+      if (from == start) {
+        std::copy_n(row.begin(), n, H.begin() + i * n);
+        break;
+      }
+      std::copy_n(H.begin() + from * n, n, H.begin() + i * n);
+      i = from;
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    double* r = H.data() + i * n;
+    for (int64_t j = 0; j < n; ++j) row[size_t(j)] = r[perm[size_t(j)]];
+    std::copy_n(row.begin(), n, r);
   }
 }
 

@@ -31,13 +31,16 @@ void HessianAccumulator::add(const float* x, int64_t tokens) {
   tokens_ += tokens;
 }
 
-std::vector<double> HessianAccumulator::hessian() {
+std::vector<double> HessianAccumulator::take_hessian() {
   flush();
-  std::vector<double> h(size_t(n_ * n_), 0.0);
-  if (tokens_ == 0) return h;
-  const double s = 2.0 / double(tokens_);
+  part_ = {};
+  pending_ = {};
+  std::vector<double> h = std::move(sum_);
+  sum_ = {};
+  const double s = tokens_ == 0 ? 0.0 : 2.0 / double(tokens_);
   for (int64_t i = 0; i < n_; ++i)
-    for (int64_t j = i; j < n_; ++j) h[size_t(i * n_ + j)] = h[size_t(j * n_ + i)] = s * sum_[size_t(i * n_ + j)];
+    for (int64_t j = i; j < n_; ++j) h[size_t(i * n_ + j)] = h[size_t(j * n_ + i)] = s * h[size_t(i * n_ + j)];
+  tokens_ = 0;
   return h;
 }
 

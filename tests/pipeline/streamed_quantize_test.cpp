@@ -82,11 +82,11 @@ TEST(HessianAccumulator, SplitAddsGiveTheBitsOfOneAdd) {
   for (float& v : x) v = d(rng);
   HessianAccumulator one(n);
   one.add(x.data(), tokens);
-  const auto h1 = one.hessian();
+  const auto h1 = one.take_hessian();
   for (int64_t piece : {1, 7, 255, 256, 300}) {
     HessianAccumulator split(n);
     for (int64_t t = 0; t < tokens; t += piece) split.add(x.data() + t * n, std::min(piece, tokens - t));
-    const auto h2 = split.hessian();
+    const auto h2 = split.take_hessian();
     EXPECT_EQ(0, std::memcmp(h1.data(), h2.data(), h1.size() * sizeof(double))) << "pieces of " << piece;
   }
 }

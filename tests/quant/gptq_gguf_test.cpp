@@ -46,7 +46,7 @@ std::vector<double> correlated_hessian(int64_t cols, int64_t tokens, uint64_t se
   }
   HessianAccumulator acc(cols);
   acc.add(x.data(), tokens);
-  return acc.hessian();
+  return acc.take_hessian();
 }
 
 // tr(ΔW H ΔWᵀ): the layer-output error GPTQ minimizes.

@@ -53,7 +53,7 @@ double output_error(const Problem& p, const std::vector<float>& q) {
 std::vector<double> hessian_of(const Problem& p) {
   HessianAccumulator acc(p.cols);
   acc.add(p.x.data(), p.tokens);
-  return acc.hessian();
+  return acc.take_hessian();
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ class HessianAccumulator {
   int64_t dim() const { return n_; }
   int64_t tokens() const { return tokens_; }
   // 2/N Σ x xᵀ, row-major n x n (the scale does not change GPTQ's result; kept for comparability).
-  std::vector<double> hessian();
+  // Formed in the accumulator's own buffer and handed over, so the n x n matrix exists once: the
+  // accumulator is empty afterwards.
+  std::vector<double> take_hessian();
 
  private:
   static constexpr int64_t kChunk = 256;
@@ -27,7 +29,7 @@ class HessianAccumulator {
 
   int64_t n_;
   int64_t tokens_ = 0;
-  std::vector<double> sum_;     // upper triangle is filled; hessian() mirrors it
+  std::vector<double> sum_;     // upper triangle is filled; take_hessian() mirrors it
   std::vector<float> pending_;  // the tokens of the current, incomplete chunk
   std::vector<float> part_;     // one chunk's f32 product
 };

@@ -1,5 +1,7 @@
 #include "quantlab/backend/linalg.hpp"
 
+#include <algorithm>
+
 extern "C" {
 // LAPACK (Fortran ABI), provided by OpenBLAS.
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
@@ -8,28 +10,37 @@ void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const 
 
 namespace quantlab {
 
-bool inverse_upper_cholesky(const std::vector<double>& H, int64_t n64, std::vector<double>& U) {
+bool inverse_upper_cholesky(std::vector<double>& A, int64_t n64) {
   const int n = int(n64);
-  // Let J reverse the index order and M = J H J = L L^T (L lower). Then H = R R^T with
-  // R = J L J upper, H^-1 = R^-T R^-1, so U = R^-1 = J L^-1 J.
-  // In column-major terms, the row-major M is M itself (symmetric); we ask LAPACK for the lower
-  // factor of a column-major matrix, whose row-major reading is the upper factor L^T.
-  std::vector<double> m(std::size_t(n) * n);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) m[std::size_t(i) * n + j] = H[std::size_t(n - 1 - i) * n + (n - 1 - j)];
+  const std::size_t nn = std::size_t(n) * std::size_t(n);
+  // Let J reverse the index order and M = J H J = L L^T (L lower). Then H = R R^T with R = J L J
+  // upper, H^-1 = R^-T R^-1, so U = R^-1 = J L^-1 J. For a row-major n x n array, J M J is the
+  // array reversed, so M is formed in place by one reversal.
+  std::reverse(A.begin(), A.begin() + std::ptrdiff_t(nn));
+  // Read column-major, the symmetric M is itself; LAPACK's lower triangle (row r >= column c, at
+  // A[c*n + r]) is the row-major upper triangle. The row-major strict lower triangle is never
+  // touched, so M can be restored from it if the factorization fails.
+  std::vector<double> diag(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) diag[std::size_t(i)] = A[std::size_t(i) * n + i];
   int info = 0;
   const char lower = 'L', nonunit = 'N';
-  dpotrf_(&lower, &n, m.data(), &n, &info);
-  if (info != 0) return false;
-  dtrtri_(&lower, &nonunit, &n, m.data(), &n, &info);
-  if (info != 0) return false;
-  // m (column-major) now holds L^-1 in its lower triangle: element (r, c) at m[c*n + r], r >= c.
-  U.assign(std::size_t(n) * n, 0.0);
-  for (int c = 0; c < n; ++c)
-    for (int r = c; r < n; ++r) {
-      // U = J L^-1 J: U[n-1-r][n-1-c] = Linv[r][c]; row n-1-r <= column n-1-c, so U is upper.
-      U[std::size_t(n - 1 - r) * n + (n - 1 - c)] = m[std::size_t(c) * n + r];
+  dpotrf_(&lower, &n, A.data(), &n, &info);
+  if (info == 0) dtrtri_(&lower, &nonunit, &n, A.data(), &n, &info);
+  if (info != 0) {
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < r; ++c) A[std::size_t(c) * n + r] = A[std::size_t(r) * n + c];
+    for (int i = 0; i < n; ++i) A[std::size_t(i) * n + i] = diag[std::size_t(i)];
+    std::reverse(A.begin(), A.begin() + std::ptrdiff_t(nn));
+    return false;
+  }
+  // L^-1 (r, c), r >= c, sits at A[c*n + r]: move it to the row-major lower triangle (A[r*n + c])
+  // and clear the upper one; reversing the array then gives J L^-1 J = U, upper triangular.
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < r; ++c) {
+      A[std::size_t(r) * n + c] = A[std::size_t(c) * n + r];
+      A[std::size_t(c) * n + r] = 0.0;
     }
+  std::reverse(A.begin(), A.begin() + std::ptrdiff_t(nn));
   return true;
 }
 
