@@ -212,26 +212,31 @@ void LayerRunner::run_layer(int layer, LayerWeights& L, SampleBatch& batch, Laye
     hook->observe(layer, LinearInput::AttnQKV, xn, t0, n, E);
   }
   hook->stage_done(layer, LinearInput::AttnQKV, L);
-  // Attention with the final QKV, kept for the whole batch until the output projection is final.
-  std::vector<float> attn_all(size_t(batch.n_tokens() * q_dim));
+  // Attention with the final QKV. Its outputs are not kept for the whole batch (that would be a
+  // second buffer the size of the calibration activations): the residual pass below recomputes
+  // them, micro-batch by micro-batch, with the same weights and inputs, so the same bits.
+  auto attention = [&](int64_t s0, int64_t s1, int64_t t0, int64_t n) {
+    for (int64_t t = 0; t < n; ++t) rms_norm(hidden + (t0 + t) * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
+    attention_block(layer, L, batch, s0, s1, attn_.data());
+  };
+  attn_.resize(size_t(largest_micro_batch(batch, mbs) * q_dim));
   for (const auto& [s0, s1] : mbs) {
     const auto [t0, n] = span(s0, s1);
-    for (int64_t t = 0; t < n; ++t) rms_norm(hidden + (t0 + t) * E, L.attn_norm.data(), xn + t * E, E, c.rms_eps);
-    attention_block(layer, L, batch, s0, s1, attn_all.data() + t0 * q_dim);
-    hook->observe(layer, LinearInput::AttnOutput, attn_all.data() + t0 * q_dim, t0, n, q_dim);
+    attention(s0, s1, t0, n);
+    hook->observe(layer, LinearInput::AttnOutput, attn_.data(), t0, n, q_dim);
   }
   hook->stage_done(layer, LinearInput::AttnOutput, L);
   // Residual with the final output projection; the FFN's input.
   for (const auto& [s0, s1] : mbs) {
     const auto [t0, n] = span(s0, s1);
     float* x = hidden + t0 * E;
-    matmul(pool_, L.wo, attn_all.data() + t0 * q_dim, n, xn);
+    attention(s0, s1, t0, n);
+    matmul(pool_, L.wo, attn_.data(), n, xn);
     post_norm(L.attn_post_norm, xn, n);
     for (int64_t i = 0; i < n * E; ++i) x[i] += xn[i];
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, c.rms_eps);
     hook->observe(layer, LinearInput::FfnGateUp, xn, t0, n, E);
   }
-  attn_all = {};
   hook->stage_done(layer, LinearInput::FfnGateUp, L);
   // Down's input from the final gate/up.
   for (const auto& [s0, s1] : mbs) {
