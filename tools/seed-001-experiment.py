@@ -6,6 +6,11 @@ WikiText-2 test. Writes bench/seed-001.json; the write-up is docs/seed-001-calib
 
   tools/seed-001-experiment.py [--quantlab build/quantlab] [--chunks 20] [--seq-len 256]
                                [--work /tmp/quantizer-table] [--threads 2]
+                               [--bench-model F.gguf --wikitext F --clean F --noisy F]
+
+The last four default to tools/fetch-assets' files (roles bench, wikitext2, crepe-chat, logiqa-chat);
+giving them runs the experiment where the asset cache is absent (e.g. a lent machine with more cores:
+quantlab's results do not depend on the thread count).
 
 --work is shared with tools/quantizer-table.py (same F32 base and saved base log-probs).
 Each run's JSON is kept in --work, so the script resumes where it stopped.
@@ -39,12 +44,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sizes", default="128,1024")
     ap.add_argument("--act-order", action="store_true")
+    ap.add_argument("--bench-model", default="")
+    ap.add_argument("--wikitext", default="")
+    ap.add_argument("--clean", default="")
+    ap.add_argument("--noisy", default="")
     a = ap.parse_args()
     ql, w = a.quantlab, a.work
     os.makedirs(w, exist_ok=True)
     fetch = lambda role: subprocess.run([os.path.join(ROOT, "tools/fetch-assets"), "--print", role],
                                         capture_output=True, text=True, check=True).stdout.strip()
-    shipped, wiki = fetch("bench"), fetch("wikitext2")
+    shipped, wiki = a.bench_model or fetch("bench"), a.wikitext or fetch("wikitext2")
+    given = {"clean": a.clean, "noisy": a.noisy}
     base = os.path.join(w, "base-f32.gguf")
     if not os.path.exists(base):
         run([ql, "quantize", "--method", "gguf", "--type", "F32", "--model", shipped, "--out", base])
@@ -54,7 +64,7 @@ def main():
              "--chunks", str(a.chunks), "--threads", str(a.threads)])
     rows = []
     for quality, (role, why) in SETS.items():
-        data = fetch(role)
+        data = given[quality] or fetch(role)
         for n in [int(x) for x in a.sizes.split(",")]:
             tag = f"seed001-{quality}-{n}{'-ao' if a.act_order else ''}"
             cache = os.path.join(w, tag + ".json")
@@ -80,7 +90,7 @@ def main():
            "machine": f"{os.cpu_count()} cores ({platform.machine()})", "model": os.path.basename(shipped),
            "method": "gptq 4-bit g128" + (" act-order" if a.act_order else ""), "seq_len": a.seq_len,
            "packing": "per-sample", "template": "the model's chat template", "kld_chunks": a.chunks, "rows": rows}
-    with open(os.path.join(ROOT, "bench/seed-001.json"), "w") as f:
+    with open(os.path.join(w, "seed-001.json") if a.bench_model else os.path.join(ROOT, "bench/seed-001.json"), "w") as f:
         json.dump(res, f, indent=1)
         f.write("\n")
     print("| set | samples | calibration tokens | mean KLD | PPL | same top | time (s) |")
