@@ -1,12 +1,11 @@
 // `quantlab calib inspect` end to end: malformed input gives one error line naming the file, the
 // line and the field, a non-zero exit, and no output file.
+#include "../io/io_test_util.hpp"
 #include "test_support.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 namespace quantlab::calib {
 namespace {
@@ -16,19 +15,10 @@ struct CliRun {
   std::string out, err;
 };
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
+// The shared runner of tests/io (stdout and stderr captured apart).
 CliRun run_cli(const std::string& args) {
-  const auto dir = test::temp_dir("calib-cli");
-  const auto out = dir / "stdout", err = dir / "stderr";
-  const std::string cmd = test::cli_path().string() + " calib inspect " + args + " > " + out.string() + " 2> " + err.string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " calib inspect " + args);
+  return {r.status, r.out, r.err};
 }
 
 std::string write_file(const std::string& name, const std::string& content) {
@@ -81,7 +71,7 @@ TEST(CalibInspectCli, ReportsAsTextAndJson) {
   EXPECT_EQ(j["end_of_turn"]["text"], "<|im_end|>");
   EXPECT_EQ(j["provenance"]["dataset"]["format"], "alpaca");
   EXPECT_EQ(j["provenance"]["dataset"]["sha256"].get<std::string>().size(), 64u);
-  EXPECT_EQ(nlohmann::json::parse(slurp(out_file))["samples"], j["samples"]);
+  EXPECT_EQ(nlohmann::json::parse(test::read_text(out_file))["samples"], j["samples"]);
   const CliRun t = run_cli(data);
   ASSERT_EQ(t.rc, 0) << t.err;
   EXPECT_NE(t.out.find("samples: 2"), std::string::npos) << t.out;

@@ -2,13 +2,12 @@
 // whose rates add up; bad input gives one error line naming the file and field, a non-zero exit and
 // no --out file.
 #include "model/reference_fixture.hpp"
+#include "../io/io_test_util.hpp"
 #include "test_support.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 namespace quantlab {
 namespace {
@@ -17,13 +16,6 @@ struct CliRun {
   int rc;
   std::string out, err;
 };
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string write_file(const std::string& name, const std::string& content) {
   auto p = test::temp_dir("chat-cli-data") / name;
@@ -34,17 +26,14 @@ std::string write_file(const std::string& name, const std::string& content) {
 std::filesystem::path tokenizer() { return test::shared_dir() / "models" / "aidreams260K" / "tok512.bin"; }
 
 CliRun run_chat(const std::string& args) {
-  const auto dir = test::temp_dir("chat-cli");
-  const auto out = dir / "stdout", err = dir / "stderr";
   const std::string tmpl = write_file("tiny.jinja",
                                       "{% for m in messages %}{{ m.role }}: {{ m.content }}</s>\n{% endfor %}"
                                       "{% if add_generation_prompt %}assistant:{% endif %}");
   const std::string m = test::aidreams_model().string();
-  const std::string cmd = test::cli_path().string() + " eval chat --model " + m + " --base-model " + m +
-                          " --tokenizer " + tokenizer().string() + " --template " + tmpl + " --threads 1 " + args +
-                          " > " + out.string() + " 2> " + err.string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " eval chat --model " + m +
+                                   " --base-model " + m + " --tokenizer " + tokenizer().string() + " --template " + tmpl +
+                                   " --threads 1 " + args);
+  return {r.status, r.out, r.err};
 }
 
 const char* kChats =
@@ -61,7 +50,7 @@ TEST(EvalChatCli, OneJsonObjectWithRatesThatAddUp) {
                             out_file.string());
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j, nlohmann::json::parse(slurp(out_file)));
+  EXPECT_EQ(j, nlohmann::json::parse(test::read_text(out_file)));
   EXPECT_EQ(j["data"]["skipped_first"], 1);
   EXPECT_EQ(j["data"]["no_user_turn"], 1);
   EXPECT_EQ(j["data"]["prompts"], 2);

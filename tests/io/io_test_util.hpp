@@ -71,4 +71,9 @@ inline std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
 }
 
+inline std::string read_text(const std::filesystem::path& p) {
+  const auto b = read_bytes(p);
+  return {b.begin(), b.end()};
+}
+
 }  // namespace quantlab::test
