@@ -19,19 +19,9 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   // A last group narrower than gs is allowed (AutoGPTQ: ceil(cols / group_size) groups).
   const int maxq = grid.max_code();
 
-  // Work on the transpose: column c of W is the contiguous row wt[c*rows ...].
-  std::vector<float> wt(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) wt[size_t(c * rows + r)] = w[r * cols + c];
-
+  std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
   GptqReport rep;
-  // Inputs that were always zero carry no information: their weights cannot matter, zero them.
-  for (int64_t c = 0; c < cols; ++c)
-    if (H[size_t(c * cols + c)] == 0) {
-      H[size_t(c * cols + c)] = 1;
-      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
-      ++rep.dead_columns;
-    }
+  rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
 
   IntQuantizedMatrix out;
   out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = (cols + gs - 1) / gs;
@@ -53,10 +43,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   if (opt.act_order) {
     std::stable_sort(perm.begin(), perm.end(),
                      [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
-    std::vector<float> wp(wt.size());
-    for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
-    wt.swap(wp);
-    gptq_detail::permute_symmetric(H, cols, perm);
+    gptq_detail::permute(wt, H, rows, cols, perm);
   }
 
   rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent);

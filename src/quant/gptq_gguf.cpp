@@ -51,19 +51,9 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   check_fits(type, cols);
   const int64_t bs = grid->block_size, n_blocks = cols / bs;
 
-  // Work on the transpose: column c of W is the contiguous row wt[c*rows ...].
-  std::vector<float> wt(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) wt[size_t(c * rows + r)] = w[r * cols + c];
-
+  std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
   GptqReport rep;
-  // Inputs that were always zero carry no information: their weights cannot matter, zero them.
-  for (int64_t c = 0; c < cols; ++c)
-    if (H[size_t(c * cols + c)] == 0) {
-      H[size_t(c * cols + c)] = 1;
-      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
-      ++rep.dead_columns;
-    }
+  rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
   // The importance of each input column for the parameter fit, as an imatrix would give it.
   std::vector<float> importance(static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c) importance[size_t(c)] = float(H[size_t(c * cols + c)]);
@@ -83,10 +73,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
       std::iota(first, first + bs, blocks[size_t(i)] * bs);
       std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
     }
-    std::vector<float> wp(wt.size());
-    for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
-    wt.swap(wp);
-    gptq_detail::permute_symmetric(H, cols, perm);
+    gptq_detail::permute(wt, H, rows, cols, perm);
   }
   std::vector<int64_t> position(static_cast<size_t>(cols));  // original column -> processing position
   for (int64_t i = 0; i < cols; ++i) position[size_t(perm[size_t(i)])] = i;

@@ -13,6 +13,28 @@
 
 namespace quantlab::gptq_detail {
 
+// The weight transposed, [cols][rows]: column c of W is the contiguous row wt[c*rows ...], the
+// layout the sweep walks.
+inline std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {
+  std::vector<float> wt(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) wt[size_t(c * rows + r)] = w[r * cols + c];
+  return wt;
+}
+
+// Inputs that were always zero carry no information: their weights cannot matter, so they are
+// zeroed and their Hessian diagonal set to 1 (keeps H invertible). Returns how many there were.
+inline int64_t drop_dead_columns(std::vector<double>& H, std::vector<float>& wt, int64_t rows, int64_t cols) {
+  int64_t dead = 0;
+  for (int64_t c = 0; c < cols; ++c)
+    if (H[size_t(c * cols + c)] == 0) {
+      H[size_t(c * cols + c)] = 1;
+      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
+      ++dead;
+    }
+  return dead;
+}
+
 // Replaces H by the upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU, in place. A Hessian that
 // is not positive definite (too few samples, collinear inputs) gets more damping instead of
 // failing: 10x more each time (at least 1 % of the mean diagonal). Returns the damping used.
@@ -56,6 +78,15 @@ inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vect
     for (int64_t j = 0; j < n; ++j) row[size_t(j)] = r[perm[size_t(j)]];
     std::copy_n(row.begin(), n, r);
   }
+}
+
+// Act-order's reordering of both: wt's columns and H's rows and columns follow perm.
+inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows, int64_t cols,
+                    const std::vector<int64_t>& perm) {
+  std::vector<float> wp(wt.size());
+  for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
+  wt.swap(wp);
+  permute_symmetric(H, cols, perm);
 }
 
 // `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; U from
