@@ -131,6 +131,44 @@ TEST(Diagnostics, NoiseDuplicatesCategoriesAndProvenance) {
   EXPECT_FALSE(d.to_text().empty());
 }
 
+// Word-trigram diversity: one question pattern with the nouns swapped (CREPE's shape) is flagged;
+// varied sentences are not; system prompts are left out of the count.
+TEST(Diagnostics, TemplatedPhrasingIsLowDiversity) {
+  const char* things[] = {"gloves", "towels", "soap", "water", "a sponge", "the lid", "a brush", "the tap"};
+  Dataset templated;
+  templated.path = "crepe-like.jsonl";
+  for (size_t i = 0; i < 200; ++i) {
+    Sample s;
+    s.messages = {{"system", "Deduce the likelihood change based on the given context, and answer in one word only."},
+                  {"user", std::string("I'm trying to clean up the kitchen counter. At this point, how will 'use ")
+                               .append(things[i % 8])
+                               .append("' change the likelihood of 'touch ")
+                               .append(things[(i / 8) % 8])
+                               .append("'? Answer with more likely, less likely, or equally likely.")},
+                  {"assistant", i % 2 ? "less likely" : "more likely"}};
+    templated.samples.push_back(s);
+  }
+  const auto d = diagnose(templated, {});
+  EXPECT_GT(d.diversity.word_trigrams, 1000u);
+  EXPECT_LT(d.diversity.distinct_ratio(), 0.25);
+  EXPECT_TRUE(has_finding(d, "low-diversity"));
+  EXPECT_EQ(d.to_json()["diversity"]["word_trigrams"], d.diversity.word_trigrams);
+
+  Dataset varied;
+  varied.path = "varied.jsonl";
+  for (size_t i = 0; i < 200; ++i) {
+    Sample s;
+    std::string text;
+    for (size_t k = 0; k < 12; ++k) text.append("w").append(std::to_string((i * 12 + k) * 7919 % 5003)).append(" ");
+    s.text = text;
+    varied.samples.push_back(s);
+  }
+  const auto v = diagnose(varied, {});
+  EXPECT_EQ(v.diversity.word_trigrams, 200u * 10u);
+  EXPECT_GT(v.diversity.distinct_ratio(), 0.9);
+  EXPECT_FALSE(has_finding(v, "low-diversity"));
+}
+
 TEST(Diagnostics, DistributionPercentiles) {
   const auto d = distribution_of({5, 1, 4, 2, 3, 6, 7, 8, 9, 10});
   EXPECT_EQ(d.min, 1);
