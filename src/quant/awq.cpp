@@ -48,23 +48,27 @@ AwqScaleResult awq_search_scales(ThreadPool& pool, const float* x, int64_t n_tok
       }
   for (auto& v : w_mean) v /= double(total_rows);
 
-  // Reference outputs of the original weights.
-  std::vector<float> reference(size_t(n_tokens * total_rows)), out(size_t(n_tokens * total_rows));
-  auto run_all = [&](const std::vector<const float*>& ws, std::vector<float>& y) {
-    std::vector<float> part;
+  // Outputs of all linears for tokens [t0, t0 + nt), token-major: y[t][row of the group].
+  auto run_all = [&](const std::vector<const float*>& ws, int64_t t0, int64_t nt, float* y, std::vector<float>& part) {
     int64_t row0 = 0;
     for (size_t i = 0; i < linears.size(); ++i) {
-      part.resize(size_t(n_tokens * linears[i].rows));
-      matmul(pool, make_weight_matrix(FormatId::F32, ws[i], linears[i].rows, cols), x, n_tokens, part.data());
-      for (int64_t t = 0; t < n_tokens; ++t)
+      part.resize(size_t(nt * linears[i].rows));
+      matmul(pool, make_weight_matrix(FormatId::F32, ws[i], linears[i].rows, cols), x + t0 * cols, nt, part.data());
+      for (int64_t t = 0; t < nt; ++t)
         std::copy(part.begin() + t * linears[i].rows, part.begin() + (t + 1) * linears[i].rows,
-                  y.begin() + t * total_rows + row0);
+                  y + t * total_rows + row0);
       row0 += linears[i].rows;
     }
   };
+  // The candidates' outputs are formed and compared a chunk of tokens at a time: only the reference
+  // is kept whole (for gate/up over 4096 tokens, two more buffers of its size were ~75 MiB). A
+  // matmul's result per token does not depend on how many tokens it is given, and the loss is summed
+  // in the same token order, so chunking changes no bit of the result.
+  constexpr int64_t kChunk = 256;
+  std::vector<float> reference(size_t(n_tokens * total_rows)), out, part;
   std::vector<const float*> originals;
   for (const auto& l : linears) originals.push_back(l.w);
-  run_all(originals, reference);
+  run_all(originals, 0, n_tokens, reference.data(), part);
 
   AwqScaleResult best;
   best.loss = std::numeric_limits<double>::infinity();
@@ -93,13 +97,18 @@ AwqScaleResult awq_search_scales(ThreadPool& pool, const float* x, int64_t n_tok
       }
       ws.push_back(w.data());
     }
-    run_all(ws, out);
     double loss = 0;
-    for (size_t i = 0; i < out.size(); ++i) {
-      const double d = double(reference[i]) - double(out[i]);
-      loss += d * d;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kChunk) {
+      const int64_t nt = std::min(kChunk, n_tokens - t0);
+      out.resize(size_t(nt * total_rows));
+      run_all(ws, t0, nt, out.data(), part);
+      const float* ref = reference.data() + t0 * total_rows;
+      for (size_t i = 0; i < out.size(); ++i) {
+        const double d = double(ref[i]) - double(out[i]);
+        loss += d * d;
+      }
     }
-    loss /= double(out.size());
+    loss /= double(reference.size());
     if (loss < best.loss) {
       best.loss = loss;
       best.ratio = ratio;
