@@ -1,7 +1,9 @@
 #pragma once
 // The part of GPTQ that does not depend on the grid (shared by gptq.cpp's integer groups and
-// gptq_gguf.cpp's GGUF blocks): the damped inverse-Hessian factor, and the column sweep that
-// quantizes one column at a time and pushes its error onto the later columns, in lazy blocks.
+// gptq_gguf.cpp's GGUF blocks): the weight's transposed layout, dead inputs, act-order's reordering
+// and the damped inverse-Hessian factor (all in place on the one n x n Hessian), and the column
+// sweep that quantizes one column at a time and pushes its error onto the later columns, in lazy
+// blocks.
 #include "quantlab/backend/linalg.hpp"
 #include "quantlab/core/error.hpp"
 

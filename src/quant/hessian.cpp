@@ -10,6 +10,7 @@ void HessianAccumulator::flush() {
   // Per chunk, the f32 rank-k update (syrk) is exact enough; the running sum is kept in double.
   const int64_t k = int64_t(pending_.size()) / std::max<int64_t>(n_, 1);
   if (k == 0) return;
+  if (sum_.empty()) sum_.assign(size_t(n_ * n_), 0.0);  // after take_hessian(): a fresh sum
   std::vector<float>& part = part_;
   part.resize(size_t(n_ * n_));
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(n_), int(k), 1.0f, pending_.data(), int(n_), 0.0f, part.data(),
@@ -33,6 +34,7 @@ void HessianAccumulator::add(const float* x, int64_t tokens) {
 
 std::vector<double> HessianAccumulator::take_hessian() {
   flush();
+  if (sum_.empty()) sum_.assign(size_t(n_ * n_), 0.0);  // nothing added since the last take
   part_ = {};
   pending_ = {};
   std::vector<double> h = std::move(sum_);

@@ -89,6 +89,11 @@ TEST(HessianAccumulator, SplitAddsGiveTheBitsOfOneAdd) {
     const auto h2 = split.take_hessian();
     EXPECT_EQ(0, std::memcmp(h1.data(), h2.data(), h1.size() * sizeof(double))) << "pieces of " << piece;
   }
+  // Taking the Hessian empties the accumulator; what is added afterwards starts a new sum.
+  one.add(x.data(), tokens);
+  const auto again = one.take_hessian();
+  EXPECT_EQ(0, std::memcmp(h1.data(), again.data(), h1.size() * sizeof(double)));
+  EXPECT_EQ(one.take_hessian(), std::vector<double>(size_t(n * n), 0.0));
 }
 
 TEST(LayerRunner, MicroBatchesGiveTheBitsOfOneBatch) {

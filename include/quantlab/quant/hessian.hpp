@@ -20,7 +20,7 @@ class HessianAccumulator {
   int64_t tokens() const { return tokens_; }
   // 2/N Σ x xᵀ, row-major n x n (the scale does not change GPTQ's result; kept for comparability).
   // Formed in the accumulator's own buffer and handed over, so the n x n matrix exists once: the
-  // accumulator is empty afterwards.
+  // accumulator starts again from nothing afterwards (its sum is re-made only when tokens come).
   std::vector<double> take_hessian();
 
  private:
