@@ -12,15 +12,19 @@ namespace quantlab::test {
 
 inline std::filesystem::path source_dir() { return QUANTLAB_SOURCE_DIR; }
 
-inline std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("QUANTLAB_SHARED")) return env;
-  return source_dir().parent_path() / "shared";
-}
-
 inline std::filesystem::path assets_dir() {
   if (const char* env = std::getenv("QUANTLAB_ASSETS")) return env;
   const char* home = std::getenv("HOME");
   return std::filesystem::path(home ? home : "/tmp") / ".cache" / "quantlab" / "assets";
+}
+
+// $QUANTLAB_SHARED, else ../shared beside the checkout, else the asset cache: tools/fetch-assets
+// links what ../shared holds into it with the same layout (models/aidreams260K, data/...), so a
+// clone made elsewhere (e.g. of a local checkout) still finds the real models and data.
+inline std::filesystem::path shared_dir() {
+  if (const char* env = std::getenv("QUANTLAB_SHARED")) return env;
+  const auto beside = source_dir().parent_path() / "shared";
+  return std::filesystem::exists(beside) ? beside : assets_dir();
 }
 
 // Path of the quantlab CLI binary built beside the tests.
