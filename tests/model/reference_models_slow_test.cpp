@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 
 namespace quantlab {
@@ -97,6 +98,11 @@ TEST_P(ReferenceModelSlow, F32PerplexityOfFourChunksMatchesLlamaCpp) {
     EXPECT_NEAR(running[i], r.running_ppl[i], 1e-3 * running[i]) << "after chunk " << i + 1;
 }
 
+// llama.cpp's 64 greedy tokens, fed back step by step (teacher forcing, so one flipped step does not
+// derail the rest): quantlab's argmax must be llama.cpp's token at every step, except where
+// llama.cpp's own top-1/top-2 logit margin is a near tie (< 0.01), which two correct f32
+// implementations may break either way (Qwen2.5-Coder-1.5B, "The capital of France is", step 21:
+// margin 0.0001). Each such step is reported.
 TEST_P(ReferenceModelSlow, F32GreedyContinuationsMatchLlamaCpp) {
   QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
   const auto runs = reference(GetParam()).at("variants").at("f32").at("greedy").at("runs");
@@ -104,17 +110,23 @@ TEST_P(ReferenceModelSlow, F32GreedyContinuationsMatchLlamaCpp) {
   const Model model = load_model(f32.path().string());
   const Tokenizer tok = Tokenizer::load(f32.path().string());
   ThreadPool pool(2);
+  constexpr double kNearTie = 0.01;
   for (const auto& run : runs) {
+    const std::string prompt = run.at("prompt").get<std::string>();
     const auto in_ids = ids(run.at("ids_in")), want = ids(run.at("ids_out"));
-    EXPECT_EQ(in_ids, tok.encode(run.at("prompt").get<std::string>(), true, false));
+    const auto margin = run.at("top1_top2_margin").get<std::vector<double>>();
+    ASSERT_EQ(margin.size(), want.size());
+    EXPECT_EQ(in_ids, tok.encode(prompt, true, false));
     Session s(model, pool, int64_t(in_ids.size() + want.size()));
     auto logits = s.forward_last(in_ids);
-    std::vector<int32_t> got;
     for (size_t i = 0; i < want.size(); ++i) {
-      got.push_back(argmax(logits));  // lowest id on ties, as the reference's rule
-      logits = s.forward_last({&got.back(), 1});
+      const int32_t got = argmax(logits);  // lowest id on ties, as the reference's rule
+      if (got != want[i]) {
+        EXPECT_LT(margin[i], kNearTie) << prompt << ": step " << i + 1 << " gives " << got << ", llama.cpp " << want[i];
+        std::cout << "[ near tie ] " << prompt << ": step " << i + 1 << " (llama.cpp margin " << margin[i] << ")\n";
+      }
+      logits = s.forward_last({&want[i], 1});
     }
-    EXPECT_EQ(want, got) << run.at("prompt").get<std::string>();
   }
 }
 
