@@ -4,7 +4,7 @@ quantizes the bench model's F32 base, then llama-perplexity and `quantlab eval p
 file on the same WikiText-2 chunks (ctx 512, -t 1 / --threads 1). Prints a table and writes
 bench/gguf_ppl_check.md and .json. The acceptance bound is |ratio - 1| <= 0.5 %.
 
-  LLAMA_CPP_BIN=../peers/llama.cpp-build/bin tools/gguf-ppl-check.py [--chunks 4] [--work DIR]
+  LLAMA_CPP_BIN=../peers/llama.cpp-build/bin tools/gguf-ppl-check.py [--chunks 40] [--work DIR]
       [--types Q4_0,Q4_1,...] [--base BASE_F32.gguf]
 
 IQ types that llama.cpp refuses to make without an importance matrix (IQ2_XXS/XS, IQ1_S) are made
@@ -30,7 +30,7 @@ def main():
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
     ap.add_argument("--llama-bin", default=os.environ.get("LLAMA_CPP_BIN", os.path.join(os.path.dirname(ROOT), "peers/llama.cpp-build/bin")))
     ap.add_argument("--work", default="/tmp/gguf-ppl-check")
-    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--chunks", type=int, default=40)
     ap.add_argument("--types", default=TYPES)
     ap.add_argument("--base", default="")
     a = ap.parse_args()
