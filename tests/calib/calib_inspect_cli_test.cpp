@@ -10,15 +10,9 @@
 namespace quantlab::calib {
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out, err;
-};
-
 // The shared runner of tests/io (stdout and stderr captured apart).
-CliRun run_cli(const std::string& args) {
-  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " calib inspect " + args);
-  return {r.status, r.out, r.err};
+test::CommandResult run_cli(const std::string& args) {
+  return test::run_command(test::shell_quote(test::cli_path().string()) + " calib inspect " + args);
 }
 
 std::string write_file(const std::string& name, const std::string& content) {
@@ -30,8 +24,8 @@ std::string write_file(const std::string& name, const std::string& content) {
 void expect_rejected(const std::string& args, const std::vector<std::string>& parts) {
   const auto out_file = test::temp_dir("calib-cli-out") / "report.json";
   std::filesystem::remove(out_file);
-  const CliRun r = run_cli(args + " --out " + out_file.string());
-  EXPECT_NE(r.rc, 0) << args;
+  const test::CommandResult r = run_cli(args + " --out " + out_file.string());
+  EXPECT_NE(r.status, 0) << args;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
   EXPECT_FALSE(std::filesystem::exists(out_file)) << "a failed run wrote " << out_file;
@@ -63,8 +57,8 @@ TEST(CalibInspectCli, ReportsAsTextAndJson) {
                                "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
                                "'<|im_end|>' + '\\n'}}{% endfor %}");
   const auto out_file = test::temp_dir("calib-cli-out") / "ok.json";
-  const CliRun r = run_cli(data + " --template " + tmpl + " --json --out " + out_file.string());
-  ASSERT_EQ(r.rc, 0) << r.err;
+  const test::CommandResult r = run_cli(data + " --template " + tmpl + " --json --out " + out_file.string());
+  ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["samples"]["total"], 2);
   EXPECT_EQ(j["languages"]["ja"], 1);
@@ -72,8 +66,8 @@ TEST(CalibInspectCli, ReportsAsTextAndJson) {
   EXPECT_EQ(j["provenance"]["dataset"]["format"], "alpaca");
   EXPECT_EQ(j["provenance"]["dataset"]["sha256"].get<std::string>().size(), 64u);
   EXPECT_EQ(nlohmann::json::parse(test::read_text(out_file))["samples"], j["samples"]);
-  const CliRun t = run_cli(data);
-  ASSERT_EQ(t.rc, 0) << t.err;
+  const test::CommandResult t = run_cli(data);
+  ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_NE(t.out.find("samples: 2"), std::string::npos) << t.out;
 }
 

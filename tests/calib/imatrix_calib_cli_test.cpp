@@ -11,15 +11,9 @@
 namespace quantlab::calib {
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out, err;
-};
-
 // The shared runner of tests/io (stdout and stderr captured apart).
-CliRun run_cli(const std::string& args) {
-  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " imatrix " + args);
-  return {r.status, r.out, r.err};
+test::CommandResult run_cli(const std::string& args) {
+  return test::run_command(test::shell_quote(test::cli_path().string()) + " imatrix " + args);
 }
 
 std::filesystem::path chat_model() {
@@ -41,9 +35,9 @@ TEST(ImatrixCalibCli, ChatSamplesUseTheModelsTemplateAndAreRecorded) {
   for (const std::string packing : {"per-sample", "concat-chunk"}) {
     const auto out = test::temp_dir("imatrix-cli-out") / ("im-" + packing + ".gguf");
     std::filesystem::remove(out);
-    const CliRun r = run_cli("--model " + chat_model().string() + " --calib " + data + " --samples 3 --seq-len 32 --packing " +
+    const test::CommandResult r = run_cli("--model " + chat_model().string() + " --calib " + data + " --samples 3 --seq-len 32 --packing " +
                              packing + " --threads 1 --out " + out.string() + " --json");
-    ASSERT_EQ(r.rc, 0) << r.err;
+    ASSERT_EQ(r.status, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["input"]["template"]["kind"], "chat-template") << r.out;
     EXPECT_EQ(j["input"]["packing"]["mode"], packing) << r.out;
@@ -59,8 +53,8 @@ TEST(ImatrixCalibCli, NothingUsableWritesNothing) {
   std::ofstream(empty, std::ios::binary) << "";
   const auto out = test::temp_dir("imatrix-cli-out") / "never.gguf";
   std::filesystem::remove(out);
-  const CliRun r = run_cli("--model " + chat_model().string() + " --calib " + empty.string() + " --out " + out.string());
-  EXPECT_NE(r.rc, 0);
+  const test::CommandResult r = run_cli("--model " + chat_model().string() + " --calib " + empty.string() + " --out " + out.string());
+  EXPECT_NE(r.status, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("empty.jsonl"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(out));

@@ -12,11 +12,6 @@
 namespace quantlab {
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out, err;
-};
-
 std::string write_file(const std::string& name, const std::string& content) {
   auto p = test::temp_dir("chat-cli-data") / name;
   std::ofstream(p, std::ios::binary) << content;
@@ -25,15 +20,14 @@ std::string write_file(const std::string& name, const std::string& content) {
 
 std::filesystem::path tokenizer() { return test::shared_dir() / "models" / "aidreams260K" / "tok512.bin"; }
 
-CliRun run_chat(const std::string& args) {
+test::CommandResult run_chat(const std::string& args) {
   const std::string tmpl = write_file("tiny.jinja",
                                       "{% for m in messages %}{{ m.role }}: {{ m.content }}</s>\n{% endfor %}"
                                       "{% if add_generation_prompt %}assistant:{% endif %}");
   const std::string m = test::aidreams_model().string();
-  const auto r = test::run_command(test::shell_quote(test::cli_path().string()) + " eval chat --model " + m +
-                                   " --base-model " + m + " --tokenizer " + tokenizer().string() + " --template " + tmpl +
-                                   " --threads 1 " + args);
-  return {r.status, r.out, r.err};
+  return test::run_command(test::shell_quote(test::cli_path().string()) + " eval chat --model " + m +
+                           " --base-model " + m + " --tokenizer " + tokenizer().string() + " --template " + tmpl +
+                           " --threads 1 " + args);
 }
 
 const char* kChats =
@@ -46,9 +40,9 @@ TEST(EvalChatCli, OneJsonObjectWithRatesThatAddUp) {
   QUANTLAB_REQUIRE_FILE(test::aidreams_model());
   QUANTLAB_REQUIRE_FILE(tokenizer());
   const auto out_file = test::temp_dir("chat-cli-out") / "chat.json";
-  const CliRun r = run_chat("--data " + write_file("chats.jsonl", kChats) + " --skip-first 1 --max-tokens 16 --after-end 4 --json --out " +
+  const test::CommandResult r = run_chat("--data " + write_file("chats.jsonl", kChats) + " --skip-first 1 --max-tokens 16 --after-end 4 --json --out " +
                             out_file.string());
-  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j, nlohmann::json::parse(test::read_text(out_file)));
   EXPECT_EQ(j["data"]["skipped_first"], 1);
@@ -70,8 +64,8 @@ TEST(EvalChatCli, BadInputIsOneLineAndNoOutputFile) {
   const auto out_file = test::temp_dir("chat-cli-out") / "bad.json";
   auto rejected = [&](const std::string& args, const std::vector<std::string>& parts) {
     std::filesystem::remove(out_file);
-    const CliRun r = run_chat(args + " --out " + out_file.string());
-    EXPECT_NE(r.rc, 0) << args;
+    const test::CommandResult r = run_chat(args + " --out " + out_file.string());
+    EXPECT_NE(r.status, 0) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
     EXPECT_FALSE(std::filesystem::exists(out_file));
