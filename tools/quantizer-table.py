@@ -170,7 +170,13 @@ def main():
     lines += ["", f"Base PPL on the same chunks: {any_row['ppl_base']:.4f}. bpw of the calibrated methods counts the "
               "quantized linears only (codes + scales + zeros); embedding/head stay F32 in those exports. GGUF bpw is "
               "over every tensor of the file (Q4_K_M keeps the tied embedding at Q6_K/Q8_0 per llama.cpp's rules)."]
-    with open(os.path.join(ROOT, "bench/quantizers.md"), "w") as f:
+    md = os.path.join(ROOT, "bench/quantizers.md")
+    # Hand-written reading notes below the marker survive a re-run.
+    marker = "<!-- notes: kept by tools/quantizer-table.py -->"
+    old = open(md).read() if os.path.exists(md) else ""
+    if marker in old:
+        lines += ["", marker + old.split(marker, 1)[1].rstrip("\n")]
+    with open(md, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -53,7 +53,6 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"damp", Takes::Value, "GPTQ dampening relative to the mean diagonal (default 0.01)"},
           {"block-size", Takes::Value, "GPTQ lazy block width (default 128); NF4/FP4 block (default 64)"},
           {"double-quant", Takes::Nothing, "NF4/FP4: double-quantize the absmax constants"},
-          {"awq-tokens", Takes::Value, "AWQ: calibration tokens (strided sample) scoring the scale candidates (default 4096)"},
           {"out", Takes::Value, "output folder: GPTQ (rtn, gptq), AWQ GEMM (awq) or bitsandbytes (nf4, fp4, int8)"},
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
@@ -88,8 +87,6 @@ int run_quantize_calibrated(const Args& a) {
     o.gptq.block_size = positive(a, "block-size", 128);
     if (o.gptq.block_size == 0) throw Error("--block-size", "0", "must be at least 1");
   }
-  o.awq.max_search_tokens = positive(a, "awq-tokens", o.awq.max_search_tokens);
-  if (o.awq.max_search_tokens == 0) throw Error("--awq-tokens", "0", "must be at least 1");
   const bool json = a.has("json");
   const bool tty = !json && ::isatty(2);
 

@@ -196,8 +196,8 @@ nlohmann::ordered_json provenance_json(const QuantizeResult& q, const ExportInfo
                    {"act_order", o.gptq.act_order}, {"static_groups", o.gptq.static_groups}, {"true_sequential", true}});
   if (o.method == Method::Awq)
     params.update({{"n_grid", o.awq.n_grid}, {"duo_scaling", o.awq.duo_scaling},
-                   {"max_search_tokens", o.awq.max_search_tokens}, {"clip_grid", o.awq.clip_grid},
-                   {"max_shrink", o.awq.max_shrink}, {"clip_tokens", o.awq.clip_tokens}});
+                   {"clip_grid", o.awq.clip_grid}, {"max_shrink", o.awq.max_shrink},
+                   {"loss", "mean squared output error over every calibration token (second moments)"}});
   if (o.method == Method::Nf4 || o.method == Method::Fp4)
     params.update({{"block_size", o.bnb4.block_size}, {"double_quant", o.bnb4.double_quant}});
   p["parameters"] = params;

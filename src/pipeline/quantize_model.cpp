@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
 
 namespace quantlab::pipeline {
@@ -127,48 +128,46 @@ class GptqHook : public LayerHook {
   std::optional<HessianAccumulator> acc_;
 };
 
-// AWQ's statistics of one input group: mean |x| over every token, and a strided sample of rows.
-struct CapturedInput {
-  std::vector<float> abs_mean;
-  std::vector<float> rows;  // [n_rows][features]
-  int64_t n_rows = 0, features = 0;
-  std::vector<double> abs_sum;  // while accumulating
-  std::vector<int64_t> picked;  // global token index of each sampled row
-};
-
+// AWQ's statistics of every input group over every calibration token: mean |x| and second moments.
 class CaptureHook : public LayerHook {
  public:
-  CaptureHook(int64_t max_tokens, int64_t n_tokens) : max_tokens_(max_tokens), n_tokens_(n_tokens) {}
-  CapturedInput captured[4];
+  AwqInputStats stats[4];
 
-  void observe(int, LinearInput which, const float* x, int64_t first, int64_t n, int64_t n_features) override {
-    CapturedInput& c = captured[int(which)];
-    if (c.abs_sum.empty()) {
-      c.abs_sum.assign(size_t(n_features), 0.0);
-      c.picked = strided_tokens(n_tokens_, max_tokens_);
-      c.n_rows = int64_t(c.picked.size());
-      c.features = n_features;
-      c.rows.resize(size_t(c.n_rows * n_features));
+  void observe(int, LinearInput which, const float* x, int64_t, int64_t n, int64_t n_features) override {
+    Accumulating& a = accumulating_[int(which)];
+    if (!a.moments) {
+      a.abs_sum.assign(size_t(n_features), 0.0);
+      a.moments.emplace(n_features);
     }
-    // Token by token, in batch order whatever the micro-batches: the same sums as in one pass.
+    // Token by token, in batch order whatever the micro-batches: the same sums as in one pass (the
+    // moments are summed over fixed 256-token chunks, HessianAccumulator).
     for (int64_t t = 0; t < n; ++t)
-      for (int64_t f = 0; f < n_features; ++f) c.abs_sum[size_t(f)] += std::fabs(x[t * n_features + f]);
-    const auto lo = std::lower_bound(c.picked.begin(), c.picked.end(), first);
-    for (auto it = lo; it != c.picked.end() && *it < first + n; ++it)
-      std::copy(x + (*it - first) * n_features, x + (*it - first + 1) * n_features,
-                c.rows.begin() + (it - c.picked.begin()) * n_features);
+      for (int64_t f = 0; f < n_features; ++f) a.abs_sum[size_t(f)] += std::fabs(x[t * n_features + f]);
+    a.moments->add(x, n);
   }
 
   void finish() {
-    for (CapturedInput& c : captured) {
-      c.abs_mean.resize(c.abs_sum.size());
-      for (size_t f = 0; f < c.abs_sum.size(); ++f) c.abs_mean[f] = float(c.abs_sum[f] / double(n_tokens_));
-      c.abs_sum = {};
+    for (int i = 0; i < 4; ++i) {
+      Accumulating& a = accumulating_[i];
+      if (!a.moments) continue;
+      AwqInputStats& s = stats[i];
+      const int64_t tokens = a.moments->tokens();
+      s.cols = a.moments->dim();
+      s.abs_mean.resize(a.abs_sum.size());
+      for (size_t f = 0; f < a.abs_sum.size(); ++f) s.abs_mean[f] = float(a.abs_sum[f] / double(tokens));
+      const std::vector<double> h = a.moments->take_hessian();  // 2/N Σ xᵀx
+      s.moments.resize(h.size());
+      for (size_t k = 0; k < h.size(); ++k) s.moments[k] = float(0.5 * h[k]);
+      a = Accumulating{};
     }
   }
 
  private:
-  int64_t max_tokens_, n_tokens_;
+  struct Accumulating {
+    std::vector<double> abs_sum;
+    std::optional<HessianAccumulator> moments;
+  };
+  Accumulating accumulating_[4];
 };
 
 void scale_columns(WeightMatrix& m, const std::vector<float>& s) {
@@ -184,19 +183,13 @@ void divide_rows(WeightMatrix& m, std::vector<float>& bias, const std::vector<fl
   for (size_t r = 0; r < bias.size(); ++r) bias[r] /= s[r];
 }
 
-void divide_inputs(CapturedInput& c, const std::vector<float>& s) {
-  for (int64_t t = 0; t < c.n_rows; ++t)
-    for (int64_t f = 0; f < c.features; ++f) c.rows[size_t(t * c.features + f)] /= s[size_t(f)];
-}
-
 // AWQ on one layer whose linears are f32 in `work`: search all scales on the float layer's inputs
 // (as AutoAWQ does), fold them in, clip, quantize.
 void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap, const QuantizeOptions& o,
                std::vector<QuantizedTensor>& out, LayerStats& stats) {
   auto lin = [](WeightMatrix& m) { return AwqLinear{f32_data(m), m.rows}; };
   auto search = [&](LinearInput which, std::vector<AwqLinear> ls) {
-    const CapturedInput& c = cap.captured[int(which)];
-    AwqScaleResult r = awq_search_scales(pool, c.rows.data(), c.n_rows, c.features, c.abs_mean, ls, o.grid, o.awq);
+    AwqScaleResult r = awq_search_scales(pool, cap.stats[int(which)], ls, o.grid, o.awq);
     stats.awq_ratios.push_back(r.ratio);
     return r.scales;
   };
@@ -210,26 +203,26 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
 
   for (size_t i = 0; i < work.attn_norm.size(); ++i) work.attn_norm[i] /= s_qkv[i];
   for (WeightMatrix* m : {&work.wq, &work.wk, &work.wv}) scale_columns(*m, s_qkv);
-  divide_inputs(cap.captured[int(LinearInput::AttnQKV)], s_qkv);
+  cap.stats[int(LinearInput::AttnQKV)].divide_inputs(s_qkv);
   if (scale_vo) {
     divide_rows(work.wv, work.v_bias, s_vo);
     scale_columns(work.wo, s_vo);
-    divide_inputs(cap.captured[int(LinearInput::AttnOutput)], s_vo);
+    cap.stats[int(LinearInput::AttnOutput)].divide_inputs(s_vo);
   }
   for (size_t i = 0; i < work.ffn_norm.size(); ++i) work.ffn_norm[i] /= s_ffn[i];
   for (WeightMatrix* m : {&work.ffn_gate, &work.ffn_up}) scale_columns(*m, s_ffn);
-  divide_inputs(cap.captured[int(LinearInput::FfnGateUp)], s_ffn);
+  cap.stats[int(LinearInput::FfnGateUp)].divide_inputs(s_ffn);
   std::vector<float> no_bias;
   divide_rows(work.ffn_up, no_bias, s_down);
   scale_columns(work.ffn_down, s_down);
-  divide_inputs(cap.captured[int(LinearInput::FfnDown)], s_down);
+  cap.stats[int(LinearInput::FfnDown)].divide_inputs(s_down);
 
   for (LinearInput which : {LinearInput::AttnQKV, LinearInput::AttnOutput, LinearInput::FfnGateUp, LinearInput::FfnDown}) {
-    const CapturedInput& c = cap.captured[int(which)];
+    const AwqInputStats& x = cap.stats[int(which)];
     for (const LinearSlot& slot : consumers(which)) {
       WeightMatrix& m = work.*slot.member;
       const bool query_or_key = slot.member == &LayerWeights::wq || slot.member == &LayerWeights::wk;
-      if (!query_or_key) awq_clip(pool, f32_data(m), m.rows, m.cols, c.rows.data(), c.n_rows, o.grid, o.awq);
+      if (!query_or_key) awq_clip(pool, f32_data(m), m.rows, x, o.grid, o.awq);
       QuantizedTensor t;
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
@@ -346,7 +339,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
       GptqHook hook(o, tensors, stats);
       runner.run_layer(l, work, batch, &hook);
     } else if (o.method == Method::Awq) {
-      CaptureHook cap(std::max(o.awq.max_search_tokens, o.awq.clip_tokens), batch.n_tokens());
+      CaptureHook cap;
       runner.observe_layer(l, work, batch, cap);  // the float pass only observes
       cap.finish();
       awq_layer(pool, l, work, cap, o, tensors, stats);

@@ -130,8 +130,6 @@ TEST(QuantizeModel, ResultDoesNotDependOnTheMicroBatchSize) {
       o.grid.bits = 4;
       o.grid.group_size = 0;
       o.gptq.act_order = act_order;
-      o.awq.max_search_tokens = 500;  // a strided sample across micro-batches
-      o.awq.clip_tokens = 300;
       o.micro_batch_tokens = 0;
       ThreadPool pool1(1);
       const QuantizeResult whole = quantize_model(m, calib, o, pool1);
@@ -278,6 +276,7 @@ void check_bench_peak_rss(const std::string& method) {
 
 TEST(QuantizeMemorySlow, BenchModelRtnPeakRssStaysUnderTheBound) { check_bench_peak_rss("rtn"); }
 TEST(QuantizeMemorySlow, BenchModelGptqPeakRssStaysUnderTheBound) { check_bench_peak_rss("gptq"); }
+TEST(QuantizeMemorySlow, BenchModelAwqPeakRssStaysUnderTheBound) { check_bench_peak_rss("awq"); }
 
 }  // namespace
 }  // namespace quantlab::pipeline

@@ -6,9 +6,16 @@
 //   pseudo-quantized weights Q(W·s)/s give the smallest mean squared output error wins. The caller
 //   folds 1/s into whatever produced x (an RMSNorm weight or the previous linear's rows) and s into W.
 //   clipping: for each output row and input group, the largest |w| is shrunk by factors 1 - i/n
-//   (i < max_shrink·n); the one whose quantized group gives the smallest output error on sampled
-//   tokens is kept and the weights clamped to it.
+//   (i < max_shrink·n); the one whose quantized group gives the smallest output error is kept and
+//   the weights clamped to it.
 // Quantization uses the grid given (AutoAWQ: IntGridRule::AwqMinMax, asymmetric).
+//
+// Both searches score a candidate by the same quantity as AutoAWQ -- the mean squared error of the
+// linears' outputs -- but over *every* calibration token, through the inputs' second moments
+// G = (1/N) Σ xᵀx: replacing W by W + Δ changes output r of token x by Δ_r·x, so the mean squared
+// error is (1/rows) Σ_r Δ_r G Δ_rᵀ. AutoAWQ instead runs the candidates on a sample of tokens
+// (4096 for the scales, 512 for clipping); G costs cols² floats whatever the number of tokens, and
+// one candidate costs rows·cols² operations instead of tokens·rows·cols.
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/quant/int_grid.hpp"
 
@@ -20,10 +27,8 @@ namespace quantlab {
 struct AwqOptions {
   int n_grid = 20;              // scale ratios tried
   bool duo_scaling = true;      // divide by the weight statistic too (AutoAWQ's default)
-  int64_t max_search_tokens = 4096;  // tokens used to score scale candidates (strided sample)
   int clip_grid = 20;
   double max_shrink = 0.5;
-  int64_t clip_tokens = 512;    // tokens used by the clipping search (AutoAWQ's n_sample_token)
 };
 
 // One linear of a group: `w` is [rows][cols] row-major, cols = the shared input width.
@@ -32,8 +37,18 @@ struct AwqLinear {
   int64_t rows;
 };
 
-// Every `step`-th token so that about `limit` remain (AutoAWQ's input_feat[:, 0::n // limit]).
-std::vector<int64_t> strided_tokens(int64_t n_tokens, int64_t limit);
+// What AWQ needs to know about the input shared by a group of linears, over every calibration token.
+struct AwqInputStats {
+  int64_t cols = 0;
+  std::vector<float> abs_mean;  // mean |x| per column
+  std::vector<float> moments;   // G = (1/N) Σ xᵀx, row-major cols x cols, symmetric
+  // The stats of x / s (s folded into the weights, 1/s into x's producer): G_ij / (s_i s_j).
+  void divide_inputs(const std::vector<float>& s);
+};
+
+// Mean squared output error (1/rows) Σ_r Δ_r G Δ_rᵀ of adding delta [rows][cols] to a linear whose
+// inputs have second moments G. The sum is in a fixed order: thread counts do not change it.
+double awq_output_mse(ThreadPool& pool, const float* delta, int64_t rows, const AwqInputStats& x);
 
 struct AwqScaleResult {
   std::vector<float> scales;  // cols
@@ -41,14 +56,12 @@ struct AwqScaleResult {
   double loss = 0;            // its mean squared output error
 };
 
-// x: [n_tokens][cols] inputs used for scoring; x_abs_mean: mean |x| per column over all tokens.
 // The linears are only read.
-AwqScaleResult awq_search_scales(ThreadPool& pool, const float* x, int64_t n_tokens, int64_t cols,
-                                 const std::vector<float>& x_abs_mean, const std::vector<AwqLinear>& linears,
+AwqScaleResult awq_search_scales(ThreadPool& pool, const AwqInputStats& x, const std::vector<AwqLinear>& linears,
                                  const IntGridSpec& grid, const AwqOptions& options);
 
-// Clamps w [rows][cols] group by group to the clipping threshold found on x [n_tokens][cols].
-void awq_clip(ThreadPool& pool, float* w, int64_t rows, int64_t cols, const float* x, int64_t n_tokens,
-              const IntGridSpec& grid, const AwqOptions& options);
+// Clamps w [rows][cols] group by group to the clipping threshold that minimises the group's output error.
+void awq_clip(ThreadPool& pool, float* w, int64_t rows, const AwqInputStats& x, const IntGridSpec& grid,
+              const AwqOptions& options);
 
 }  // namespace quantlab
