@@ -19,6 +19,7 @@ void fake_quantize_group(float* v, int64_t n, const IntGridSpec& grid) {
 }
 
 void check_stats(const AwqInputStats& x) {
+  if (x.cols <= 0) throw Error("awq", "inputs", "no activation statistics (the input group was never run)");
   if (int64_t(x.abs_mean.size()) != x.cols) throw Error("awq", "abs_mean", "size differs from the input width");
   if (int64_t(x.moments.size()) != x.cols * x.cols) throw Error("awq", "moments", "size differs from cols x cols");
 }
