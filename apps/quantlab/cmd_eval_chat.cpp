@@ -14,6 +14,7 @@
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/chat_eval.hpp"
 #include "quantlab/model/session.hpp"
+#include "quantlab/text/script_mix.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -62,7 +63,7 @@ PromptSet read_prompts(const Args& a, const calib::Dataset& data, const text::Ch
     } catch (const Error& e) {
       throw Error(s.where(), "messages", std::string("the chat template cannot render it: ") + e.what());
     }
-    ChatPrompt p{calib::tokenize_sample(rendered, true, fn), s.where()};
+    ChatPrompt p{calib::tokenize_sample(rendered, true, fn), s.where(), text::language_of(s.messages[last_user].content)};
     if (p.tokens.size() > max_prompt_tokens) {
       ++ps.too_long;
       continue;
@@ -105,7 +106,9 @@ nlohmann::ordered_json stats_json(const ChatModelStats& s, bool with_kld) {
                            {"mean_reply_tokens", s.mean_reply_tokens},
                            {"mean_repeated_4grams", s.mean_repeated_4grams},
                            {"runaway_rate", rate(s.runaway, s.replies)},
-                           {"runaway", s.runaway}};
+                           {"runaway", s.runaway},
+                           {"wrong_language_rate", rate(s.wrong_language, s.replies)},
+                           {"wrong_language", s.wrong_language}};
   if (with_kld) {
     const KldSummary& k = s.kld;
     j["kld_assistant_tokens"] = {{"n_tokens", k.count},    {"mean", k.kld_mean},     {"stderr", k.kld_err},
@@ -127,7 +130,9 @@ nlohmann::ordered_json reply_json(const GeneratedReply& r, const Tokenizer& tok,
                            {"new_turn_in_reply", b.new_turn_in_reply},
                            {"new_turn_after_end", b.new_turn_after_end},
                            {"repeated_4grams", b.repeated_4grams},
-                           {"runaway", b.runaway}};
+                           {"runaway", b.runaway},
+                           {"language", b.language},
+                           {"wrong_language", b.wrong_language}};
   if (!b.new_turn_line.empty()) j["new_turn_line"] = b.new_turn_line;
   if (with_kld) j["kld_mean"] = r.kld_mean;
   // Invalid UTF-8 (a cut multi-byte character) is replaced when dumped.
@@ -137,8 +142,8 @@ nlohmann::ordered_json reply_json(const GeneratedReply& r, const Tokenizer& tok,
 }
 
 void print_table(const ChatEvalResult& r, const std::string& base_path, const std::vector<std::string>& paths) {
-  std::printf("%-40s %9s %9s %7s %7s %7s %7s %9s %8s %6s\n", "model", "KLD", "same-top", "clean", "newturn", "never",
-              "tokens", "rep-4gram", "runaway", "n");
+  std::printf("%-40s %9s %9s %7s %7s %7s %7s %9s %8s %8s %6s\n", "model", "KLD", "same-top", "clean", "newturn", "never",
+              "tokens", "rep-4gram", "runaway", "language", "n");
   auto row = [](const std::string& name, const ChatModelStats& s, bool kld) {
     std::string shown = name.size() > 40 ? "..." + name.substr(name.size() - 37) : name;
     char k[32] = "-", t[32] = "-";
@@ -146,10 +151,11 @@ void print_table(const ChatEvalResult& r, const std::string& base_path, const st
       std::snprintf(k, sizeof k, "%.5f", s.kld.kld_mean);
       std::snprintf(t, sizeof t, "%.2f%%", 100 * s.kld.same_top);
     }
-    std::printf("%-40s %9s %9s %6.1f%% %6.1f%% %6.1f%% %7.1f %8.2f%% %7.1f%% %6lld\n", shown.c_str(), k, t,
+    std::printf("%-40s %9s %9s %6.1f%% %6.1f%% %6.1f%% %7.1f %8.2f%% %7.1f%% %7.1f%% %6lld\n", shown.c_str(), k, t,
                 100 * rate(s.clean_end, s.replies), 100 * rate(s.new_turn, s.replies),
                 100 * rate(s.never_ends, s.replies), s.mean_reply_tokens, 100 * s.mean_repeated_4grams,
-                100 * rate(s.runaway, s.replies), static_cast<long long>(s.replies));
+                100 * rate(s.runaway, s.replies), 100 * rate(s.wrong_language, s.replies),
+                static_cast<long long>(s.replies));
   };
   row(base_path + " (base)", r.base, false);
   for (size_t m = 0; m < paths.size(); ++m) row(paths[m], r.models[m], true);

@@ -176,9 +176,9 @@ Diagnostics diagnose(const Dataset& data, const DiagnoseOptions& opt) {
       ++d.text_samples;
     }
     const std::string content = sample_content(s);
-    const ScriptCounts sc = count_scripts(content);
+    const text::ScriptCounts sc = text::count_scripts(content);
     d.scripts.add(sc);
-    ++d.languages[language_of(content)];
+    ++d.languages[text::language_of(content)];
     if (has_markup(content)) ++d.noise.with_markup;
     if (has_url(content)) ++d.noise.with_urls;
     if (has_repeated_run(content)) ++d.noise.with_repeated_chars;
@@ -344,7 +344,7 @@ nlohmann::ordered_json Diagnostics::to_json() const {
   }
   nlohmann::ordered_json sc = nlohmann::ordered_json::object();
   for (size_t k = 0; k + 1 < scripts.letters.size(); ++k)
-    if (scripts.letters[k]) sc[script_name(static_cast<Script>(k))] = scripts.letters[k];
+    if (scripts.letters[k]) sc[text::script_name(static_cast<text::Script>(k))] = scripts.letters[k];
   j["scripts"] = {{"letters", sc},
                   {"codepoints", scripts.codepoints},
                   {"whitespace", scripts.whitespace},
@@ -400,7 +400,7 @@ std::string Diagnostics::to_text() const {
   std::string sc;
   for (size_t k = 0; k + 1 < scripts.letters.size(); ++k)
     if (scripts.letters[k])
-      sc += (sc.empty() ? "" : ", ") + std::string(script_name(static_cast<Script>(k))) + " " + std::to_string(scripts.letters[k]);
+      sc += (sc.empty() ? "" : ", ") + std::string(text::script_name(static_cast<text::Script>(k))) + " " + std::to_string(scripts.letters[k]);
   line("letters by script: " + (sc.empty() ? std::string("none") : sc));
   line("duplicates: " + std::to_string(duplicate_samples));
   line("diversity: " + fmt_double(100 * diversity.distinct_ratio(), 1) + " % of " + std::to_string(diversity.word_trigrams) +

@@ -1,6 +1,6 @@
 #include "quantlab/calib/packing.hpp"
 
-#include "quantlab/calib/script_mix.hpp"
+#include "quantlab/text/script_mix.hpp"
 #include "quantlab/core/error.hpp"
 
 #include <algorithm>
@@ -205,7 +205,7 @@ PackedSet pack(const std::vector<Sample>& samples, const FormatOptions& fmt, con
     const bool templated = uses_chat_template(samples[i], fmt);
     if (opt.mode == Packing::ImatrixChunk) ids[i] = tok.encode(text, false, false);  // as llama.cpp imatrix
     else ids[i] = tokenize_sample(text, templated, tok);
-    languages[i] = language_of(text);
+    languages[i] = text::language_of(text);
     categories[i] = samples[i].category;
     out.sample_tokens.push_back(ids[i].size());
   }

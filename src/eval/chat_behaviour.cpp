@@ -1,4 +1,5 @@
 #include "quantlab/eval/chat_behaviour.hpp"
+#include "quantlab/text/script_mix.hpp"
 
 #include "quantlab/core/error.hpp"
 #include "quantlab/text/chat_template.hpp"
@@ -152,6 +153,12 @@ bool ends_in_loop(std::span<const int32_t> tokens, size_t window, size_t max_per
   return false;
 }
 
+bool is_wrong_language(std::string_view expected, std::string_view reply) {
+  auto letters = [](std::string_view l) { return l != "none" && l != "other" && !l.empty(); };
+  auto family = [](std::string_view l) { return l == "zh" ? std::string_view("ja") : l; };
+  return letters(expected) && letters(reply) && family(expected) != family(reply);
+}
+
 ReplyBehaviour classify_reply(std::span<const int32_t> generated, int64_t end_index, int64_t max_tokens,
                               const DecodeFn& decode, const std::vector<std::string>& openers) {
   const int64_t n = int64_t(generated.size());
@@ -178,6 +185,7 @@ ReplyBehaviour classify_reply(std::span<const int32_t> generated, int64_t end_in
   b.ending = (b.new_turn_in_reply || b.new_turn_after_end) ? ReplyEnding::NewTurn
              : b.ended                                     ? ReplyEnding::Clean
                                                            : ReplyEnding::NeverEnds;
+  b.language = text::language_of(text);
   b.repeated_4grams = repeated_4gram_share(content);
   b.runaway = !b.ended && content_end >= max_tokens && ends_in_loop(content);
   return b;

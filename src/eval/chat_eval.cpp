@@ -50,6 +50,7 @@ void finish_stats(ChatModelStats& s, const KldAccumulator* acc) {
     s.new_turn_in_reply += b.new_turn_in_reply;
     s.new_turn_after_end += b.new_turn_after_end;
     s.runaway += b.runaway;
+    s.wrong_language += b.wrong_language;
     tokens += double(b.reply_tokens);
     repeated += b.repeated_4grams;
   }
@@ -112,8 +113,10 @@ ChatEvalResult chat_eval(Session& base, const std::vector<Session*>& models, con
       s.rewind(P);
       GeneratedReply mr = generate_chat_reply(s, first, o, rules);
       mr.kld_mean = one.summary().kld_mean;
+      mr.behaviour.wrong_language = is_wrong_language(prompts[p].language, mr.behaviour.language);
       res.models[m].per_prompt.push_back(std::move(mr));
     }
+    br.behaviour.wrong_language = is_wrong_language(prompts[p].language, br.behaviour.language);
     res.base.per_prompt.push_back(std::move(br));
     if (on_prompt) on_prompt(p, prompts.size());
   }

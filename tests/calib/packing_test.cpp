@@ -1,6 +1,6 @@
 #include "byte_tokenizer.hpp"
 #include "quantlab/calib/packing.hpp"
-#include "quantlab/calib/script_mix.hpp"
+#include "quantlab/text/script_mix.hpp"
 #include "quantlab/core/error.hpp"
 #include "test_support.hpp"
 
@@ -141,8 +141,8 @@ TEST(Packing, OrderedLanguageMixing) {
   EXPECT_EQ(set.stats.languages["ja"], 2u);
   EXPECT_EQ(set.stats.filtered_language, 1u);  // the Russian line
   // English first, then Japanese.
-  for (size_t k = 0; k < 2; ++k) EXPECT_EQ(language_of(samples[set.selected[k]].text), "en");
-  for (size_t k = 2; k < 4; ++k) EXPECT_EQ(language_of(samples[set.selected[k]].text), "ja");
+  for (size_t k = 0; k < 2; ++k) EXPECT_EQ(text::language_of(samples[set.selected[k]].text), "en");
+  for (size_t k = 2; k < 4; ++k) EXPECT_EQ(text::language_of(samples[set.selected[k]].text), "ja");
 }
 
 TEST(Packing, BadOptionsAreErrors) {
@@ -169,20 +169,20 @@ TEST(Packing, BadOptionsAreErrors) {
 }
 
 TEST(ScriptMix, CountsScriptsAndLabelsLanguages) {
-  const auto c = count_scripts("Aa ひらカタ漢字 한글 Жж 12!");
-  EXPECT_EQ(c[Script::Latin], 2u);
-  EXPECT_EQ(c[Script::Hiragana], 2u);
-  EXPECT_EQ(c[Script::Katakana], 2u);
-  EXPECT_EQ(c[Script::Han], 2u);
-  EXPECT_EQ(c[Script::Hangul], 2u);
-  EXPECT_EQ(c[Script::Cyrillic], 2u);
+  const auto c = text::count_scripts("Aa ひらカタ漢字 한글 Жж 12!");
+  EXPECT_EQ(c[text::Script::Latin], 2u);
+  EXPECT_EQ(c[text::Script::Hiragana], 2u);
+  EXPECT_EQ(c[text::Script::Katakana], 2u);
+  EXPECT_EQ(c[text::Script::Han], 2u);
+  EXPECT_EQ(c[text::Script::Hangul], 2u);
+  EXPECT_EQ(c[text::Script::Cyrillic], 2u);
   EXPECT_EQ(c.digits, 2u);
   EXPECT_EQ(c.punctuation, 1u);
-  EXPECT_EQ(language_of("量子化モデルの評価"), "ja");
-  EXPECT_EQ(language_of("量子化模型的评估"), "zh");
-  EXPECT_EQ(language_of("Quantization of LLMs"), "en");
-  EXPECT_EQ(language_of("한국어 문장"), "ko");
-  EXPECT_EQ(language_of("12345 !!"), "none");
+  EXPECT_EQ(text::language_of("量子化モデルの評価"), "ja");
+  EXPECT_EQ(text::language_of("量子化模型的评估"), "zh");
+  EXPECT_EQ(text::language_of("Quantization of LLMs"), "en");
+  EXPECT_EQ(text::language_of("한국어 문장"), "ko");
+  EXPECT_EQ(text::language_of("12345 !!"), "none");
 }
 
 }  // namespace

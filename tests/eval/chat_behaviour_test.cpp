@@ -82,7 +82,7 @@ TEST(ChatBehaviour, LoopAtTheEnd) {
 struct FakeVocab {
   std::map<int32_t, std::string> text = {{0, "<|im_end|>"}, {1, "Hello"}, {2, " there."}, {3, "\n"},
                                          {4, "<|im_start|>"}, {5, "user"}, {6, "User: hi"}, {7, " la"},
-                                         {8, "<|endoftext|>"}};
+                                         {8, "<|endoftext|>"}, {9, "こんにちは"}, {10, "東京"}};
   DecodeFn decode() const {
     return [this](std::span<const int32_t> ids) {
       std::string s;
@@ -124,6 +124,24 @@ TEST(ChatBehaviour, ClassifiesEndings) {
   EXPECT_EQ(b.ending, ReplyEnding::Clean);
   EXPECT_FALSE(b.runaway);
   EXPECT_THROW(classify_reply(std::vector<int32_t>{1}, 3, 8, v.decode(), kChatml), Error);
+}
+
+// Seed 003 counted Japanese questions answered in English.
+TEST(ChatBehaviour, ReplyLanguageAndWrongLanguage) {
+  const FakeVocab v;
+  EXPECT_EQ(classify_reply(std::vector<int32_t>{1, 2, 0, 9}, 2, 16, v.decode(), kChatml).language, "en");
+  // The end token and the window after it do not count: "<|im_end|>" is not English text.
+  EXPECT_EQ(classify_reply(std::vector<int32_t>{9, 10, 0, 1}, 2, 16, v.decode(), kChatml).language, "ja");
+  EXPECT_EQ(classify_reply(std::vector<int32_t>{10, 0}, 1, 16, v.decode(), kChatml).language, "zh");
+  EXPECT_EQ(classify_reply(std::vector<int32_t>{3, 0}, 1, 16, v.decode(), kChatml).language, "none");
+  EXPECT_TRUE(is_wrong_language("ja", "en"));
+  EXPECT_TRUE(is_wrong_language("en", "ru"));
+  EXPECT_FALSE(is_wrong_language("ja", "ja"));
+  EXPECT_FALSE(is_wrong_language("ja", "zh"));  // kanji-only Japanese reads as zh
+  EXPECT_FALSE(is_wrong_language("zh", "ja"));
+  EXPECT_FALSE(is_wrong_language("en", "none"));  // no letters: nothing to judge
+  EXPECT_FALSE(is_wrong_language("other", "en"));
+  EXPECT_FALSE(is_wrong_language("", "en"));  // the driver was given no language
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ struct Fixture {
     const char* questions[] = {"Tell me about the cat.", "Where did Lily go?", "What did Tom find in the park?"};
     for (const char* q : questions) {
       const nlohmann::ordered_json msgs = nlohmann::ordered_json::array({{{"role", "user"}, {"content", q}}});
-      prompts.push_back({tok.encode(tiny_template().apply(msgs, true), true, true), q});
+      // The last prompt claims to be Japanese: every (English) reply to it is in the wrong language.
+      prompts.push_back({tok.encode(tiny_template().apply(msgs, true), true, true), q, prompts.size() == 2 ? "ja" : "en"});
     }
     rules.end_ids = tok.end_of_generation_ids();
     rules.decode = [this](std::span<const int32_t> ids) { return tok.decode(std::vector<int32_t>(ids.begin(), ids.end())); };
@@ -59,6 +60,12 @@ TEST(ChatEval, KldIsTakenOnTheBaseReplyOnly) {
   Session base(f.base, pool, n_ctx), test(f.changed, pool, n_ctx), same(f.base, pool, n_ctx);
   const ChatEvalResult r = chat_eval(base, {&test, &same}, f.prompts, o, f.rules);
   ASSERT_EQ(r.models.size(), 2u);
+
+  for (const ChatModelStats* s : {&r.base, &r.models[0], &r.models[1]}) {
+    EXPECT_EQ(s->wrong_language, 1);
+    EXPECT_TRUE(s->per_prompt[2].behaviour.wrong_language);
+    EXPECT_EQ(s->per_prompt[2].behaviour.language, "en");
+  }
 
   // The base against itself: nothing diverges and its replies are the base's.
   EXPECT_NEAR(r.models[1].kld.kld_mean, 0.0, 1e-5);  // only the uint16 compression of the base log-probs

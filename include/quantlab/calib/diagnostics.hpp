@@ -7,7 +7,7 @@
 #include "quantlab/calib/packing.hpp"
 #include "quantlab/calib/provenance.hpp"
 #include "quantlab/calib/sample_format.hpp"
-#include "quantlab/calib/script_mix.hpp"
+#include "quantlab/text/script_mix.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -66,7 +66,7 @@ struct Diagnostics {
   Distribution characters;   // code points per formatted sample
   std::optional<Distribution> tokens;     // tokens per formatted sample (with a tokenizer)
   std::optional<PackingStats> packing;    // what the chosen packing does (with a tokenizer)
-  ScriptCounts scripts;                   // over all sample contents
+  text::ScriptCounts scripts;                   // over all sample contents
   std::map<std::string, size_t> languages;
   size_t duplicate_samples = 0;           // samples whose formatted text occurred before
   Diversity diversity;

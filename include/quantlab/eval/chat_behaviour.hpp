@@ -18,6 +18,10 @@
 //  * Ending, mutually exclusive, in this order: NewTurn (a new turn inside the reply text, or in the
 //    window after its end-of-turn token); NeverEnds (no end-of-generation token within max_tokens);
 //    Clean (ended, and the window after it opens no turn).
+//  * Language (seed 003: a Japanese model answering in English): the reply text's language label
+//    (text::language_of: ja for any kana, zh for Han without kana, ko, en for Latin letters, ...).
+//    Wrong language: the prompt's last user message and the reply both have a label of letters
+//    (not "none"/"other") and they differ, counting ja and zh as one (kanji-only Japanese reads zh).
 //  * Repetition: share of repeated 4-grams of the reply's tokens (end token excluded):
 //    1 - distinct/total; 0 for fewer than 4 tokens. Runaway: the reply never ended, filled
 //    max_tokens, and its last 32 tokens repeat with a period of at most 16 tokens.
@@ -61,7 +65,12 @@ struct ReplyBehaviour {
   std::string new_turn_line;        // the text from where the first new turn starts (<= 80 bytes)
   double repeated_4grams = 0;
   bool runaway = false;
+  std::string language;         // of the reply text (its end token and the window excluded)
+  bool wrong_language = false;  // set by the driver, which knows the prompt's language
 };
+
+// Whether a reply labelled `reply` answers a question labelled `expected` in another language.
+bool is_wrong_language(std::string_view expected, std::string_view reply);
 
 using DecodeFn = std::function<std::string(std::span<const int32_t>)>;
 

@@ -26,6 +26,7 @@ namespace quantlab {
 struct ChatPrompt {
   std::vector<int32_t> tokens;  // BOS (when the model uses one) + rendered template
   std::string where;            // file:line of the conversation
+  std::string language;         // of its last user message (text::language_of); "" = not checked
 };
 
 struct ChatEvalOptions {
@@ -53,6 +54,7 @@ struct ChatModelStats {
   int64_t clean_end = 0, new_turn = 0, never_ends = 0;
   int64_t new_turn_in_reply = 0, new_turn_after_end = 0;
   int64_t runaway = 0;
+  int64_t wrong_language = 0;
   double mean_reply_tokens = 0, mean_repeated_4grams = 0;
   KldSummary kld;                          // count == 0 for the base
   std::vector<GeneratedReply> per_prompt;  // in prompt order

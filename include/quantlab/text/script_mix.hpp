@@ -1,12 +1,13 @@
 #pragma once
-// Which writing systems a text uses, by Unicode block: the basis of the language mix report and of
-// ordered language mixing ("English then Japanese", seed 003).
+// Which writing systems a text uses, by Unicode block: the basis of calibration's language mix
+// report and ordered language mixing ("English then Japanese", seed 003) and of eval's
+// wrong-language check (a Japanese question answered in English, seed 003).
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace quantlab::calib {
+namespace quantlab::text {
 
 enum class Script { Latin, Hiragana, Katakana, Han, Hangul, Cyrillic, Greek, Arabic, Hebrew, Thai, Devanagari, Other, Count };
 
@@ -28,4 +29,4 @@ ScriptCounts count_scripts(std::string_view utf8);
 // or "other"/"none". Good enough to order and balance calibration data, not to identify languages.
 std::string language_of(std::string_view utf8);
 
-}  // namespace quantlab::calib
+}  // namespace quantlab::text

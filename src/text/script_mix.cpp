@@ -1,8 +1,8 @@
-#include "quantlab/calib/script_mix.hpp"
+#include "quantlab/text/script_mix.hpp"
 
 #include "quantlab/core/utf8.hpp"
 
-namespace quantlab::calib {
+namespace quantlab::text {
 
 const char* script_name(Script s) {
   static const char* names[] = {"Latin", "Hiragana", "Katakana", "Han", "Hangul", "Cyrillic", "Greek",
@@ -101,4 +101,4 @@ std::string language_of(std::string_view utf8) {
   }
 }
 
-}  // namespace quantlab::calib
+}  // namespace quantlab::text
