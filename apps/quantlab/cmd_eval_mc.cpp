@@ -11,9 +11,9 @@
 #include "quantlab/eval/multiple_choice.hpp"
 #include "quantlab/model/session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <memory>
 
 namespace quantlab::cli {
 namespace {

@@ -17,7 +17,6 @@
 #include "quantlab/text/tokenizer.hpp"
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
