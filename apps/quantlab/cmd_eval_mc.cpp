@@ -139,23 +139,26 @@ int run_eval_mc(const Args& a) {
   std::printf("%-40s", "model");
   for (McRule r : rules) std::printf(" %18s", mc_rule_name(r));
   std::printf("\n");
-  auto row = [&](const Scored& s) {
-    std::printf("%-40s", s.path.size() > 40 ? ("..." + s.path.substr(s.path.size() - 37)).c_str() : s.path.c_str());
+  // The table shows the report's figures (computed once, above).
+  auto row = [&](const nlohmann::ordered_json& m, bool vs_base) {
+    const std::string path = m["model"];
+    std::printf("%-40s", path.size() > 40 ? ("..." + path.substr(path.size() - 37)).c_str() : path.c_str());
     for (McRule r : rules) {
-      const McAccuracy acc = mc_accuracy(s.scores, r);
-      std::printf("   %6.2f%% ± %5.2f%%", 100 * acc.acc, 100 * acc.stderr_);
+      const auto& acc = m["accuracy"][mc_rule_name(r)];
+      std::printf("   %6.2f%% ± %5.2f%%", 100 * acc["acc"].get<double>(), 100 * acc["stderr"].get<double>());
     }
     std::printf("\n");
-    if (!base || &s == &*base) return;
+    if (!vs_base) return;
     std::printf("%-40s", "  vs base: delta (gained/lost)");
     for (McRule r : rules) {
-      const McPaired d = mc_paired(s.scores, base->scores, r);
-      std::printf("  %+6.2f%% (%3lld/%3lld)", 100 * d.delta_acc, static_cast<long long>(d.gained), static_cast<long long>(d.lost));
+      const auto& d = m["vs_base"][mc_rule_name(r)];
+      std::printf("  %+6.2f%% (%3lld/%3lld)", 100 * d["delta_acc"].get<double>(), d["gained"].get<long long>(),
+                  d["lost"].get<long long>());
     }
     std::printf("\n");
   };
-  if (base) row(*base);
-  for (const Scored& s : models) row(s);
+  if (base) row(out["base"], false);
+  for (const auto& m : out["models"]) row(m, bool(base));
   return 0;
 }
 
