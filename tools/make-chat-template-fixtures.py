@@ -24,7 +24,7 @@ vocabulary, decides the text).
 import json
 import os
 import pathlib
-from datetime import datetime
+from datetime import datetime, timezone
 
 import jinja2
 from jinja2 import nodes
@@ -75,6 +75,11 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 
 
 def strftime_now(fmt):
+    # SOURCE_DATE_EPOCH pins "now" (UTC), as quantlab's renderer does; the fixtures were made on
+    # 2026-11-23 and the test pins that day.
+    pinned = os.environ.get("SOURCE_DATE_EPOCH")
+    if pinned is not None:
+        return datetime.fromtimestamp(int(pinned), tz=timezone.utc).strftime(fmt)
     return datetime.now().strftime(fmt)
 
 

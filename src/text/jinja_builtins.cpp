@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 
 namespace quantlab::text::jinja_detail {
@@ -140,10 +141,17 @@ bool run_test_from(const Value& item, CallArgs& args, size_t first) {
   return apply_test(tn.s, item, targs);
 }
 
+// "Now" is the local time, unless SOURCE_DATE_EPOCH (the reproducible-builds convention) pins it:
+// then that instant in UTC, so rendered prompts and their fixtures do not change with the day.
 std::string strftime_now(const std::string& fmt) {
-  const std::time_t t = std::time(nullptr);
   std::tm tm{};
-  localtime_r(&t, &tm);
+  if (const char* pinned = std::getenv("SOURCE_DATE_EPOCH")) {
+    const std::time_t t = std::time_t(std::strtoll(pinned, nullptr, 10));
+    gmtime_r(&t, &tm);
+  } else {
+    const std::time_t t = std::time(nullptr);
+    localtime_r(&t, &tm);
+  }
   char buf[256];
   const size_t n = std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
   return std::string(buf, n);

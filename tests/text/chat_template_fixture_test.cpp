@@ -6,6 +6,7 @@
 #include "quantlab/text/chat_template.hpp"
 #include "test_support.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -27,6 +28,8 @@ class ChatTemplateFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChatTemplateFixture, RendersLikeTransformers) {
   const std::string name = GetParam();
+  // The expected texts were rendered on 2026-11-23 (templates that print today's date): pin "now".
+  ::setenv("SOURCE_DATE_EPOCH", "1795435200", 1);
   const auto conversations = ordered_json::parse(slurp(fixtures() / "chat_template_conversations.json"));
   const auto expected = ordered_json::parse(slurp(fixtures() / "chat_template_expected.json"));
   ASSERT_TRUE(expected.contains(name)) << "regenerate fixtures: tools/make-chat-template-fixtures.py";
