@@ -14,8 +14,10 @@ if(QUANTLAB_CUDA)
       endif()
     endif()
     enable_language(CUDA)
+    # CMake 3.25 does not know nvcc 13's flag for C++20 (targets ask for it through CXX_STANDARD 20).
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA_STANDARD 20)
-    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     find_package(CUDAToolkit REQUIRED)
     # Objects folded into quantlab_lib: the backend uses the library (formats, errors) and the
     # library's device dispatch uses the backend, so one archive holds both.

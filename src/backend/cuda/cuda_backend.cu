@@ -193,12 +193,29 @@ class CudaBackend final : public Backend {
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
     need_f32(out, "embed", "out");
-    need(table.device == device(), "embed", "table on " + table.device.name() + " (place it first)");
     need(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
-    need(cuda::decode_supported(table.format), "embed",
-         "no CUDA decoder for " + std::string(format_traits(table.format).name));
     for (int32_t id : ids)
       need(id >= 0 && id < table.rows, "embed", "token id " + std::to_string(id) + " outside the table");
+    if (table.device.is_cpu()) {
+      // A host table (a model's embedding stays in host memory): the few rows are decoded there,
+      // exactly as the CPU backend decodes them, and uploaded.
+      const auto& f = format_traits(table.format);
+      need(f.to_float != nullptr || table.format == FormatId::F32, "embed", "no decoder for " + std::string(f.name));
+      const int64_t E = table.cols;
+      std::vector<float> rows(ids.size() * size_t(E));
+      for (size_t t = 0; t < ids.size(); ++t) {
+        float* xt = rows.data() + t * size_t(E);
+        if (table.format == FormatId::F32) std::memcpy(xt, table.row(ids[t]), size_t(E) * sizeof(float));
+        else f.to_float(table.row(ids[t]), xt, E);
+        if (scale != 1.0f)
+          for (int64_t i = 0; i < E; ++i) xt[i] *= scale;
+      }
+      from_host(rows.data(), out);
+      return;
+    }
+    need(table.device == device(), "embed", "table on " + table.device.name());
+    need(cuda::decode_supported(table.format), "embed",
+         "no CUDA decoder for " + std::string(format_traits(table.format).name));
     const int32_t* dev_ids = upload(ids.data(), ids.size() * sizeof(int32_t));
     cuda::embed(ctx_, table.format, table.data, table.row_stride, table.cols, dev_ids, int64_t(ids.size()), scale,
                 out.f32());
