@@ -114,7 +114,7 @@ std::vector<AttentionCase> attention_cases() {
 constexpr int kEmbedCases = 4;        // per format: token counts 1 and 7 (scale 1 and not), table placed or on the host
 constexpr int kNormCases = 5;
 constexpr int kElementwiseCases = 6;  // add, add_row, scale, softcap, SiLU, GELU
-constexpr int kRopeCases = 8;         // 2 styles x 2 head dims x (full, partial with factors)
+constexpr int kRopeCases = 16;        // 2 position counts x 2 styles x 2 head dims x (full, partial with factors)
 
 int total_cases() {
   int attention_calls = 0;
@@ -295,8 +295,10 @@ TEST(CudaParity, Elementwise) {
 TEST(CudaParity, Rope) {
   REQUIRE_GPU();
   Backends& bk = *backends();
-  const std::vector<int32_t> positions = {0, 1, 2, 17, 4095, 100000, 7};
-  const int64_t rows = int64_t(positions.size());
+  // 7 positions travel in the kernel's arguments, 40 through an upload.
+  std::vector<int32_t> many = {0, 1, 2, 17, 4095, 100000, 7};
+  for (int32_t i = 0; i < 33; ++i) many.push_back(3 * i + 1);
+  for (const std::vector<int32_t>& positions : {std::vector<int32_t>(many.begin(), many.begin() + 7), many})
   for (RopeStyle style : {RopeStyle::Normal, RopeStyle::NeoX})
     for (int64_t head_dim : {64, 128})
       for (bool partial : {false, true}) {
@@ -308,7 +310,7 @@ TEST(CudaParity, Rope) {
         std::vector<float> factors(size_t(p.n_rot / 2));
         for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);
         if (partial) p.freq_factors = factors.data();
-        const int64_t cols = 6 * head_dim;
+        const int64_t rows = int64_t(positions.size()), cols = 6 * head_dim;
         const auto xv = randoms(size_t(rows * cols), 31);
         auto run_on = [&](Backend& b) {
           Tensor x = on(b, xv, rows, cols);
@@ -316,7 +318,8 @@ TEST(CudaParity, Rope) {
           return back(b, x);
         };
         EXPECT_LE(normalized_error(run_on(*bk.gpu), run_on(*bk.cpu)), 1e-10)
-            << (style == RopeStyle::NeoX ? "neox " : "normal ") << head_dim << (partial ? " partial" : "");
+            << (style == RopeStyle::NeoX ? "neox " : "normal ") << head_dim << (partial ? " partial" : "") << ", "
+            << rows << " rows";
         expect_repeatable("rope", [&] { return run_on(*bk.gpu); });
       }
 }
@@ -403,6 +406,77 @@ TEST(CudaBench, GemvBandwidth) {
                     name_of(f).c_str(), (long long)rows, (long long)cols, (long long)tokens, s * 1e6,
                     double(bytes.size()) / s / 1e9, 2.0 * double(rows * cols * tokens) / s / 1e12);
       }
+}
+
+// Tokens per second of a Llama-2-7B-shaped decode step (32 layers, 4096 wide, 32 heads of 128,
+// FFN 11008, vocab 32000) made of backend ops, weights in one format (QUANTLAB_CUDA_BENCH=1). One
+// layer's weights serve all 32 layers: each layer's ~100-200 MB is far over the 50 MB L2, so every
+// layer still reads its weights from device memory. No CUDA graph: every op is its own launch.
+TEST(CudaBench, DecodeStep7B) {
+  if (!std::getenv("QUANTLAB_CUDA_BENCH")) GTEST_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
+  REQUIRE_GPU();
+  Backend& g = *backends()->gpu;
+  const int64_t E = 4096, H = 32, D = 128, F = 11008, V = 32000, L = 32, steps = 128;
+  for (FormatId f : {FormatId::Q4_0, FormatId::Q4_K, FormatId::Q8_0}) {
+    // Rows of one encoded random row repeated (valid blocks; the bytes' values do not change the time).
+    auto weight = [&](int64_t rows, int64_t cols, uint32_t seed) {
+      const std::vector<uint8_t> row = encode(f, randoms(size_t(cols), seed, 0.02f), 1, cols);
+      std::vector<uint8_t> all(row.size() * size_t(rows));
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(all.data() + size_t(r) * row.size(), row.data(), row.size());
+      return g.place(host_tensor(f, all.data(), rows, cols));
+    };
+    const Tensor wq = weight(E, E, 1), wk = weight(E, E, 2), wv = weight(E, E, 3), wo = weight(E, E, 4);
+    const Tensor wg = weight(F, E, 5), wu = weight(F, E, 6), wd = weight(E, F, 7), out = weight(V, E, 8);
+    const double bytes_per_token =
+        double(L) * double(4 * row_bytes(f, E) * E + 2 * row_bytes(f, E) * F + row_bytes(f, F) * E) +
+        double(row_bytes(f, E) * V);
+    const Tensor norm = on(g, std::vector<float>(size_t(E), 1.0f), 1, E);
+    auto cache = g.make_kv_cache(L, steps, E);
+    Tensor x = g.alloc(FormatId::F32, 1, E), h = g.alloc(FormatId::F32, 1, E), q = g.alloc(FormatId::F32, 1, E),
+           k = g.alloc(FormatId::F32, 1, E), v = g.alloc(FormatId::F32, 1, E), a = g.alloc(FormatId::F32, 1, E),
+           gate = g.alloc(FormatId::F32, 1, F), up = g.alloc(FormatId::F32, 1, F), logits = g.alloc(FormatId::F32, 1, V);
+    AttentionShape s;
+    s.n_head = H;
+    s.n_head_kv = H;
+    s.head_dim = D;
+    s.scale = 1.0f / std::sqrt(float(D));
+    RopeParams rp;
+    rp.n_rot = D;
+    const std::vector<float> x0 = randoms(size_t(E), 9);
+    std::vector<float> host_logits(size_t(V));
+    auto step = [&](int32_t pos) {
+      g.from_host(x0.data(), x);
+      const int32_t positions[1] = {pos};
+      for (int64_t l = 0; l < L; ++l) {
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wq, h, q);
+        g.matmul(wk, h, k);
+        g.matmul(wv, h, v);
+        g.rope(q, D, rp, positions);
+        g.rope(k, D, rp, positions);
+        g.attention(s, q, k, v, *cache, l, pos, a);
+        g.matmul(wo, a, h);
+        g.add(x, h);
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wg, h, gate);
+        g.matmul(wu, h, up);
+        g.gated_activation(FfnActivation::SiLU, gate, up);
+        g.matmul(wd, gate, h);
+        g.add(x, h);
+      }
+      g.rms_norm(x, norm, 1e-5f, h);
+      g.matmul(out, h, logits);
+      g.to_host(logits, host_logits.data());
+    };
+    step(0);  // warm-up (also fills position 0 again below)
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int32_t p = 0; p < steps; ++p) step(p);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = double(steps) / sec;
+    std::printf("bench %s: 7B-shaped decode (tg%lld) %-5s %7.1f tokens/s, %.2f GB of weights per token, %6.0f GB/s\n",
+                g.describe().c_str(), (long long)steps, name_of(f).c_str(), tps, bytes_per_token / 1e9,
+                bytes_per_token * tps / 1e9);
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "quantlab/core/half.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -256,15 +257,25 @@ class CudaBackend final : public Backend {
              p.n_rot % 2 == 0,
          "rope", "shape");
     for (int32_t pos : positions) need(pos >= 0, "rope", "negative position");
-    // Positions and frequency factors travel in one upload.
-    const size_t pos_bytes = (positions.size() * sizeof(int32_t) + 15) / 16 * 16;
-    const size_t ff_bytes = p.freq_factors ? size_t(p.n_rot / 2) * sizeof(float) : 0;
-    staging_.resize(pos_bytes + ff_bytes);
-    std::memcpy(staging_.data(), positions.data(), positions.size() * sizeof(int32_t));
-    if (ff_bytes) std::memcpy(staging_.data() + pos_bytes, p.freq_factors, ff_bytes);
-    const auto* dev = reinterpret_cast<const uint8_t*>(upload(staging_.data(), staging_.size()));
-    cuda::rope(ctx_, x.f32(), x.rows, x.cols, head_dim, p, reinterpret_cast<const int32_t*>(dev),
-               ff_bytes ? reinterpret_cast<const float*>(dev + pos_bytes) : nullptr);
+    cuda::RopeTables tables;
+    const size_t n_ff = size_t(p.n_rot / 2);
+    tables.has_factors = p.freq_factors != nullptr;
+    const bool inline_pos = positions.size() <= size_t(cuda::RopeTables::kInlinePositions);
+    const bool inline_ff = !p.freq_factors || n_ff <= size_t(cuda::RopeTables::kInlineFactors);
+    if (inline_pos) std::copy(positions.begin(), positions.end(), tables.inline_positions);
+    if (p.freq_factors && inline_ff) std::copy(p.freq_factors, p.freq_factors + n_ff, tables.inline_factors);
+    if (!inline_pos || !inline_ff) {
+      // One upload for what does not fit the kernel's arguments.
+      const size_t pos_bytes = inline_pos ? 0 : (positions.size() * sizeof(int32_t) + 15) / 16 * 16;
+      const size_t ff_bytes = inline_ff ? 0 : n_ff * sizeof(float);
+      staging_.resize(pos_bytes + ff_bytes);
+      if (pos_bytes) std::memcpy(staging_.data(), positions.data(), positions.size() * sizeof(int32_t));
+      if (ff_bytes) std::memcpy(staging_.data() + pos_bytes, p.freq_factors, ff_bytes);
+      const auto* dev = reinterpret_cast<const uint8_t*>(upload(staging_.data(), staging_.size()));
+      if (pos_bytes) tables.positions = reinterpret_cast<const int32_t*>(dev);
+      if (ff_bytes) tables.factors = reinterpret_cast<const float*>(dev + pos_bytes);
+    }
+    cuda::rope(ctx_, x.f32(), x.rows, x.cols, head_dim, p, tables);
   }
 
   void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {

@@ -74,14 +74,14 @@ __global__ void geglu_kernel(float* gate, const float* up, int64_t n, const uint
 // One thread per rotated pair. The angle follows rope_angles: theta = pos * theta_scale^i by
 // repeated float multiplication, angle = freq_scale * (theta / factor).
 __global__ void rope_kernel(float* x, int64_t rows, int64_t cols, int64_t head_dim, int64_t n_rot, bool neox,
-                            float theta_scale, float freq_scale, const int32_t* positions, const float* factors) {
+                            float theta_scale, float freq_scale, const RopeTables tables) {
   const int64_t half = n_rot / 2, heads = cols / head_dim;
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * heads * half) return;
   const int64_t i = idx % half, h = (idx / half) % heads, t = idx / (half * heads);
-  float theta = float(positions[t]);
+  float theta = float(tables.positions ? tables.positions[t] : tables.inline_positions[t]);
   for (int64_t j = 0; j < i; ++j) theta = __fmul_rn(theta, theta_scale);
-  const float ff = factors ? factors[i] : 1.0f;
+  const float ff = !tables.has_factors ? 1.0f : tables.factors ? tables.factors[i] : tables.inline_factors[i];
   const float angle = __fmul_rn(freq_scale, __fdiv_rn(theta, ff));
   const float c = cosf(angle), s = sinf(angle);
   float* v = x + t * cols + h * head_dim;
@@ -132,13 +132,13 @@ void gated_activation(const Context& ctx, FfnActivation act, float* gate, const 
 }
 
 void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head_dim, const RopeParams& p,
-          const int32_t* positions, const float* freq_factors) {
+          const RopeTables& tables) {
   const int64_t pairs = rows * (cols / head_dim) * (p.n_rot / 2);
   if (pairs <= 0) return;
   // theta_scale as rope_angles computes it (host pow, the same float on both sides).
   const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
   rope_kernel<<<grid_of(pairs), kThreads, 0, ctx.stream>>>(x, rows, cols, head_dim, p.n_rot, p.style == RopeStyle::NeoX,
-                                                           theta_scale, p.freq_scale, positions, freq_factors);
+                                                           theta_scale, p.freq_scale, tables);
   check_launch("rope");
 }
 

@@ -57,9 +57,18 @@ void add_row(const Context& ctx, float* x, const float* bias, int64_t rows, int6
 void scale(const Context& ctx, float* x, int64_t n, float s);
 void softcap(const Context& ctx, float* x, int64_t n, float cap);
 void gated_activation(const Context& ctx, FfnActivation act, float* gate, const float* up, int64_t n);
-// positions: device array of rows ints; freq_factors: device array of n_rot/2 floats or null.
+// Positions and frequency factors of a RoPE call: small ones travel inside the kernel's arguments
+// (a decode step then needs no host-to-device copy), larger ones as device arrays.
+struct RopeTables {
+  static constexpr int kInlinePositions = 32, kInlineFactors = 64;
+  const int32_t* positions = nullptr;  // device array of rows ints, or null: inline_positions
+  const float* factors = nullptr;      // device array of n_rot/2 floats, or null: inline_factors if has_factors
+  bool has_factors = false;
+  int32_t inline_positions[kInlinePositions];
+  float inline_factors[kInlineFactors];
+};
 void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head_dim, const RopeParams& p,
-          const int32_t* positions, const float* freq_factors);
+          const RopeTables& tables);
 
 // ---- attention.cu
 // Keys and values of one layer, f16, [capacity][kv_dim] each.
