@@ -443,7 +443,7 @@ TEST(CudaBench, DecodeStep7B) {
     RopeParams rp;
     rp.n_rot = D;
     const std::vector<float> x0 = randoms(size_t(E), 9);
-    std::vector<float> host_logits(size_t(V));
+    std::vector<float> host_logits(static_cast<size_t>(V));
     auto step = [&](int32_t pos) {
       g.from_host(x0.data(), x);
       const int32_t positions[1] = {pos};
