@@ -394,11 +394,11 @@ TEST(CudaBench, GemvBandwidth) {
   }
 #endif
   for (FormatId f : {FormatId::Q4_0, FormatId::Q4_K, FormatId::Q8_0, FormatId::Q6_K, FormatId::F16})
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{11008, 4096}, {4096, 11008}})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{11008, 4096}, {4096, 11008}}) {
+      const auto wv = randoms(size_t(rows * cols), 5, 0.05f);
+      const std::vector<uint8_t> bytes = encode(f, wv, rows, cols);
+      const Tensor w = bk.gpu->place(host_tensor(f, bytes.data(), rows, cols));
       for (int64_t tokens : {1, 8, 512}) {
-        const auto wv = randoms(size_t(rows * cols), 5, 0.05f);
-        const std::vector<uint8_t> bytes = encode(f, wv, rows, cols);
-        const Tensor w = bk.gpu->place(host_tensor(f, bytes.data(), rows, cols));
         Tensor x = on(*bk.gpu, randoms(size_t(tokens * cols), 6), tokens, cols);
         Tensor y = bk.gpu->alloc(FormatId::F32, tokens, rows);
         const double s = seconds(tokens == 512 ? 20 : 200, [&] { bk.gpu->matmul(w, x, y); });
@@ -406,6 +406,7 @@ TEST(CudaBench, GemvBandwidth) {
                     name_of(f).c_str(), (long long)rows, (long long)cols, (long long)tokens, s * 1e6,
                     double(bytes.size()) / s / 1e9, 2.0 * double(rows * cols * tokens) / s / 1e12);
       }
+    }
 }
 
 // Tokens per second of a Llama-2-7B-shaped decode step (32 layers, 4096 wide, 32 heads of 128,
