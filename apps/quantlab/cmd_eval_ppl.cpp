@@ -1,5 +1,6 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 #include "model_tokenizer.hpp"
@@ -46,7 +47,8 @@ int run_per_sample(const Args& args, const std::string& model_path, const Model&
     samples.push_back(tokenizer->encode(filled, true, false));
   }
   ThreadPool pool(thread_count(args));
-  Session session(model, pool, args.get_int("ctx", 2048));
+  const Device device = device_option(args);
+  Session session(model, pool, args.get_int("ctx", 2048), device);
   const auto t0 = std::chrono::steady_clock::now();
   const PerSampleResult r = per_sample_perplexity(session, samples);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -67,6 +69,7 @@ int run_per_sample(const Args& args, const std::string& model_path, const Model&
                 {"nll_stderr", r.overall.nll_stderr},
                 {"sample_mean_nll", r.sample_nll},
                 {"threads", pool.size()},
+                {"device", session.backend().describe()},
                 {"seconds", seconds}});
   } else {
     std::printf("Per-sample estimate: PPL = %.4f +/- %.5f over %lld samples, %lld tokens scored\n", r.overall.ppl,
@@ -96,7 +99,8 @@ int run_eval_ppl(const Args& args) {
   o.bos_id = model.config.bos_id;
   if (o.add_bos && o.bos_id < 0) throw Error(model_path, "bos_token_id", "the model adds BOS but names no BOS token");
   ThreadPool pool(threads);
-  Session session(model, pool, o.n_ctx);
+  const Device device = device_option(args);
+  Session session(model, pool, o.n_ctx, device);
   const bool json = args.has("json");
   const auto t0 = std::chrono::steady_clock::now();
   const PerplexityResult r = perplexity(session, tokens, o, [&](int64_t i, double ppl) {
@@ -122,6 +126,7 @@ int run_eval_ppl(const Args& args) {
                 {"nll_stderr", r.nll_stderr},
                 {"running_ppl", r.running_ppl},
                 {"threads", pool.size()},
+                {"device", session.backend().describe()},
                 {"seconds", seconds},
                 {"tokens_per_s", seconds > 0 ? evaluated / seconds : 0.0}});
   } else {
@@ -140,7 +145,7 @@ QUANTLAB_COMMAND(Command{"eval ppl",
                           {"ids", Takes::Value, "file of token ids (whitespace or comma separated), BOS included"},
                           {"ctx", Takes::Value, "context per chunk (default 512)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
                           {"per-sample", Takes::Nothing, "score each line (or .jsonl record) of --file alone"},
                           {"field", Takes::Value, "with --per-sample on .jsonl: the text field (default text)"},

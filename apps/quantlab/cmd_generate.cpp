@@ -1,5 +1,6 @@
 // quantlab generate: runs the model on a prompt and samples a continuation.
 #include "command.hpp"
+#include "device_option.hpp"
 #include "model_tokenizer.hpp"
 #include "token_ids.hpp"
 
@@ -46,8 +47,9 @@ int run_generate(const Args& args) {
 
   const Model model = load_model(model_path);
   ThreadPool pool(static_cast<int>(threads));
+  const Device device = device_option(args);
   const int64_t n_ctx = args.get_int("ctx", int64_t(prompt.size()) + n_predict);
-  Session session(model, pool, n_ctx);
+  Session session(model, pool, n_ctx, device);
   Sampler sampler(sp);
 
   const auto t_prompt = Clock::now();
@@ -138,7 +140,7 @@ QUANTLAB_COMMAND(Command{"generate",
                           {"top-p", Takes::Value, "keep the smallest set with this probability mass (1 = off)"},
                           {"min-p", Takes::Value, "drop tokens below min-p times the top probability (0 = off)"},
                           {"seed", Takes::Value, "random seed (default 0)"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"ctx", Takes::Value, "KV cache size (default: prompt + n)"},
                           {"ignore-eos", Takes::Nothing, "never end: end-of-generation tokens are banned (as llama.cpp)"}},
                          run_generate});

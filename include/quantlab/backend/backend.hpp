@@ -50,7 +50,9 @@ class Backend {
   // ---- ops; every output is overwritten, inputs and outputs may alias only where stated.
   // y[t][r] = sum_k w[r][k] * x[t][k]: x is [tokens][w.cols] f32, y is [tokens][w.rows] f32.
   virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
-  // out[t] = scale * decode(table row ids[t]); out is [ids.size()][table.cols] f32.
+  // out[t] = scale * decode(table row ids[t]); out is [ids.size()][table.cols] f32. The table may
+  // be a host tensor on every backend (a model's embedding is read a few rows at a time, so it
+  // stays in host memory); ids outside the table throw.
   virtual void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) = 0;
   // y = x / rms(x) * weight over every group of `weight.cols` consecutive values of each row (the
   // whole row, or one attention head); weight is 1 x group f32. y may be x.
