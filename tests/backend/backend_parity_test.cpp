@@ -208,6 +208,20 @@ TEST(CudaParity, Matmul) {
       return back(*bk.gpu, yg);
     };
     const std::vector<float> got = run();
+    if (c.tokens <= 8) {
+      // Two products of one x (q, k, v share their input): the second reuses the first's rounding.
+      Tensor xg = on(*bk.gpu, xv, c.tokens, c.cols), y1 = bk.gpu->alloc(FormatId::F32, c.tokens, c.rows),
+             y2 = bk.gpu->alloc(FormatId::F32, c.tokens, c.rows);
+      bk.gpu->matmul(gw, xg, y1);
+      bk.gpu->matmul(gw, xg, y2);
+      EXPECT_EQ(back(*bk.gpu, y2), got) << what << ": second product of the same x";
+      // ... and an op that changes x in between forces a new rounding.
+      bk.gpu->scale(xg, 2.0f);
+      bk.gpu->matmul(gw, xg, y2);
+      std::vector<float> doubled = back(*bk.gpu, y2);
+      for (float& v : doubled) v *= 0.5f;
+      EXPECT_LE(normalized_error(doubled, got), 1e-10) << what << ": x changed between products";
+    }
     const bool gemv = c.tokens <= 8;
     double bound = gemv ? 1e-6 : 2e-5;
     if (c.format == FormatId::F32) bound = 1e-10;

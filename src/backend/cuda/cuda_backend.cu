@@ -35,9 +35,12 @@ void* Workspace::get(Slot slot, size_t bytes) {
 
 namespace {
 
-void need(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw Error("cuda backend", op, what);
-}
+[[noreturn]] void fail(const char* op, const std::string& what) { throw Error("cuda backend", op, what); }
+// The message is built only on failure: these checks run on every op of a decode step.
+#define NEED(ok, op, what) \
+  do {                     \
+    if (!(ok)) fail(op, what); \
+  } while (0)
 
 std::string shape(const Tensor& t) { return std::to_string(t.rows) + " x " + std::to_string(t.cols); }
 
@@ -140,14 +143,16 @@ class CudaBackend final : public Backend {
   std::string describe() const override { return device().name() + " (" + name_ + ")"; }
 
   Tensor alloc(FormatId format, int64_t rows, int64_t cols) override {
-    need(rows >= 0 && cols >= 0, "alloc", "negative shape");
+    ++epoch_;  // a new buffer may be one that held rounded activations
+    NEED(rows >= 0 && cols >= 0, "alloc", "negative shape");
     const size_t stride = row_bytes(format, cols);
     return device_tensor(format, rows, cols, stride, BufferPool::rounded(size_t(rows) * stride));
   }
 
   Tensor place(const Tensor& t) override {
+    ++epoch_;  // a new buffer may be one that held rounded activations
     if (t.device == device()) return t;
-    need(t.device.is_cpu(), "place", "tensor on " + t.device.name() + " (copy it to the host first)");
+    NEED(t.device.is_cpu(), "place", "tensor on " + t.device.name() + " (copy it to the host first)");
     const size_t packed = row_bytes(t.format, t.cols);
     Tensor d = device_tensor(t.format, t.rows, t.cols, packed, BufferPool::rounded(size_t(t.rows) * packed));
     if (t.rows > 0 && packed > 0)
@@ -159,7 +164,7 @@ class CudaBackend final : public Backend {
   }
 
   void to_host(const Tensor& t, void* dst) override {
-    need(t.device == device(), "to_host", "tensor on " + t.device.name());
+    NEED(t.device == device(), "to_host", "tensor on " + t.device.name());
     const size_t packed = row_bytes(t.format, t.cols);
     if (t.rows > 0 && packed > 0)
       check(cudaMemcpy2DAsync(dst, packed, t.data, t.row_stride, packed, size_t(t.rows), cudaMemcpyDeviceToHost,
@@ -169,7 +174,8 @@ class CudaBackend final : public Backend {
   }
 
   void from_host(const void* src, Tensor& t) override {
-    need(t.device == device(), "from_host", "tensor on " + t.device.name());
+    ++epoch_;
+    NEED(t.device == device(), "from_host", "tensor on " + t.device.name());
     const size_t packed = row_bytes(t.format, t.cols);
     if (t.rows > 0 && packed > 0)
       check(cudaMemcpy2DAsync(t.mutable_data(), t.row_stride, src, packed, packed, size_t(t.rows),
@@ -184,24 +190,32 @@ class CudaBackend final : public Backend {
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
     need_f32(x, "matmul", "x");
     need_f32(y, "matmul", "y");
-    need(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
-    need(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
+    NEED(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
+    NEED(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
          "shapes: w " + shape(w) + ", x " + shape(x) + ", y " + shape(y));
-    need(cuda::matmul_supported(w.format), "matmul",
+    NEED(cuda::matmul_supported(w.format), "matmul",
          "no CUDA kernel for weights in " + std::string(format_traits(w.format).name));
-    cuda::matmul(ctx_, w.format, w.data, w.row_stride, w.rows, w.cols, x.f32(), x.rows, y.f32());
+    const int mode = cuda::activation_rounding(w.format);
+    const bool reuse = rounded_.valid && rounded_.data == x.data && rounded_.rows == x.rows &&
+                       rounded_.cols == x.cols && rounded_.mode == mode && rounded_.epoch == epoch_;
+    const bool holds =
+        cuda::matmul(ctx_, w.format, w.data, w.row_stride, w.rows, w.cols, x.f32(), x.rows, y.f32(), reuse);
+    rounded_ = {x.data, x.rows, x.cols, mode, epoch_, holds};
+    // y may be where a later x was rounded from: the next matmul must round it again.
+    if (rounded_.valid && overlaps(y, x)) rounded_.valid = false;
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
+    ++epoch_;
     need_f32(out, "embed", "out");
-    need(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
+    NEED(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
     for (int32_t id : ids)
-      need(id >= 0 && id < table.rows, "embed", "token id " + std::to_string(id) + " outside the table");
+      NEED(id >= 0 && id < table.rows, "embed", "token id " + std::to_string(id) + " outside the table");
     if (table.device.is_cpu()) {
       // A host table (a model's embedding stays in host memory): the few rows are decoded there,
       // exactly as the CPU backend decodes them, and uploaded.
       const auto& f = format_traits(table.format);
-      need(f.to_float != nullptr || table.format == FormatId::F32, "embed", "no decoder for " + std::string(f.name));
+      NEED(f.to_float != nullptr || table.format == FormatId::F32, "embed", "no decoder for " + std::string(f.name));
       const int64_t E = table.cols;
       std::vector<float> rows(ids.size() * size_t(E));
       for (size_t t = 0; t < ids.size(); ++t) {
@@ -214,8 +228,8 @@ class CudaBackend final : public Backend {
       from_host(rows.data(), out);
       return;
     }
-    need(table.device == device(), "embed", "table on " + table.device.name());
-    need(cuda::decode_supported(table.format), "embed",
+    NEED(table.device == device(), "embed", "table on " + table.device.name());
+    NEED(cuda::decode_supported(table.format), "embed",
          "no CUDA decoder for " + std::string(format_traits(table.format).name));
     const int32_t* dev_ids = upload(ids.data(), ids.size() * sizeof(int32_t));
     cuda::embed(ctx_, table.format, table.data, table.row_stride, table.cols, dev_ids, int64_t(ids.size()), scale,
@@ -223,40 +237,45 @@ class CudaBackend final : public Backend {
   }
 
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override {
+    ++epoch_;
     need_f32(x, "rms_norm", "x");
     need_f32(y, "rms_norm", "y");
     need_f32(weight, "rms_norm", "weight");
-    need(x.rows == y.rows && x.cols == y.cols, "rms_norm", "shapes differ: " + shape(x) + " vs " + shape(y));
-    need(weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0, "rms_norm",
+    NEED(x.rows == y.rows && x.cols == y.cols, "rms_norm", "shapes differ: " + shape(x) + " vs " + shape(y));
+    NEED(weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0, "rms_norm",
          "weight must be 1 x group f32 with group dividing the row");
     cuda::rms_norm(ctx_, x.f32(), weight.f32(), x.rows, x.cols, weight.cols, eps, y.f32());
   }
 
   void add(Tensor& x, const Tensor& y) override {
+    ++epoch_;
     need_f32(x, "add", "x");
     need_f32(y, "add", "y");
-    need(x.rows == y.rows && x.cols == y.cols, "add", "shapes differ: " + shape(x) + " vs " + shape(y));
+    NEED(x.rows == y.rows && x.cols == y.cols, "add", "shapes differ: " + shape(x) + " vs " + shape(y));
     cuda::add(ctx_, x.f32(), y.f32(), x.rows * x.cols);
   }
 
   void add_row(Tensor& x, const Tensor& bias) override {
+    ++epoch_;
     need_f32(x, "add_row", "x");
     need_f32(bias, "add_row", "bias");
-    need(bias.rows == 1 && bias.cols == x.cols, "add_row", "bias must be 1 x cols f32");
+    NEED(bias.rows == 1 && bias.cols == x.cols, "add_row", "bias must be 1 x cols f32");
     cuda::add_row(ctx_, x.f32(), bias.f32(), x.rows, x.cols);
   }
 
   void scale(Tensor& x, float s) override {
+    ++epoch_;
     need_f32(x, "scale", "x");
     cuda::scale(ctx_, x.f32(), x.rows * x.cols, s);
   }
 
   void rope(Tensor& x, int64_t head_dim, const RopeParams& p, std::span<const int32_t> positions) override {
+    ++epoch_;
     need_f32(x, "rope", "x");
-    need(head_dim > 0 && x.cols % head_dim == 0 && int64_t(positions.size()) == x.rows && p.n_rot <= head_dim &&
+    NEED(head_dim > 0 && x.cols % head_dim == 0 && int64_t(positions.size()) == x.rows && p.n_rot <= head_dim &&
              p.n_rot % 2 == 0,
          "rope", "shape");
-    for (int32_t pos : positions) need(pos >= 0, "rope", "negative position");
+    for (int32_t pos : positions) NEED(pos >= 0, "rope", "negative position");
     cuda::RopeTables tables;
     const size_t n_ff = size_t(p.n_rot / 2);
     tables.has_factors = p.freq_factors != nullptr;
@@ -279,39 +298,43 @@ class CudaBackend final : public Backend {
   }
 
   void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {
+    ++epoch_;
     need_f32(gate, "gated_activation", "gate");
     need_f32(up, "gated_activation", "up");
-    need(gate.rows == up.rows && gate.cols == up.cols, "gated_activation",
+    NEED(gate.rows == up.rows && gate.cols == up.cols, "gated_activation",
          "shapes differ: " + shape(gate) + " vs " + shape(up));
     cuda::gated_activation(ctx_, act, gate.f32(), up.f32(), gate.rows * gate.cols);
   }
 
   void softcap(Tensor& x, float cap) override {
+    ++epoch_;
     need_f32(x, "softcap", "x");
     cuda::softcap(ctx_, x.f32(), x.rows * x.cols, cap);
   }
 
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
-    need(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
+    ++epoch_;  // a new buffer may be one that held rounded activations
+    NEED(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
     check(cudaSetDevice(index_), "cudaSetDevice");
     return std::make_unique<CudaKvCache>(n_layer, capacity, kv_dim);
   }
 
   void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
                  int64_t layer, int64_t first_pos, Tensor& out) override {
+    ++epoch_;
     auto* c = dynamic_cast<CudaKvCache*>(&cache);
-    need(c != nullptr, "attention", "KV cache of another backend");
+    NEED(c != nullptr, "attention", "KV cache of another backend");
     need_f32(q, "attention", "q");
     need_f32(k, "attention", "k");
     need_f32(v, "attention", "v");
     need_f32(out, "attention", "out");
     const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim, cap = c->capacity();
-    need(s.n_head > 0 && s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0 && s.head_dim > 0 && s.head_dim <= 256,
+    NEED(s.n_head > 0 && s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0 && s.head_dim > 0 && s.head_dim <= 256,
          "attention", "heads: n_head a multiple of n_head_kv, head_dim 1..256");
-    need(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
+    NEED(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
              q.cols == s.n_head * s.head_dim && out.cols == q.cols && layer >= 0 && layer < c->n_layer(),
          "attention", "shapes");
-    need(first_pos >= 0 && first_pos + n <= cap, "attention",
+    NEED(first_pos >= 0 && first_pos + n <= cap, "attention",
          "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) + " tokens exceed the cache of " +
              std::to_string(cap));
     cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, first_pos, c->keys(layer), c->values(layer));
@@ -320,9 +343,9 @@ class CudaBackend final : public Backend {
 
  private:
   void need_f32(const Tensor& t, const char* op, const char* name) const {
-    need(t.format == FormatId::F32 && t.device == device(), op,
+    NEED(t.format == FormatId::F32 && t.device == device(), op,
          std::string(name) + " must be an f32 tensor on " + device().name());
-    need(t.rows <= 1 || t.row_stride == size_t(t.cols) * sizeof(float), op, std::string(name) + " must be packed");
+    NEED(t.rows <= 1 || t.row_stride == size_t(t.cols) * sizeof(float), op, std::string(name) + " must be packed");
   }
 
   Tensor device_tensor(FormatId format, int64_t rows, int64_t cols, size_t stride, size_t bytes) {
@@ -346,6 +369,24 @@ class CudaBackend final : public Backend {
     if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx_.stream), "upload");
     return static_cast<const int32_t*>(dst);
   }
+
+  static bool overlaps(const Tensor& a, const Tensor& b) {
+    const auto* a0 = static_cast<const uint8_t*>(a.data);
+    const auto* b0 = static_cast<const uint8_t*>(b.data);
+    return a0 < b0 + size_t(b.rows) * b.row_stride && b0 < a0 + size_t(a.rows) * a.row_stride;
+  }
+
+  // Activations the workspace holds rounded to 8 bits (q, k and v, or gate and up, share them).
+  // `epoch_` counts the ops that may have written device memory since.
+  struct RoundedX {
+    const void* data;
+    int64_t rows, cols;
+    int mode;
+    uint64_t epoch;
+    bool valid;
+  };
+  RoundedX rounded_{nullptr, 0, 0, 0, 0, false};
+  uint64_t epoch_ = 0;
 
   int index_;
   ThreadPool& pool_;

@@ -42,8 +42,13 @@ struct Context {
 // Whether matmul takes weights of this format.
 bool matmul_supported(FormatId f);
 // y[t][r] = sum_k w[r][k] * x[t][k]; w rows of `row_stride` bytes, x [n][cols], y [n][rows].
-void matmul(const Context& ctx, FormatId f, const void* w, size_t row_stride, int64_t rows, int64_t cols,
-            const float* x, int64_t n, float* y);
+// x_rounded: the workspace still holds this x rounded to 8 bits for `f` (an earlier matmul on the
+// same x with a format of the same activation_rounding: q/k/v, gate/up). Returns whether the
+// workspace holds x rounded that way after the call.
+bool matmul(const Context& ctx, FormatId f, const void* w, size_t row_stride, int64_t rows, int64_t cols,
+            const float* x, int64_t n, float* y, bool x_rounded);
+// Which 8-bit rounding the activations of `f` weights get (-1: none, dense weights).
+int activation_rounding(FormatId f);
 // Decodes `n` rows ids[t] (device) of a table into out [n][cols], times scale when it is not 1.
 bool decode_supported(FormatId f);
 void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride, int64_t cols, const int32_t* ids,

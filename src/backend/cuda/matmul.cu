@@ -34,57 +34,73 @@ XRounding rounding_of(FormatId f) {
   }
 }
 
-// Rounds one group of `len` activations (32, or 256 for Q8_K) to 8-bit levels q[] with scale d, as
-// src/backend/cpu_quant_dot.cpp (Q8_0Dot), src/formats/q8.cpp (Q8_0Ref) and q8_k.cpp (Q8_K) do.
+// Rounds activations to 8-bit levels as the CPU does: src/backend/cpu_quant_dot.cpp (Q8_0Dot),
+// src/formats/q8.cpp (Q8_0Ref) and q8_k.cpp (Q8_K), one warp per group of 32 (lane = value) or 256
+// (lane = 8 consecutive values). Outputs: levels xq [n][cols] and one scale per 32 values xd
+// [n][cols/32] (a Q8_K scale repeated for its 8 blocks), or, when xh is set, the rounded values
+// d*q as f16 (the prefill path).
 template <XRounding R>
-__device__ float round_group(const float* x, int len, int8_t* q) {
+__global__ void round_activations(const float* x, int64_t groups, int8_t* xq, float* xd, __half* xh) {
+  const int lane = threadIdx.x & 31;
+  const int64_t g = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  if (g >= groups) return;
   if constexpr (R == XRounding::Q8_K) {
+    const float* src = x + g * 256 + 8 * lane;
+    const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
+    const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    // The first value of largest magnitude, with its sign (quantize_row_q8_K_ref's `max`).
     float amax = 0.0f, mx = 0.0f;
-    for (int j = 0; j < len; ++j)
-      if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); mx = x[j]; }
-    if (amax == 0.0f) {
-      for (int j = 0; j < len; ++j) q[j] = 0;
-      return 0.0f;
+    int at = 1 << 30;
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); mx = v[j]; at = 8 * lane + j; }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float a2 = __shfl_xor_sync(0xffffffffu, amax, o), m2 = __shfl_xor_sync(0xffffffffu, mx, o);
+      const int at2 = __shfl_xor_sync(0xffffffffu, at, o);
+      if (a2 > amax || (a2 == amax && at2 < at)) { amax = a2; mx = m2; at = at2; }
     }
-    const float iscale = -127.0f / mx;
-    for (int j = 0; j < len; ++j) q[j] = int8_t(min(127, __float2int_rn(iscale * x[j])));
-    return 1.0f / iscale;
+    int q[8];
+    float d = 0.0f;
+    if (amax == 0.0f) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) q[j] = 0;
+    } else {
+      const float iscale = -127.0f / mx;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) q[j] = min(127, __float2int_rn(iscale * v[j]));
+      d = 1.0f / iscale;
+    }
+    if (xh) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) xh[g * 256 + 8 * lane + j] = __float2half_rn(d * float(q[j]));
+      return;
+    }
+    uint2 packed;
+    packed.x = uint32_t(q[0] & 0xFF) | uint32_t(q[1] & 0xFF) << 8 | uint32_t(q[2] & 0xFF) << 16 | uint32_t(q[3] & 0xFF) << 24;
+    packed.y = uint32_t(q[4] & 0xFF) | uint32_t(q[5] & 0xFF) << 8 | uint32_t(q[6] & 0xFF) << 16 | uint32_t(q[7] & 0xFF) << 24;
+    *reinterpret_cast<uint2*>(xq + g * 256 + 8 * lane) = packed;
+    if (lane < 8) xd[g * 8 + lane] = d;
   } else {
-    float amax = 0.0f;
-    for (int j = 0; j < len; ++j) amax = fmaxf(amax, fabsf(x[j]));
+    const float v = x[g * 32 + lane];
+    const float amax = warp_max(fabsf(v));
     const float d = amax / 127.0f;
+    int q;
     if constexpr (R == XRounding::Q8_0Dot) {
       const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-      for (int j = 0; j < len; ++j) q[j] = int8_t(__float2int_rn(x[j] * id));
+      q = __float2int_rn(v * id);
     } else {
       const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      for (int j = 0; j < len; ++j) q[j] = int8_t(int(roundf(x[j] * id)));
+      q = int(roundf(v * id));
     }
-    return __half2float(__float2half_rn(d));
+    const float d16 = __half2float(__float2half_rn(d));
+    if (xh) {
+      xh[g * 32 + lane] = __float2half_rn(d16 * float(q));
+      return;
+    }
+    xq[g * 32 + lane] = int8_t(q);
+    if (lane == 0) xd[g] = d16;
   }
-}
-
-// One thread per group: levels to xq [n][cols] and one scale per 32 values to xd [n][cols/32]
-// (a Q8_K scale repeated for its 8 blocks), or, when xh is set, the rounded values d*q as f16.
-template <XRounding R>
-__global__ void round_activations(const float* x, int64_t cols, int64_t groups, int8_t* xq, float* xd, __half* xh) {
-  constexpr int kLen = R == XRounding::Q8_K ? 256 : 32;
-  const int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (g >= groups) return;
-  const float* src = x + g * kLen;  // groups never straddle rows: cols is a multiple of kLen
-  int8_t q[kLen];
-  const float d = round_group<R>(src, kLen, q);
-  if (xh) {
-    for (int j = 0; j < kLen; ++j) xh[g * kLen + j] = __float2half_rn(d * float(q[j]));
-    return;
-  }
-  for (int j = 0; j < kLen; j += 4) {
-    const uint32_t w = uint32_t(uint8_t(q[j])) | uint32_t(uint8_t(q[j + 1])) << 8 | uint32_t(uint8_t(q[j + 2])) << 16 |
-                       uint32_t(uint8_t(q[j + 3])) << 24;
-    *reinterpret_cast<uint32_t*>(xq + g * kLen + j) = w;
-  }
-  for (int b = 0; b < kLen / 32; ++b) xd[g * (kLen / 32) + b] = d;
-  (void)cols;
 }
 
 // One warp per weight row, N >= n tokens. Lane l takes 32-value blocks l, l+32, ...
@@ -116,14 +132,21 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         s1 = __dp4a(int(o.q[5]), c.y, s1);
         s1 = __dp4a(int(o.q[6]), c.z, s1);
         s1 = __dp4a(int(o.q[7]), c.w, s1);
+        const float dx = __ldg(xd + t * nb + b);
         float part = o.d0 * float(s0) + o.d1 * float(s1);
         if constexpr (Fmt<F>::kHasMin) {
           constexpr int kOnes = 0x01010101;
           const int x0 = __dp4a(kOnes, a.w, __dp4a(kOnes, a.z, __dp4a(kOnes, a.y, __dp4a(kOnes, a.x, 0))));
           const int x1 = __dp4a(kOnes, c.w, __dp4a(kOnes, c.z, __dp4a(kOnes, c.y, __dp4a(kOnes, c.x, 0))));
+          if constexpr (F == FormatId::Q4_1) {
+            // The CPU's integer kernel (as llama.cpp's q8_1) multiplies the minimum by the block
+            // sum d*sum(q) rounded to f16.
+            acc[t] += dx * part + o.m0 * __half2float(__float2half_rn(dx * float(x0 + x1)));
+            continue;
+          }
           part += o.m0 * float(x0) + o.m1 * float(x1);
         }
-        acc[t] += __ldg(xd + t * nb + b) * part;
+        acc[t] += dx * part;
       }
     }
   }
@@ -269,11 +292,11 @@ bool has_block_decoder(FormatId f) {
 void launch_round(const Context& ctx, XRounding r, const float* x, int64_t n, int64_t cols, int8_t* xq, float* xd,
                   __half* xh) {
   const int64_t groups = n * cols / (r == XRounding::Q8_K ? 256 : 32);
-  const unsigned grid = grid_of(groups, 128);
+  const unsigned grid = unsigned(ceil_div(groups * 32, 256));
   switch (r) {
-    case XRounding::Q8_0Dot: round_activations<XRounding::Q8_0Dot><<<grid, 128, 0, ctx.stream>>>(x, cols, groups, xq, xd, xh); break;
-    case XRounding::Q8_0Ref: round_activations<XRounding::Q8_0Ref><<<grid, 128, 0, ctx.stream>>>(x, cols, groups, xq, xd, xh); break;
-    case XRounding::Q8_K: round_activations<XRounding::Q8_K><<<grid, 128, 0, ctx.stream>>>(x, cols, groups, xq, xd, xh); break;
+    case XRounding::Q8_0Dot: round_activations<XRounding::Q8_0Dot><<<grid, 256, 0, ctx.stream>>>(x, groups, xq, xd, xh); break;
+    case XRounding::Q8_0Ref: round_activations<XRounding::Q8_0Ref><<<grid, 256, 0, ctx.stream>>>(x, groups, xq, xd, xh); break;
+    case XRounding::Q8_K: round_activations<XRounding::Q8_K><<<grid, 256, 0, ctx.stream>>>(x, groups, xq, xd, xh); break;
   }
   check_launch("round activations");
 }
@@ -303,22 +326,24 @@ void gemm_ex(const Context& ctx, const void* w, cudaDataType wt, const void* x, 
 bool matmul_supported(FormatId f) { return is_dense(f) || has_block_decoder(f); }
 bool decode_supported(FormatId f) { return matmul_supported(f); }
 
-void matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_t rows, int64_t cols, const float* x,
-            int64_t n, float* y) {
-  if (n <= 0 || rows <= 0) return;
+int activation_rounding(FormatId f) { return is_dense(f) ? -1 : int(rounding_of(f)); }
+
+bool matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_t rows, int64_t cols, const float* x,
+            int64_t n, float* y, bool x_rounded) {
+  if (n <= 0 || rows <= 0) return false;
   if (is_dense(f)) {
     if (n <= kGemvMaxTokens) {
       if (f == FormatId::F32) gemv_dense_launch(ctx, static_cast<const float*>(w), rows, cols, x, n, y);
       else if (f == FormatId::F16) gemv_dense_launch(ctx, static_cast<const __half*>(w), rows, cols, x, n, y);
       else gemv_dense_launch(ctx, static_cast<const __nv_bfloat16*>(w), rows, cols, x, n, y);
-      return;
+      return false;
     }
     if (f == FormatId::F32) {
       const float one = 1.0f, zero = 0.0f;
       check_cublas(cublasSgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one,
                                static_cast<const float*>(w), int(cols), x, int(cols), &zero, y, int(rows)),
                    "cublasSgemm");
-      return;
+      return false;
     }
     void* xh = ctx.ws->get(Workspace::kActivations, size_t(n * cols) * 2);
     if (f == FormatId::F16) {
@@ -330,14 +355,14 @@ void matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_
       check_launch("f32 to bf16");
       gemm_ex(ctx, w, CUDA_R_16BF, xh, CUDA_R_16BF, rows, cols, n, y, rows);
     }
-    return;
+    return false;
   }
   const XRounding r = rounding_of(f);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   if (n <= kGemvMaxTokens) {
     auto* xq = static_cast<int8_t*>(ctx.ws->get(Workspace::kActivations, size_t(n * cols) + size_t(n * cols / 32) * 4));
     auto* xd = reinterpret_cast<float*>(xq + n * cols);  // n*cols is a multiple of 32: aligned
-    launch_round(ctx, r, x, n, cols, xq, xd, nullptr);
+    if (!x_rounded) launch_round(ctx, r, x, n, cols, xq, xd, nullptr);
     const unsigned grid = grid_of(rows, kWarpsPerBlock);
     const int threads = kWarpsPerBlock * 32;
     dispatch_quant(f, [&]<FormatId F>() {
@@ -347,7 +372,7 @@ void matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_
       else gemv_quant<F, 8><<<grid, threads, 0, ctx.stream>>>(wb, stride, rows, cols, xq, xd, int(n), y);
     });
     check_launch("gemv quantized");
-    return;
+    return true;
   }
   auto* xh = static_cast<__half*>(ctx.ws->get(Workspace::kActivations, size_t(n * cols) * 2));
   launch_round(ctx, r, x, n, cols, nullptr, nullptr, xh);
@@ -362,6 +387,7 @@ void matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_
     check_launch("decode to f16");
     gemm_ex(ctx, wh, CUDA_R_16F, xh, CUDA_R_16F, m, cols, n, y + r0, rows);
   }
+  return false;
 }
 
 void embed(const Context& ctx, FormatId f, const void* table, size_t stride, int64_t cols, const int32_t* ids, int64_t n,
