@@ -178,6 +178,7 @@ int run_eval_chat(const Args& a) {
   const bool json = a.has("json");
   const bool tty = !json && ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
+  for (const std::string& p : model_paths) model_file_kind(p);  // a wrong path fails now, not after the base has run
 
   // The base model supplies the tokenizer and the chat template (a quantized export may carry neither).
   // With --template the base model's own template is not read (a llama2.c checkpoint has none).

@@ -50,6 +50,7 @@ int run_eval_mc(const Args& a) {
   if (limit < 0) throw Error("--limit", std::to_string(limit), "must not be negative");
   if (skip < 0) throw Error("--skip-first", std::to_string(skip), "must not be negative");
   const bool json = a.has("json");
+  for (const std::string& p : model_paths) model_file_kind(p);  // a wrong path fails now, not after other models ran
 
   // One tokenizer for every model, so all of them answer the very same token sequences.
   const std::string tok_source = base_path ? *base_path : model_paths.front();

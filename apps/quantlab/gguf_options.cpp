@@ -5,6 +5,7 @@
 #include "quantlab/core/error.hpp"
 
 #include <cctype>
+#include <map>
 #include <string>
 
 namespace quantlab::cli {
@@ -42,6 +43,23 @@ nlohmann::json gguf_options_from_args(const Args& args, GgufQuantizeOptions& o, 
   if (o.output_tensor_type) params["output_tensor_type"] = std::string(format_traits(*o.output_tensor_type).name);
   if (o.token_embedding_type) params["token_embedding_type"] = std::string(format_traits(*o.token_embedding_type).name);
   return params;
+}
+
+int64_t check_requantize(const Args& args, const std::string& model_path, const std::vector<GgufTensorPlan>& plan) {
+  int64_t n = 0;
+  std::map<std::string, int64_t> from;  // source type -> tensors requantized from it
+  for (const GgufTensorPlan& p : plan) {
+    if (p.from == p.to || !format_traits(p.from).is_quantized || !format_traits(p.to).is_quantized) continue;
+    ++n;
+    ++from[std::string(format_traits(p.from).name)];
+  }
+  if (n == 0 || args.has("allow-requantize")) return n;
+  std::string types;
+  for (const auto& [t, k] : from) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t;
+  throw Error(model_path, "", std::to_string(n) + " tensors are already quantized (" + types +
+                                  "): quantizing them again rounds rounded values and loses more than quantizing the "
+                                  "F16/F32 original would; quantize the original, dequantize first (--type F32), or "
+                                  "pass --allow-requantize");
 }
 
 }  // namespace quantlab::cli
