@@ -8,14 +8,11 @@
 
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/io/gguf.hpp"
-#include "quantlab/io/llama2c_gguf.hpp"
-#include "quantlab/model/model.hpp"
 #include "quantlab/quant/gguf_quantize.hpp"
 
 #include <sys/resource.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <string>
 
@@ -28,38 +25,14 @@ double peak_rss_mib() {
   return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-// A temporary file removed when it goes out of scope (also on errors).
-struct TempFile {
-  std::string path;
-  ~TempFile() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove(path, ec);
-  }
-};
-
 int quantize_gguf(const Args& args) {
   GgufQuantizeOptions o;
   Imatrix imatrix;
   const nlohmann::json params = gguf_options_from_args(args, o, imatrix);
   const std::string model_path = args.require("model"), out = args.require("out");
   o.params_json = params.dump();
-  // llama-quantize reads GGUF; a llama2.c checkpoint is converted first (beside --out, removed after).
-  std::string in = model_path;
-  TempFile converted;
-  switch (model_file_kind(model_path)) {
-    case ModelFileKind::Gguf: break;
-    case ModelFileKind::HfFolder:
-      throw Error(model_path, "", "--method gguf reads GGUF files: convert the folder with llama.cpp's convert_hf_to_gguf.py, or quantize it with --method rtn|gptq|awq|nf4|fp4|int8");
-    case ModelFileKind::Llama2c: {
-      const auto tok = args.get("tokenizer");
-      if (!tok) throw Error(model_path, "", "a llama2.c checkpoint carries no vocabulary: give --tokenizer tokenizer.bin (or run quantlab convert first)");
-      const Llama2cCheckpoint ck(model_path);
-      converted.path = out + ".source.gguf.tmp";
-      llama2c_to_gguf(ck, read_llama2c_tokenizer(*tok, ck.config().vocab_size)).write(converted.path);
-      in = converted.path;
-      break;
-    }
-  }
+  const GgufSourceFile source(args, model_path, out);
+  const std::string& in = source.path();
 
   const bool json = args.has("json");
   const int64_t n_requantized = check_requantize(args, model_path, plan_gguf_quantization(GgufFile(in), o));
@@ -82,7 +55,7 @@ int quantize_gguf(const Args& args) {
                          {"to", std::string(format_traits(t.to).name)}, {"fallback", t.fell_back},
                          {"imatrix", t.uses_imatrix}});
     print_json({{"command", "quantize"}, {"method", "gguf"}, {"quantlab", QUANTLAB_VERSION},
-                {"model", {{"path", model_path}, {"sha256", converted.path.empty() ? r.source_sha256 : sha256_file(model_path)}}}, {"out", out}, {"params", params},
+                {"model", {{"path", model_path}, {"sha256", source.converted() ? sha256_file(model_path) : r.source_sha256}}}, {"out", out}, {"params", params},
                 {"file_type", o.target.file_type}, {"bpw", bpw}, {"bytes_out", r.bytes_out}, {"file_size", r.file_size},
                 {"n_elements", r.n_elements}, {"n_fallback", r.n_fallback}, {"n_requantized", n_requantized}, {"types", types}, {"tensors", tensors},
                 {"seconds", r.seconds}, {"peak_rss_mib", peak_rss_mib()}});

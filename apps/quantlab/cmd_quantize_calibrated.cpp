@@ -94,6 +94,7 @@ int run_quantize_calibrated(const Args& a) {
   // --type names a GGUF type or llama.cpp mix: GPTQ rounds each linear onto the block format the
   // mix gives it and the result is a GGUF file (everything else quantized as llama-quantize does).
   const bool to_gguf = a.has("type");
+  std::unique_ptr<GgufSourceFile> gguf_source;  // the GGUF the mix is planned on and the other tensors come from
   GgufQuantizeOptions gopt;
   Imatrix imatrix;
   nlohmann::json gparams;
@@ -106,7 +107,8 @@ int run_quantize_calibrated(const Args& a) {
     const std::string out_path = a.require("out");
     if (std::filesystem::exists(out_path) && std::filesystem::equivalent(out_path, model_path))
       throw Error(out_path, "", "output would overwrite the input");
-    const GgufFile source(model_path);
+    gguf_source = std::make_unique<GgufSourceFile>(a, model_path, out_path);
+    const GgufFile source(gguf_source->path());
     const std::vector<GgufTensorPlan> plan = plan_gguf_quantization(source, gopt);
     check_requantize(a, model_path, plan);
     for (const GgufTensorPlan& p : plan) o.gguf_types[p.name] = p.to;
@@ -117,7 +119,8 @@ int run_quantize_calibrated(const Args& a) {
   o.micro_batch_tokens = positive(a, "micro-batch", 512);
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
-  const Model model = load_eval_model(model_path);
+  // GGUF targets quantize the GGUF that supplies the file's other tensors, so names and bytes agree.
+  const Model model = load_eval_model(to_gguf ? gguf_source->path() : model_path);
   if (!to_gguf && !a.has("allow-requantize")) {
     // The same rule as for GGUF targets: weights that are already rounded are not rounded again silently.
     std::map<std::string, int64_t> quantized;
@@ -194,7 +197,7 @@ int run_quantize_calibrated(const Args& a) {
   std::unique_ptr<pipeline::HfExportWriter> hf_out;
   pipeline::LayerSink* sink = nullptr;
   if (stream && to_gguf) {
-    gguf_out = std::make_unique<pipeline::GgufExportWriter>(model_path, *out_arg, gopt);
+    gguf_out = std::make_unique<pipeline::GgufExportWriter>(gguf_source->path(), *out_arg, gopt);
     sink = gguf_out.get();
   } else if (stream) {
     hf_out = std::make_unique<pipeline::HfExportWriter>(model, info, *out_arg);
@@ -238,7 +241,7 @@ int run_quantize_calibrated(const Args& a) {
       }
       n_linears = int64_t(q.tensors.size());
       gopt.precomputed = &encoded;
-      r = gguf_quantize(model_path, out_path, gopt);
+      r = gguf_quantize(gguf_source->path(), out_path, gopt);
     }
     std::map<std::string, int> type_counts;
     for (const auto& t : r.tensors) ++type_counts[std::string(format_traits(t.to).name)];

@@ -189,6 +189,15 @@ TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
                       q(out / "q") + " --json");
     EXPECT_EQ(r.status, 0) << r.err;
   }
+  // GPTQ onto GGUF block types from the checkpoint: the converted source is planned on and removed.
+  const fs::path out = out_dir("gptq-gguf");
+  const auto r = ql("quantize --method gptq --type Q8_0 --model " + q(bin()) + " --tokenizer " + q(tok()) + " --calib " +
+                    q(dir() / "calib.jsonl") + " --samples 2 --seq-len 8 --out " + q(out / "g.gguf") + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["type"], "Q8_0");
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(out)) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"g.gguf"});
 }
 
 TEST_F(Cli, LlamaCppShortFlagsAreAliasesOrNameWhatTheyMeant) {
