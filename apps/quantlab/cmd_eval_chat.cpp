@@ -265,7 +265,7 @@ int run_eval_chat(const Args& a) {
 QUANTLAB_COMMAND(Command{
     "eval chat",
     "chat replies of quantized models against the base: KLD on assistant tokens, turn endings, repetition",
-    {{"model", Takes::Values, "quantized model: GGUF, Hugging Face folder or a quantize --method gptq|awq --out folder (repeatable)"},
+    {{"model", Takes::Values, "quantized model: GGUF, Hugging Face folder or a quantize --method gptq|awq --out folder"},
      {"base-model", Takes::Value, "base model; its tokenizer and chat template are used for every model"},
      {"data", Takes::Value, "chat dataset (messages, sharegpt, alpaca, dolly, mapped; read as --calib is)"},
      {"format", Takes::Value, "dataset shape: auto, alpaca, dolly, messages, sharegpt, mapped"},

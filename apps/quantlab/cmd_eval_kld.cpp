@@ -116,7 +116,7 @@ int run_eval_kld(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"eval kld",
                          "KL divergence against the base model's logits (llama-perplexity --kl-divergence statistics)",
-                         {{"model", Takes::Value, "model to evaluate: GGUF, HF folder, or a quantize --method gptq|awq --out folder (or, with --save-base, the base model)"},
+                         {{"model", Takes::Value, "model to evaluate: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder (or, with --save-base, the base model)"},
                           {"base-model", Takes::Value, "base model, run side by side on the same chunks"},
                           {"base", Takes::Value, "base log-probs saved earlier (quantlab or llama-perplexity --save-all-logits)"},
                           {"save-base", Takes::Value, "write the --model's log-probs to this file and stop"},

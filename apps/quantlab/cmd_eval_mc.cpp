@@ -166,7 +166,7 @@ int run_eval_mc(const Args& a) {
 QUANTLAB_COMMAND(Command{
     "eval mc",
     "multiple-choice accuracy by log-likelihood (HellaSwag, ARC, ...), paired against a base model",
-    {{"model", Takes::Values, "model: GGUF, Hugging Face folder or a quantize --out folder (repeatable)"},
+    {{"model", Takes::Values, "model: GGUF, llama2.c .bin (with --tokenizer), Hugging Face folder or a quantize --out folder"},
      {"base-model", Takes::Value, "base model: its answers are compared question by question with each model's"},
      {"data", Takes::Value, "questions (.jsonl): lm-eval/OLMo loglikelihood requests or {context, choices, gold}"},
      {"tokenizer", Takes::Value, "tokenizer file (default: the base model's own, else the first model's, for GGUF)"},
