@@ -4,11 +4,13 @@
 #include "command.hpp"
 #include "eval_model.hpp"
 #include "progress_line.hpp"
+#include "device_option.hpp"
 
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/model/model.hpp"
 #include "quantlab/model/session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -58,14 +60,19 @@ int run_bench(const Args& args) {
   if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
   const Model model = load_eval_model(model_path);
   ThreadPool pool(static_cast<int>(threads));
+  const Device device = device_option(args);
   const int64_t V = model.config.n_vocab;
+  // One session for every repetition: the weights are placed on the device once (on a GPU that is
+  // an upload of the whole model), and each repetition starts from an empty cache.
+  Session s(model, pool, std::max(n_prompt, n_gen), device);
   nlohmann::json results = nlohmann::json::array();
 
-  auto report = [&](const std::string& test, int64_t n, const Stats& s) {
-    results.push_back({{"test", test}, {"n_tokens", n}, {"tokens_per_s", s.mean}, {"stddev", s.stddev},
-                       {"samples", s.samples}});
+  auto report = [&](const std::string& test, int64_t n, const Stats& st) {
+    results.push_back({{"test", test}, {"n_tokens", n}, {"tokens_per_s", st.mean}, {"stddev", st.stddev},
+                       {"samples", st.samples}});
     if (!args.has("json"))
-      std::printf("%-8s %10.2f ± %.2f tokens/s  (%d threads, %lld reps)\n", test.c_str(), s.mean, s.stddev, pool.size(), reps);
+      std::printf("%-8s %10.2f ± %.2f tokens/s  (%s, %lld reps)\n", test.c_str(), st.mean, st.stddev,
+                  s.backend().describe().c_str(), reps);
   };
 
   // One line on a terminal (stderr), silent otherwise: which run of which test, and the ETA.
@@ -81,7 +88,7 @@ int run_bench(const Args& args) {
     std::vector<double> tps;
     for (long long r = 0; r <= reps; ++r) {  // r == 0: warmup
       step("pp" + std::to_string(n_prompt), r);
-      Session s(model, pool, n_prompt);
+      s.rewind(0);
       const auto t0 = std::chrono::steady_clock::now();
       s.forward_last(tokens);
       const double sec = seconds_since(t0);
@@ -95,7 +102,7 @@ int run_bench(const Args& args) {
     std::vector<double> tps;
     for (long long r = 0; r <= reps; ++r) {
       step("tg" + std::to_string(n_gen), r);
-      Session s(model, pool, n_gen);
+      s.rewind(0);
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < n_gen; ++i) s.forward_last({&tokens[size_t(i)], 1});
       const double sec = seconds_since(t0);
@@ -106,6 +113,7 @@ int run_bench(const Args& args) {
   }
   if (args.has("json"))
     print_json({{"command", "bench"}, {"model", model_path}, {"threads", pool.size()}, {"kernel", matmul_kernel_name()},
+                {"device", s.backend().describe()},
                 {"reps", reps}, {"results", results}});
   return 0;
 }
@@ -116,7 +124,7 @@ QUANTLAB_COMMAND(Command{"bench",
                           {"p", Takes::Value, "prompt tokens for the pp test (default 512; 0 = skip)", "p"},
                           {"n", Takes::Value, "generated tokens for the tg test (default 128; 0 = skip)", "n"},
                           {"reps", Takes::Value, "repetitions after one warmup (default 3)", "r"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"}},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag()},
                          run_bench});
 
 }  // namespace

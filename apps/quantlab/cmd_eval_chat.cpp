@@ -3,6 +3,7 @@
 // invented turn, never), repetition. Definitions: eval/chat_behaviour.hpp, docs/chat-eval.md.
 #include "calibration_input.hpp"
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 #include "model_tokenizer.hpp"
@@ -206,11 +207,12 @@ int run_eval_chat(const Args& a) {
   for (const ChatPrompt& p : ps.prompts) longest = std::max(longest, p.tokens.size());
   const int64_t n_ctx = int64_t(longest) + o.max_tokens + o.after_end + 1;
   ThreadPool pool(thread_count(a));
-  Session base(base_model, pool, n_ctx);
+  const Device device = device_option(a);
+  Session base(base_model, pool, n_ctx, device);
   std::vector<std::unique_ptr<Session>> sessions;
   std::vector<Session*> ptrs;
   for (const auto& m : models) {
-    sessions.push_back(std::make_unique<Session>(*m, pool, n_ctx));
+    sessions.push_back(std::make_unique<Session>(*m, pool, n_ctx, device));
     ptrs.push_back(sessions.back().get());
   }
   const ChatEvalResult r = chat_eval(base, ptrs, ps.prompts, o, rules, [&](size_t i, size_t n) {
@@ -278,7 +280,7 @@ QUANTLAB_COMMAND(Command{
      {"max-tokens", Takes::Value, "reply length limit (default 128)"},
      {"after-end", Takes::Value, "tokens generated after the end of turn to look for a new turn (default 48)"},
      {"max-prompt-tokens", Takes::Value, "skip prompts longer than this (default 1024)"},
-     {"threads", Takes::Value, "worker threads (default: all cores)"},
+     {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
      {"out", Takes::Value, "also write the JSON report (with every reply) to this file"},
      {"json", Takes::Nothing, "print one JSON object on stdout"}},
     run_eval_chat});

@@ -1,5 +1,6 @@
 // quantlab eval kld: KL divergence of a model against its base, as llama-perplexity --kl-divergence.
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 
@@ -58,6 +59,7 @@ int run_eval_kld(const Args& args) {
   o.n_chunks = args.get_int("chunks", -1);
   if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");
   ThreadPool pool(thread_count(args));
+  const Device device = device_option(args);
   const bool json = args.has("json");
   const bool tty = !json && ::isatty(2);
   const auto progress = [&](int64_t i, int64_t n) {
@@ -72,7 +74,7 @@ int run_eval_kld(const Args& args) {
 
   if (args.has("save-base")) {
     const EvalInput input = load_eval_input(args, model_path);
-    Session session(model, pool, o.n_ctx);
+    Session session(model, pool, o.n_ctx, device);
     const std::string path = args.require("save-base");
     save_base_logits(session, input.tokens, o, path, progress);
     if (tty) std::fprintf(stderr, "\n");
@@ -91,7 +93,7 @@ int run_eval_kld(const Args& args) {
     const BaseLogitsFile base(args.require("base"));
     o.n_ctx = base.n_ctx();
     check_context_length(args, model, o.n_ctx, args.require("base") + ": n_ctx");
-    Session session(model, pool, o.n_ctx);
+    Session session(model, pool, o.n_ctx, device);
     s = kl_divergence(session, base, o, progress);
     out["base"] = {{"path", args.require("base")}, {"n_ctx", base.n_ctx()}, {"n_chunks_in_file", base.n_chunk()}};
   } else {
@@ -99,7 +101,7 @@ int run_eval_kld(const Args& args) {
     const Model base_model = load_eval_model(base_path);
     check_context_length(args, base_model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
     const EvalInput input = load_eval_input(args, base_path);
-    Session base(base_model, pool, o.n_ctx), test(model, pool, o.n_ctx);
+    Session base(base_model, pool, o.n_ctx, device), test(model, pool, o.n_ctx, device);
     s = kl_divergence(base, test, input.tokens, o, progress);
     out["base"] = {{"model", base_path}};
     out["input"] = {{"path", input.path}, {"sha256", sha256_file(input.path)}, {"kind", input.kind}};
@@ -125,7 +127,7 @@ QUANTLAB_COMMAND(Command{"eval kld",
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
                           {"ctx", Takes::Value, "context per chunk (default 512; --base uses the file's)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
                           allow_long_context_flag()},
                          run_eval_kld});

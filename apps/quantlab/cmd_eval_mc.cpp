@@ -1,6 +1,7 @@
 // quantlab eval mc: multiple-choice accuracy (HellaSwag, ARC, ...) by log-likelihood, for one or
 // more models, with paired differences against a base model.
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 #include "model_tokenizer.hpp"
@@ -71,11 +72,13 @@ int run_eval_mc(const Args& a) {
   const std::vector<McRule> rules = rules_for(qs);
 
   ThreadPool pool(thread_count(a));
+
+  const Device device = device_option(a);
   auto score_model = [&](const std::string& path) {
     Scored s{path, {}, 0};
     const auto t0 = std::chrono::steady_clock::now();
     const Model model = load_eval_model(path);
-    Session session(model, pool, longest);
+    Session session(model, pool, longest, device);
     ProgressLine progress("eval mc " + path);
     for (size_t i = 0; i < qs.size(); ++i) {
       s.scores.push_back(score_question(session, toks[i], qs[i]));
@@ -173,7 +176,7 @@ QUANTLAB_COMMAND(Command{
      {"limit", Takes::Value, "score only the first N questions (after --skip-first; default: all)"},
      {"skip-first", Takes::Value, "ignore the file's first K questions"},
      {"per-question", Takes::Nothing, "with --json/--out: every question's answers and choice log-probabilities"},
-     {"threads", Takes::Value, "worker threads (default: all cores)"},
+     {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
      {"out", Takes::Value, "also write the JSON report to this file"},
      {"json", Takes::Nothing, "print one JSON object on stdout"}},
     run_eval_mc});

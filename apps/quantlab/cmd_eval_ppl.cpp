@@ -1,5 +1,6 @@
 // quantlab eval ppl: llama.cpp-compatible chunked perplexity.
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 #include "model_tokenizer.hpp"
@@ -50,7 +51,8 @@ int run_per_sample(const Args& args, const std::string& model_path, const Model&
   if (n_ctx < 4 || n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(n_ctx), "must be between 4 and 1048576");
   check_context_length(args, model, n_ctx, "--ctx");
   ThreadPool pool(thread_count(args));
-  Session session(model, pool, n_ctx);
+  const Device device = device_option(args);
+  Session session(model, pool, n_ctx, device);
   const auto t0 = std::chrono::steady_clock::now();
   const PerSampleResult r = per_sample_perplexity(session, samples);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -71,6 +73,7 @@ int run_per_sample(const Args& args, const std::string& model_path, const Model&
                 {"nll_stderr", r.overall.nll_stderr},
                 {"sample_mean_nll", r.sample_nll},
                 {"threads", pool.size()},
+                {"device", session.backend().describe()},
                 {"seconds", seconds}});
   } else {
     std::printf("Per-sample estimate: PPL = %.4f +/- %.5f over %lld samples, %lld tokens scored\n", r.overall.ppl,
@@ -101,7 +104,8 @@ int run_eval_ppl(const Args& args) {
   o.bos_id = model.config.bos_id;
   if (o.add_bos && o.bos_id < 0) throw Error(model_path, "bos_token_id", "the model adds BOS but names no BOS token");
   ThreadPool pool(threads);
-  Session session(model, pool, o.n_ctx);
+  const Device device = device_option(args);
+  Session session(model, pool, o.n_ctx, device);
   const bool json = args.has("json");
   const auto t0 = std::chrono::steady_clock::now();
   const PerplexityResult r = perplexity(session, tokens, o, [&](int64_t i, double ppl) {
@@ -127,6 +131,7 @@ int run_eval_ppl(const Args& args) {
                 {"nll_stderr", r.nll_stderr},
                 {"running_ppl", r.running_ppl},
                 {"threads", pool.size()},
+                {"device", session.backend().describe()},
                 {"seconds", seconds},
                 {"tokens_per_s", seconds > 0 ? evaluated / seconds : 0.0}});
   } else {
@@ -145,7 +150,7 @@ QUANTLAB_COMMAND(Command{"eval ppl",
                           {"ids", Takes::Value, "file of token ids (whitespace/comma separated, or tokenize --json's {\"ids\": [...]}), BOS included"},
                           {"ctx", Takes::Value, "context per chunk (default 512; --per-sample: longest sample, default 2048 or the trained context)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
                           {"per-sample", Takes::Nothing, "score each line (or .jsonl record) of --file alone"},
                           {"field", Takes::Value, "with --per-sample on .jsonl: the text field (default text)"},

@@ -2,6 +2,7 @@
 #include "command.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
+#include "device_option.hpp"
 #include "model_tokenizer.hpp"
 #include "token_ids.hpp"
 
@@ -59,7 +60,8 @@ int run_generate(const Args& args) {
                                                     std::to_string(int64_t(prompt.size()) + n_predict) + ") and be at most 1048576");
   check_context_length(args, model, n_ctx, args.has("ctx") ? "--ctx" : "prompt + --n");
   ThreadPool pool(static_cast<int>(threads));
-  Session session(model, pool, n_ctx);
+  const Device device = device_option(args);
+  Session session(model, pool, n_ctx, device);
   Sampler sampler(sp);
 
   const auto t_prompt = Clock::now();
@@ -150,7 +152,7 @@ QUANTLAB_COMMAND(Command{"generate",
                           {"top-p", Takes::Value, "keep the smallest set with this probability mass (1 = off)"},
                           {"min-p", Takes::Value, "drop tokens below min-p times the top probability (0 = off)"},
                           {"seed", Takes::Value, "random seed (default 0)", "s"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"ctx", Takes::Value, "KV cache size (default: prompt + n)"},
                           {"ignore-eos", Takes::Nothing, "never end: end-of-generation tokens are banned (as llama.cpp)"},
                           allow_long_context_flag()},

@@ -1,6 +1,7 @@
 // quantlab imatrix: importance matrix as llama.cpp's llama-imatrix collects it.
 #include "calibration_input.hpp"
 #include "command.hpp"
+#include "device_option.hpp"
 #include "eval_input.hpp"
 #include "eval_model.hpp"
 #include "progress_line.hpp"
@@ -26,6 +27,7 @@ int run_imatrix(const Args& args) {
   o.n_chunks = args.get_int("chunks", -1);
   o.process_output = args.has("process-output");
   o.threads = thread_count(args);
+  o.device = device_option(args);
   o.add_bos = model.config.add_bos;
   o.bos_id = model.config.bos_id;
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,7 +85,7 @@ QUANTLAB_COMMAND(Command{"imatrix",
                           {"chunks", Takes::Value, "chunks to process (default: all)"},
                           {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)", "o"},
                           {"process-output", Takes::Nothing, "also collect output.weight"},
-                          {"threads", Takes::Value, "worker threads (default: all cores)"},
+                          {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"calib", Takes::Value, "calibration dataset instead of --file: packed as quantize packs it"},
                           allow_long_context_flag()};
                            for (auto& f : calibration_flags()) flags.push_back(std::move(f));

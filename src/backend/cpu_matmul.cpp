@@ -375,15 +375,7 @@ void check(const WeightMatrix& w) {
 }  // namespace
 
 WeightMatrix make_weight_matrix(FormatId format, const void* data, int64_t rows, int64_t cols) {
-  const auto& f = format_traits(format);
-  if (!f.to_float) throw Error("", "format", "format " + std::string(f.name) + " cannot be decoded");
-  WeightMatrix w;
-  w.format = format;
-  w.data = data;
-  w.rows = rows;
-  w.cols = cols;
-  w.row_stride = row_bytes(format, cols);
-  return w;
+  return host_tensor(format, data, rows, cols);
 }
 
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

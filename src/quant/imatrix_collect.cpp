@@ -41,7 +41,7 @@ Imatrix collect_imatrix(const Model& model, std::span<const int32_t> tokens, con
   // A tied output projection is the token embedding, which llama.cpp never collects.
   ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings, 16);
   ThreadPool pool(o.threads);
-  Session session(model, pool, o.n_ctx);
+  Session session(model, pool, o.n_ctx, o.device);
   session.set_observer(&observer);
   std::vector<int32_t> chunk(size_t(o.n_ctx));
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -66,7 +66,7 @@ Imatrix collect_imatrix(const Model& model, const std::vector<std::vector<int32_
   m.chunk_size = int64_t(longest);
   ImatrixObserver observer(m, o.process_output && !model.config.tied_embeddings, 1);
   ThreadPool pool(o.threads);
-  Session session(model, pool, int64_t(longest));
+  Session session(model, pool, int64_t(longest), o.device);
   session.set_observer(&observer);
   const int64_t n = int64_t(sequences.size());
   for (int64_t i = 0; i < n; ++i) {

@@ -14,6 +14,7 @@
 // quantized formats the activations are first rounded to the 8-bit format llama.cpp's CPU backend
 // quantizes them to (Q8_K for K-quants and most IQ types, Q8_0 for Q5_1/IQ4_NL/MXFP4), so a
 // quantized model computes what it computes in llama.cpp, not a more precise variant of it.
+#include "quantlab/backend/tensor.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/formats/format.hpp"
 
@@ -23,17 +24,8 @@
 namespace quantlab {
 
 // A row-major weight matrix [rows = output features][cols = input features] in some format,
-// usually pointing into a memory-mapped model file (ggml's ne[1] x ne[0]).
-struct WeightMatrix {
-  FormatId format = FormatId::F32;
-  const void* data = nullptr;
-  int64_t rows = 0;
-  int64_t cols = 0;
-  size_t row_stride = 0;  // bytes from one row to the next
-
-  bool empty() const { return data == nullptr; }
-  const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + size_t(r) * row_stride; }
-};
+// usually pointing into a memory-mapped model file (ggml's ne[1] x ne[0]): a host Tensor.
+using WeightMatrix = Tensor;
 
 // A WeightMatrix over `rows` x `cols` values at `data`, rows packed back to back; throws if the
 // format cannot be decoded or `cols` is not a multiple of its block size.

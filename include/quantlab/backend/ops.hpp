@@ -34,6 +34,9 @@ void rope_apply(const RopeParams& p, const float* cos_v, const float* sin_v, flo
 // In-place softmax over n values (max subtracted, sum in double).
 void softmax(float* x, int64_t n);
 
+// The gated FFN's activation: silu(gate) * up (Llama, Qwen) or gelu_tanh(gate) * up (Gemma).
+enum class FfnActivation { SiLU, GeluTanh };
+
 // out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 

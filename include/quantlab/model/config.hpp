@@ -11,9 +11,6 @@
 
 namespace quantlab {
 
-// The gated FFN's activation: silu(gate) * up (Llama, Qwen) or gelu_tanh(gate) * up (Gemma).
-enum class FfnActivation { SiLU, GeluTanh };
-
 struct ModelConfig {
   std::string arch;            // "llama", "qwen2", "qwen3", "gemma3"
   int64_t n_layer = 0;

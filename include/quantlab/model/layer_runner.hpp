@@ -5,13 +5,15 @@
 // packing: attention never crosses a sample boundary). The weights of a layer are passed in, so a
 // caller can run the original layer, or a quantized copy of it, on the same inputs.
 //
-// Numerics are those of Session::forward (same ops, same order): a model run layer by layer on one
-// sample gives bit-identical logits.
+// It drives the same block definition as Session::forward (src/model/decoder_block.hpp): a model
+// run layer by layer on one sample gives bit-identical logits.
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/model/activation_observer.hpp"
 #include "quantlab/model/model.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -44,9 +46,18 @@ class LayerHook {
   virtual void stage_done(int /*layer*/, LinearInput /*which*/, LayerWeights& /*weights*/) {}
 };
 
+namespace detail {
+class DecoderBlock;
+}
+
 class LayerRunner {
  public:
-  LayerRunner(const ModelConfig& config, ThreadPool& pool);
+  // Runs on the CPU backend over `pool`, or on `device` (hidden states stay in host memory; each
+  // micro-batch is copied to the device and back).
+  LayerRunner(const ModelConfig& config, ThreadPool& pool, const Device& device = Device{});
+  ~LayerRunner();
+  LayerRunner(const LayerRunner&) = delete;
+  LayerRunner& operator=(const LayerRunner&) = delete;
 
   // Token budget of one micro-batch (whole samples; a longer sample is a micro-batch alone).
   // <= 0: the whole batch at once.
@@ -54,13 +65,14 @@ class LayerRunner {
   int64_t micro_batch() const { return micro_batch_tokens_; }
 
   // Token embeddings of every sample (each sample's tokens are its own sequence).
-  SampleBatch embed(const Model& model, const std::vector<std::vector<int32_t>>& samples) const;
+  SampleBatch embed(const Model& model, const std::vector<std::vector<int32_t>>& samples);
 
   // Runs decoder layer `layer` with `weights` on the batch, in place. With a hook, the layer runs
   // stage by stage (true-sequential): every micro-batch's QKV input is observed, then stage_done may
-  // replace QKV; the attention is computed with them and observed (kept for the whole batch: one
-  // [tokens][n_head*head_dim] buffer), then the output projection; then the FFN input, gate/up,
-  // down likewise; finally the batch is advanced through the final weights.
+  // replace QKV; the attention is computed with them and observed, then stage_done may replace the
+  // output projection; then the FFN input, gate/up, down likewise; finally the batch is advanced
+  // through the final weights. Each stage recomputes what it needs from the layer's input, micro-batch
+  // by micro-batch, so no stage's output is kept for the whole batch.
   void run_layer(int layer, LayerWeights& weights, SampleBatch& batch, LayerHook* hook);
   // The same without a hook, for weights that stay as they are (one pass per micro-batch).
   void run_layer(int layer, const LayerWeights& weights, SampleBatch& batch);
@@ -69,29 +81,26 @@ class LayerRunner {
   void observe_layer(int layer, const LayerWeights& weights, const SampleBatch& batch, LayerHook& hook);
 
   // Final norm and output projection of sample `s`: [length][n_vocab] into `logits`.
-  void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits) const;
+  void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits);
 
   // Micro-batches of `batch` under the current budget: [first sample, end sample) each.
   std::vector<std::pair<int64_t, int64_t>> micro_batches(const SampleBatch& batch) const;
 
  private:
-  void prepare(int layer, const SampleBatch& batch, int64_t max_tokens);
-  // The attention of samples [s0, s1) from their normed inputs in xn_ (relative to the first
-  // token of s0), into `out` ([tokens][q_dim]).
-  void attention_block(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1, float* out);
-  void post_norm(const std::vector<float>& weight, float* y, int64_t n) const;
-  // gate_ = silu(gate(xn_)) * up(xn_) for n tokens.
-  void ffn_hidden(const LayerWeights& L, int64_t n);
-  // The whole layer on tokens x[0, n) of samples [s0, s1), in place; hook (may be null) only observes.
-  void forward(int layer, const LayerWeights& L, const SampleBatch& batch, int64_t s0, int64_t s1, float* x,
-               LayerHook* hook);
+  // Which sublayers of one micro-batch to run, and what the tap shows.
+  struct Pass;
+  // Runs one pass over every micro-batch; with `write_back`, the hidden states are updated.
+  void run_pass(int layer, const LayerWeights& weights, SampleBatch& batch, const Pass& pass, LayerHook* hook,
+                bool write_back);
 
   const ModelConfig& config_;
   ThreadPool& pool_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<detail::DecoderBlock> block_;
+  std::unique_ptr<KvCache> cache_;  // one layer, as long as the longest sample: samples run one by one
   int64_t micro_batch_tokens_ = 0;
-  std::vector<float> xn_, q_, k_, v_, attn_, gate_, up_, x_copy_;
-  std::vector<float> rope_cos_[2], rope_sin_[2];  // angles by position: [0] global, [1] sliding-window layers
-  std::vector<float> keys_t_;  // one sample's keys, transposed per head for attention()
+  Tensor x_;                        // a micro-batch's hidden states on a GPU backend
+  std::vector<float> observed_;     // a tapped activation copied back from a GPU
 };
 
 }  // namespace quantlab

@@ -1,20 +1,34 @@
 #pragma once
 // Per-run state of a model: KV cache, positions and scratch buffers. One Session runs one sequence;
 // forward() appends tokens to it (batched prefill or one-token decode, same code and same bits).
+// It runs on any backend (the CPU by default): the model's weights are placed on the backend's
+// device once, when the session starts.
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/model/activation_observer.hpp"
 #include "quantlab/model/model.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 namespace quantlab {
 
+namespace detail {
+class DecoderBlock;
+struct LayerTensors;
+struct HeadTensors;
+}  // namespace detail
+
 class Session {
  public:
   // n_ctx: KV cache capacity in tokens (0: the model's training context, capped at 4096).
-  Session(const Model& model, ThreadPool& pool, int64_t n_ctx = 0);
+  // `device`: where it runs (the CPU backend over `pool`, or a GPU).
+  Session(const Model& model, ThreadPool& pool, int64_t n_ctx = 0, const Device& device = Device{});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // Runs `tokens` at positions position() ... position()+size-1 and returns the logits of the
   // tokens from index `first_output` on: [(size - first_output)][n_vocab]. The span stays valid
@@ -32,20 +46,23 @@ class Session {
   void set_observer(ActivationObserver* observer) { observer_ = observer; }
   const Model& model() const { return model_; }
   ThreadPool& pool() { return pool_; }
+  Backend& backend() { return *backend_; }
 
  private:
   void forward_batch(const int32_t* tokens, int64_t n, int64_t first_output, float* logits_out);
-  void linear(const WeightMatrix& w, const float* x, int64_t n, float* y);
 
   const Model& model_;
   ThreadPool& pool_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<detail::DecoderBlock> block_;
+  std::vector<detail::LayerTensors> layers_;
+  std::unique_ptr<detail::HeadTensors> head_;
+  std::unique_ptr<KvCache> cache_;
   ActivationObserver* observer_ = nullptr;
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
-  std::vector<float> k_cache_;  // [layer][n_head_kv*head_dim][n_ctx]: keys transposed (see attention())
-  std::vector<float> v_cache_;  // [layer][position][n_head_kv*head_dim]
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_norm_, logits_;
-  std::vector<float> rope_cos_[2], rope_sin_[2];  // [0] global layers, [1] sliding-window layers
+  Tensor x_, logits_dev_;
+  std::vector<float> logits_, observed_;
 };
 
 }  // namespace quantlab

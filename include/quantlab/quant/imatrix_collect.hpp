@@ -3,6 +3,7 @@
 // chunks of n_ctx tokens, the first token of each chunk replaced by BOS (when the model adds one),
 // each chunk run from an empty cache, and every token's input to every blk.* linear added to
 // Σx² of that weight's columns (matmuls over fewer than 16 tokens are skipped, as there).
+#include "quantlab/backend/device.hpp"
 #include "quantlab/model/model.hpp"
 #include "quantlab/quant/imatrix.hpp"
 
@@ -20,6 +21,7 @@ struct ImatrixOptions {
   int32_t bos_id = -1;
   bool process_output = false;  // also collect output.weight (untied models only, as llama.cpp)
   int threads = 0;
+  Device device{};              // where the model runs (the statistics are summed on the host)
 };
 
 // Called after each chunk with (chunks done, chunks total).

@@ -1,0 +1,90 @@
+#pragma once
+// The op interface every device implements (DESIGN.md "backend"): the block definitions of
+// src/model/ are written once against it, and run on the CPU or a GPU by handing them another
+// Backend. Activations are f32 tensors [tokens][features] the backend allocated; weights are
+// tensors in any registry format the backend has placed on its device (`place`).
+//
+// Numerics. The CPU backend is the reference: its results do not depend on the thread count or
+// the SIMD path (see matmul.hpp and ops.hpp), and a batch of tokens gives the bits of the same
+// tokens one at a time. A GPU backend gives the same bits run to run, and matches the CPU by a
+// normalized error stated in tests/backend/backend_parity_test.cpp.
+#include "quantlab/backend/device.hpp"
+#include "quantlab/backend/ops.hpp"
+#include "quantlab/backend/tensor.hpp"
+#include "quantlab/backend/thread_pool.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace quantlab {
+
+// Keys and values of `n_layer` layers for `capacity` positions, in whatever layout the backend's
+// attention reads fastest (the CPU keeps keys transposed per head).
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  virtual int64_t capacity() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  // One line for logs and JSON: "cpu (avx512, 2 threads)", "cuda:0 (NVIDIA H100 80GB HBM3)".
+  virtual std::string describe() const = 0;
+
+  // ---- memory
+  // A tensor of rows x cols values of `format` on this device, contents undefined.
+  virtual Tensor alloc(FormatId format, int64_t rows, int64_t cols) = 0;
+  // `t` on this device: `t` itself when it is there already (the CPU never copies host tensors),
+  // otherwise an owning copy. A GPU backend may store a format in a layout of its own.
+  virtual Tensor place(const Tensor& t) = 0;
+  // Copies the bytes of `t` (rows packed back to back) to host memory / from host memory into `t`.
+  virtual void to_host(const Tensor& t, void* dst) = 0;
+  virtual void from_host(const void* src, Tensor& t) = 0;
+  // Waits until every op issued so far has finished (a no-op on the CPU).
+  virtual void synchronize() {}
+
+  // ---- ops; every output is overwritten, inputs and outputs may alias only where stated.
+  // y[t][r] = sum_k w[r][k] * x[t][k]: x is [tokens][w.cols] f32, y is [tokens][w.rows] f32.
+  virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
+  // out[t] = scale * decode(table row ids[t]); out is [ids.size()][table.cols] f32. The table may
+  // be a host tensor on every backend (a model's embedding is read a few rows at a time, so it
+  // stays in host memory); ids outside the table throw.
+  virtual void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) = 0;
+  // y = x / rms(x) * weight over every group of `weight.cols` consecutive values of each row (the
+  // whole row, or one attention head); weight is 1 x group f32. y may be x.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) = 0;
+  // x += y (same shape).
+  virtual void add(Tensor& x, const Tensor& y) = 0;
+  // Every row of x += bias (1 x x.cols).
+  virtual void add_row(Tensor& x, const Tensor& bias) = 0;
+  // x *= s.
+  virtual void scale(Tensor& x, float s) = 0;
+  // Rotary embedding of every head (x.cols = heads * head_dim) of row t at position positions[t].
+  virtual void rope(Tensor& x, int64_t head_dim, const RopeParams& p, std::span<const int32_t> positions) = 0;
+  // gate = act(gate) * up (the gated FFN's hidden state).
+  virtual void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) = 0;
+  // x = cap * tanh(x / cap).
+  virtual void softcap(Tensor& x, float cap) = 0;
+
+  // ---- attention
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) = 0;
+  // Stores k and v ([n][n_head_kv * head_dim]) at positions first_pos .. first_pos + n - 1 of
+  // `layer`, then computes causal attention for the n queries q ([n][n_head * head_dim]) at those
+  // positions against positions 0 .. own position of the cache (the last s.window of them when a
+  // window is set) into out ([n][n_head * head_dim]). Throws if the cache would overflow.
+  virtual void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
+                         int64_t layer, int64_t first_pos, Tensor& out) = 0;
+};
+
+// The CPU backend over `pool` (the pool must outlive it).
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
+// The backend of `device`: the CPU backend, or the CUDA backend of GPU device.index (throws
+// naming the device when this build has no CUDA or no such GPU). `pool` serves the CPU backend and
+// the host-side work of a GPU backend.
+std::unique_ptr<Backend> make_backend(const Device& device, ThreadPool& pool);
+
+}  // namespace quantlab

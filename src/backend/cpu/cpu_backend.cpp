@@ -1,0 +1,283 @@
+// The CPU backend: today's kernels (matmul.hpp, ops.hpp) behind the Backend interface. Results are
+// those of the kernels themselves: every op computes each output element on one thread in a fixed
+// order, so the thread count never changes a bit, and rows are independent, so a batch of tokens
+// gives the bits of the same tokens one at a time.
+#include "quantlab/backend/backend.hpp"
+#include "quantlab/backend/matmul.hpp"
+#include "quantlab/backend/ops.hpp"
+#include "quantlab/core/error.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace quantlab {
+namespace {
+
+void need(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw Error("cpu backend", op, what);
+}
+
+void need_f32(const Tensor& t, const char* op, const char* name) {
+  need(t.format == FormatId::F32 && t.device.is_cpu(), op, std::string(name) + " must be an f32 host tensor");
+  need(t.rows <= 1 || t.row_stride == size_t(t.cols) * sizeof(float), op, std::string(name) + " must be packed");
+}
+
+void need_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  need(a.rows == b.rows && a.cols == b.cols, op,
+       "shapes differ: " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " vs " + std::to_string(b.rows) +
+           " x " + std::to_string(b.cols));
+}
+
+// Keys transposed per head ([layer][kv_dim][capacity]: the scores of 16 positions are one vector of
+// FMAs, see attention()), values by position ([layer][capacity][kv_dim]).
+class CpuKvCache final : public KvCache {
+ public:
+  CpuKvCache(int64_t n_layer, int64_t capacity, int64_t kv_dim)
+      : n_layer_(n_layer), capacity_(capacity), kv_dim_(kv_dim),
+        keys_(size_t(n_layer * capacity * kv_dim), 0.0f), values_(size_t(n_layer * capacity * kv_dim), 0.0f) {}
+  int64_t capacity() const override { return capacity_; }
+  int64_t n_layer() const { return n_layer_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  float* keys(int64_t layer) { return keys_.data() + size_t(layer * capacity_ * kv_dim_); }
+  float* values(int64_t layer) { return values_.data() + size_t(layer * capacity_ * kv_dim_); }
+
+ private:
+  int64_t n_layer_, capacity_, kv_dim_;
+  std::vector<float> keys_, values_;
+};
+
+// cos/sin of every position a RoPE has been asked for, grown on demand: angles depend only on the
+// position, so a table entry is the value rope_angles gives at that position.
+struct RopeTable {
+  RopeStyle style;
+  int64_t n_rot;
+  float freq_base, freq_scale;
+  std::vector<float> freq_factors;  // a copy: the caller's array may not outlive the table
+  std::vector<float> cos, sin;      // [position][n_rot / 2]
+
+  static std::vector<float> factors_of(const RopeParams& p) {
+    return p.freq_factors ? std::vector<float>(p.freq_factors, p.freq_factors + p.n_rot / 2) : std::vector<float>{};
+  }
+  bool matches(const RopeParams& p) const {
+    return style == p.style && n_rot == p.n_rot && freq_base == p.freq_base && freq_scale == p.freq_scale &&
+           freq_factors == factors_of(p);
+  }
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(ThreadPool& pool) : pool_(pool) {}
+
+  Device device() const override { return Device{}; }
+  std::string describe() const override {
+    return std::string("cpu (") + matmul_kernel_name() + ", " + std::to_string(pool_.size()) + " threads)";
+  }
+
+  Tensor alloc(FormatId format, int64_t rows, int64_t cols) override {
+    need(rows >= 0 && cols >= 0, "alloc", "negative shape");
+    const size_t stride = row_bytes(format, cols);
+    const size_t bytes = std::max<size_t>(64, (size_t(rows) * stride + 63) / 64 * 64);
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw Error("cpu backend", "alloc", "out of memory allocating " + std::to_string(bytes) + " bytes");
+    Tensor t;
+    t.format = format;
+    t.rows = rows;
+    t.cols = cols;
+    t.row_stride = stride;
+    t.storage = std::shared_ptr<void>(p, std::free);
+    t.data = p;
+    return t;
+  }
+
+  Tensor place(const Tensor& t) override {
+    need(t.device.is_cpu(), "place", "tensor on " + t.device.name() + " (copy it to the host first)");
+    return t;
+  }
+
+  void to_host(const Tensor& t, void* dst) override {
+    const size_t packed = row_bytes(t.format, t.cols);
+    for (int64_t r = 0; r < t.rows; ++r) std::memcpy(static_cast<uint8_t*>(dst) + size_t(r) * packed, t.row(r), packed);
+  }
+
+  void from_host(const void* src, Tensor& t) override {
+    const size_t packed = row_bytes(t.format, t.cols);
+    for (int64_t r = 0; r < t.rows; ++r)
+      std::memcpy(const_cast<uint8_t*>(t.row(r)), static_cast<const uint8_t*>(src) + size_t(r) * packed, packed);
+  }
+
+  void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
+    need_f32(x, "matmul", "x");
+    need_f32(y, "matmul", "y");
+    need(w.device.is_cpu(), "matmul", "weights on " + w.device.name());
+    need(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
+         "shapes: w " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + ", x " + std::to_string(x.rows) +
+             " x " + std::to_string(x.cols) + ", y " + std::to_string(y.rows) + " x " + std::to_string(y.cols));
+    quantlab::matmul(pool_, w, x.f32(), x.rows, y.f32());
+  }
+
+  void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
+    need_f32(out, "embed", "out");
+    need(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
+    const int64_t E = table.cols;
+    for (size_t t = 0; t < ids.size(); ++t) {
+      need(ids[t] >= 0 && ids[t] < table.rows, "embed", "token id " + std::to_string(ids[t]) + " outside the table");
+      float* xt = out.f32() + int64_t(t) * E;
+      row_to_f32(table.format, table.row(ids[t]), xt, E);
+      if (scale != 1.0f)
+        for (int64_t i = 0; i < E; ++i) xt[i] *= scale;
+    }
+  }
+
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override {
+    need_f32(x, "rms_norm", "x");
+    need_f32(y, "rms_norm", "y");
+    need_same_shape(x, y, "rms_norm");
+    need(weight.format == FormatId::F32 && weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0,
+         "rms_norm", "weight must be 1 x group f32 with group dividing the row");
+    const int64_t n = x.cols, group = weight.cols;
+    const float* w = static_cast<const float*>(weight.data);
+    for_rows(x.rows, n, [&](int64_t t) {
+      for (int64_t g = 0; g < n; g += group) quantlab::rms_norm(x.f32() + t * n + g, w, y.f32() + t * n + g, group, eps);
+    });
+  }
+
+  void add(Tensor& x, const Tensor& y) override {
+    need_f32(x, "add", "x");
+    need_f32(y, "add", "y");
+    need_same_shape(x, y, "add");
+    const int64_t n = x.cols;
+    for_rows(x.rows, n, [&](int64_t t) {
+      float* a = x.f32() + t * n;
+      const float* b = y.f32() + t * n;
+      for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+    });
+  }
+
+  void add_row(Tensor& x, const Tensor& bias) override {
+    need_f32(x, "add_row", "x");
+    need(bias.format == FormatId::F32 && bias.rows == 1 && bias.cols == x.cols, "add_row", "bias must be 1 x cols f32");
+    const int64_t n = x.cols;
+    const float* b = static_cast<const float*>(bias.data);
+    for (int64_t t = 0; t < x.rows; ++t)
+      for (int64_t i = 0; i < n; ++i) x.f32()[t * n + i] += b[i];
+  }
+
+  void scale(Tensor& x, float s) override {
+    need_f32(x, "scale", "x");
+    const int64_t n = x.cols;
+    for_rows(x.rows, n, [&](int64_t t) {
+      float* a = x.f32() + t * n;
+      for (int64_t i = 0; i < n; ++i) a[i] *= s;
+    });
+  }
+
+  void rope(Tensor& x, int64_t head_dim, const RopeParams& p, std::span<const int32_t> positions) override {
+    need_f32(x, "rope", "x");
+    need(head_dim > 0 && x.cols % head_dim == 0 && int64_t(positions.size()) == x.rows && p.n_rot <= head_dim,
+         "rope", "shape");
+    int32_t last = 0;
+    for (int32_t pos : positions) {
+      need(pos >= 0, "rope", "negative position");
+      last = std::max(last, pos);
+    }
+    const RopeTable& table = rope_table(p, last);
+    const int64_t half = p.n_rot / 2, heads = x.cols / head_dim;
+    for_rows(x.rows, x.cols, [&](int64_t t) {
+      const int64_t pos = positions[size_t(t)];
+      rope_apply(p, table.cos.data() + pos * half, table.sin.data() + pos * half, x.f32() + t * x.cols, heads, head_dim);
+    });
+  }
+
+  void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {
+    need_f32(gate, "gated_activation", "gate");
+    need_f32(up, "gated_activation", "up");
+    need_same_shape(gate, up, "gated_activation");
+    const int64_t n = gate.cols;
+    for_rows(gate.rows, 8 * n, [&](int64_t t) {
+      float* g = gate.f32() + t * n;
+      if (act == FfnActivation::GeluTanh) geglu(g, up.f32() + t * n, g, n);
+      else swiglu(g, up.f32() + t * n, g, n);
+    });
+  }
+
+  void softcap(Tensor& x, float cap) override {
+    need_f32(x, "softcap", "x");
+    quantlab::softcap(x.f32(), x.rows * x.cols, cap);
+  }
+
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
+    need(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
+    return std::make_unique<CpuKvCache>(n_layer, capacity, kv_dim);
+  }
+
+  void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
+                 int64_t layer, int64_t first_pos, Tensor& out) override {
+    auto* c = dynamic_cast<CpuKvCache*>(&cache);
+    need(c != nullptr, "attention", "KV cache of another backend");
+    need_f32(q, "attention", "q");
+    need_f32(k, "attention", "k");
+    need_f32(v, "attention", "v");
+    need_f32(out, "attention", "out");
+    const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim, cap = c->capacity();
+    need(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
+             q.cols == s.n_head * s.head_dim && out.cols == q.cols && layer >= 0 && layer < c->n_layer(),
+         "attention", "shapes");
+    need(first_pos >= 0 && first_pos + n <= cap, "attention",
+         "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) + " tokens exceed the cache of " +
+             std::to_string(cap));
+    float* kc = c->keys(layer);
+    float* vc = c->values(layer);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t i = 0; i < kv_dim; ++i) kc[i * cap + first_pos + t] = k.f32()[t * kv_dim + i];
+    std::memcpy(vc + first_pos * kv_dim, v.f32(), size_t(n * kv_dim) * sizeof(float));
+    quantlab::attention(pool_, s, q.f32(), kc, cap, vc, first_pos, n, out.f32());
+  }
+
+ private:
+  // Runs fn(t) for every row, split across the pool when the work pays for it. Rows are
+  // independent, so the split cannot change any result.
+  template <class Fn>
+  void for_rows(int64_t rows, int64_t work_per_row, Fn&& fn) {
+    if (pool_.size() == 1 || rows * work_per_row < (1 << 15)) {
+      for (int64_t t = 0; t < rows; ++t) fn(t);
+      return;
+    }
+    pool_.parallel_for(rows, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) fn(t);
+    });
+  }
+
+  const RopeTable& rope_table(const RopeParams& p, int32_t last_pos) {
+    RopeTable* table = nullptr;
+    for (RopeTable& t : rope_tables_)
+      if (t.matches(p)) table = &t;
+    if (!table) {
+      rope_tables_.push_back(RopeTable{p.style, p.n_rot, p.freq_base, p.freq_scale, RopeTable::factors_of(p), {}, {}});
+      table = &rope_tables_.back();
+    }
+    RopeParams q = p;
+    q.freq_factors = table->freq_factors.empty() ? nullptr : table->freq_factors.data();
+    const int64_t half = p.n_rot / 2;
+    const int64_t have = half > 0 ? int64_t(table->cos.size()) / half : 0;
+    if (have <= last_pos) {
+      const int64_t want = std::max<int64_t>(last_pos + 1, 2 * have);
+      table->cos.resize(size_t(want * half));
+      table->sin.resize(size_t(want * half));
+      for (int64_t pos = have; pos < want; ++pos)
+        rope_angles(q, pos, table->cos.data() + pos * half, table->sin.data() + pos * half);
+    }
+    return *table;
+  }
+
+  ThreadPool& pool_;
+  std::vector<RopeTable> rope_tables_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
+
+}  // namespace quantlab

@@ -1,0 +1,44 @@
+#include "quantlab/backend/tensor.hpp"
+#include "quantlab/core/error.hpp"
+
+#include <string>
+
+namespace quantlab {
+
+Tensor Tensor::row_range(int64_t begin, int64_t n) const {
+  if (begin < 0 || n < 0 || begin + n > rows)
+    throw Error("tensor", "rows", "rows [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
+                                      ") outside 0.." + std::to_string(rows));
+  Tensor t = *this;
+  t.data = row(begin);
+  t.rows = n;
+  return t;
+}
+
+Tensor Tensor::reshaped(int64_t new_rows, int64_t new_cols) const {
+  const size_t packed = row_bytes(format, cols);
+  const size_t new_stride = row_bytes(format, new_cols);
+  if (new_rows < 0 || (rows > 1 && row_stride != packed) ||
+      size_t(new_rows) * new_stride > size_t(rows) * packed)
+    throw Error("tensor", "shape", "cannot view " + std::to_string(rows) + " x " + std::to_string(cols) + " as " +
+                                       std::to_string(new_rows) + " x " + std::to_string(new_cols));
+  Tensor t = *this;
+  t.rows = new_rows;
+  t.cols = new_cols;
+  t.row_stride = new_stride;
+  return t;
+}
+
+Tensor host_tensor(FormatId format, const void* data, int64_t rows, int64_t cols) {
+  const auto& f = format_traits(format);
+  if (!f.to_float) throw Error("", "format", "format " + std::string(f.name) + " cannot be decoded");
+  Tensor t;
+  t.format = format;
+  t.data = data;
+  t.rows = rows;
+  t.cols = cols;
+  t.row_stride = row_bytes(format, cols);
+  return t;
+}
+
+}  // namespace quantlab
