@@ -1,0 +1,427 @@
+// The CUDA backend: device memory, one stream, one cuBLAS handle; ops check shapes on the host and
+// launch the kernels of matmul.cu, elementwise.cu and attention.cu. Weights keep their GGUF block
+// layout on the device (place() copies the bytes), activations are packed f32 tensors.
+#include "src/backend/cuda/cuda_backend.hpp"
+#include "src/backend/cuda/cuda_common.cuh"
+#include "src/backend/cuda/kernels.hpp"
+
+#include "quantlab/core/half.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace quantlab {
+namespace cuda {
+
+Workspace::~Workspace() {
+  for (void* p : ptr_)
+    if (p) cudaFree(p);
+}
+
+void* Workspace::get(Slot slot, size_t bytes) {
+  if (bytes <= size_[slot]) return ptr_[slot];
+  if (ptr_[slot]) check(cudaFree(ptr_[slot]), "workspace free");  // waits for the kernels using it
+  ptr_[slot] = nullptr;
+  size_[slot] = 0;
+  const size_t want = std::max<size_t>(bytes + bytes / 4, 1 << 16);
+  check(cudaMalloc(&ptr_[slot], want), "workspace alloc");
+  size_[slot] = want;
+  return ptr_[slot];
+}
+
+namespace {
+
+[[noreturn]] void fail(const char* op, const std::string& what) { throw Error("cuda backend", op, what); }
+// The message is built only on failure: these checks run on every op of a decode step.
+#define NEED(ok, op, what) \
+  do {                     \
+    if (!(ok)) fail(op, what); \
+  } while (0)
+
+std::string shape(const Tensor& t) { return std::to_string(t.rows) + " x " + std::to_string(t.cols); }
+
+// Freed device buffers kept by size for the next alloc of that size (activations are allocated
+// and dropped every layer). Large ones (weights) go back to the driver at once.
+class BufferPool {
+ public:
+  explicit BufferPool(int device) : device_(device) {}
+  ~BufferPool() {
+    for (auto& [size, p] : free_) cudaFree(p);
+  }
+  static size_t rounded(size_t bytes) {
+    const size_t g = bytes < (size_t(1) << 20) ? 512 : (size_t(1) << 20);
+    return std::max<size_t>(g, (bytes + g - 1) / g * g);
+  }
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        return p;
+      }
+    }
+    void* p = nullptr;
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    check(cudaMalloc(&p, bytes), ("alloc of " + std::to_string(bytes) + " bytes").c_str());
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    if (bytes >= kMaxCached) {
+      cudaFree(p);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.emplace(bytes, p);
+  }
+
+ private:
+  static constexpr size_t kMaxCached = size_t(64) << 20;
+  int device_;
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+};
+
+class CudaKvCache final : public KvCache {
+ public:
+  CudaKvCache(int64_t n_layer, int64_t capacity, int64_t kv_dim)
+      : n_layer_(n_layer), capacity_(capacity), kv_dim_(kv_dim) {
+    const size_t bytes = size_t(n_layer) * size_t(capacity) * size_t(kv_dim) * 2 * sizeof(__half);
+    check(cudaMalloc(&base_, bytes), "KV cache alloc");
+    check(cudaMemset(base_, 0, bytes), "KV cache clear");
+  }
+  ~CudaKvCache() override { cudaFree(base_); }
+  int64_t capacity() const override { return capacity_; }
+  int64_t n_layer() const { return n_layer_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  __half* keys(int64_t layer) { return base_ + size_t(2 * layer) * size_t(capacity_ * kv_dim_); }
+  __half* values(int64_t layer) { return base_ + size_t(2 * layer + 1) * size_t(capacity_ * kv_dim_); }
+
+ private:
+  int64_t n_layer_, capacity_, kv_dim_;
+  __half* base_ = nullptr;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int index, ThreadPool& pool) : index_(index), pool_(pool), buffers_(std::make_shared<BufferPool>(index)) {
+    (void)pool_;
+    check(cudaSetDevice(index), "cudaSetDevice");
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
+    name_ = prop.name;
+    check(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (cublasCreate(&ctx_.cublas) != CUBLAS_STATUS_SUCCESS) throw Error("cuda backend", "cuBLAS", "cublasCreate failed");
+    cublasSetStream(ctx_.cublas, ctx_.stream);
+    ctx_.ws = &workspace_;
+    ctx_.sm_count = prop.multiProcessorCount;
+    // ggml's GELU table (ops.hpp geglu), computed here exactly as the CPU computes it.
+    std::vector<uint16_t> table(1u << 16);
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    for (uint32_t i = 0; i < (1u << 16); ++i) {
+      const float x = fp16_to_f32(uint16_t(i));
+      table[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+    }
+    check(cudaMalloc(&gelu_, table.size() * 2), "GELU table");
+    check(cudaMemcpy(gelu_, table.data(), table.size() * 2, cudaMemcpyHostToDevice), "GELU table");
+    ctx_.gelu_table = gelu_;
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(ctx_.stream);
+    cudaFree(gelu_);
+    cublasDestroy(ctx_.cublas);
+    cudaStreamDestroy(ctx_.stream);
+  }
+
+  Device device() const override { return Device{DeviceType::Cuda, index_}; }
+  std::string describe() const override { return device().name() + " (" + name_ + ")"; }
+
+  Tensor alloc(FormatId format, int64_t rows, int64_t cols) override {
+    ++epoch_;  // a new buffer may be one that held rounded activations
+    NEED(rows >= 0 && cols >= 0, "alloc", "negative shape");
+    const size_t stride = row_bytes(format, cols);
+    return device_tensor(format, rows, cols, stride, BufferPool::rounded(size_t(rows) * stride));
+  }
+
+  Tensor place(const Tensor& t) override {
+    ++epoch_;  // a new buffer may be one that held rounded activations
+    if (t.device == device()) return t;
+    NEED(t.device.is_cpu(), "place", "tensor on " + t.device.name() + " (copy it to the host first)");
+    const size_t packed = row_bytes(t.format, t.cols);
+    Tensor d = device_tensor(t.format, t.rows, t.cols, packed, BufferPool::rounded(size_t(t.rows) * packed));
+    if (t.rows > 0 && packed > 0)
+      check(cudaMemcpy2DAsync(d.mutable_data(), packed, t.data, t.row_stride, packed, size_t(t.rows),
+                              cudaMemcpyHostToDevice, ctx_.stream),
+            "place");
+    check(cudaStreamSynchronize(ctx_.stream), "place");
+    return d;
+  }
+
+  void to_host(const Tensor& t, void* dst) override {
+    NEED(t.device == device(), "to_host", "tensor on " + t.device.name());
+    const size_t packed = row_bytes(t.format, t.cols);
+    if (t.rows > 0 && packed > 0)
+      check(cudaMemcpy2DAsync(dst, packed, t.data, t.row_stride, packed, size_t(t.rows), cudaMemcpyDeviceToHost,
+                              ctx_.stream),
+            "to_host");
+    check(cudaStreamSynchronize(ctx_.stream), "to_host");
+  }
+
+  void from_host(const void* src, Tensor& t) override {
+    ++epoch_;
+    NEED(t.device == device(), "from_host", "tensor on " + t.device.name());
+    const size_t packed = row_bytes(t.format, t.cols);
+    if (t.rows > 0 && packed > 0)
+      check(cudaMemcpy2DAsync(t.mutable_data(), t.row_stride, src, packed, packed, size_t(t.rows),
+                              cudaMemcpyHostToDevice, ctx_.stream),
+            "from_host");
+    // The caller may free or reuse `src` as soon as this returns.
+    check(cudaStreamSynchronize(ctx_.stream), "from_host");
+  }
+
+  void synchronize() override { check(cudaStreamSynchronize(ctx_.stream), "synchronize"); }
+
+  void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
+    need_f32(x, "matmul", "x");
+    need_f32(y, "matmul", "y");
+    NEED(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
+    NEED(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
+         "shapes: w " + shape(w) + ", x " + shape(x) + ", y " + shape(y));
+    NEED(cuda::matmul_supported(w.format), "matmul",
+         "no CUDA kernel for weights in " + std::string(format_traits(w.format).name));
+    const int mode = cuda::activation_rounding(w.format);
+    const bool reuse = rounded_.valid && rounded_.data == x.data && rounded_.rows == x.rows &&
+                       rounded_.cols == x.cols && rounded_.mode == mode && rounded_.epoch == epoch_;
+    const bool holds =
+        cuda::matmul(ctx_, w.format, w.data, w.row_stride, w.rows, w.cols, x.f32(), x.rows, y.f32(), reuse);
+    rounded_ = {x.data, x.rows, x.cols, mode, epoch_, holds};
+    // y may be where a later x was rounded from: the next matmul must round it again.
+    if (rounded_.valid && overlaps(y, x)) rounded_.valid = false;
+  }
+
+  void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
+    ++epoch_;
+    need_f32(out, "embed", "out");
+    NEED(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
+    for (int32_t id : ids)
+      NEED(id >= 0 && id < table.rows, "embed", "token id " + std::to_string(id) + " outside the table");
+    if (table.device.is_cpu()) {
+      // A host table (a model's embedding stays in host memory): the few rows are decoded there,
+      // exactly as the CPU backend decodes them, and uploaded.
+      const auto& f = format_traits(table.format);
+      NEED(f.to_float != nullptr || table.format == FormatId::F32, "embed", "no decoder for " + std::string(f.name));
+      const int64_t E = table.cols;
+      std::vector<float> rows(ids.size() * size_t(E));
+      for (size_t t = 0; t < ids.size(); ++t) {
+        float* xt = rows.data() + t * size_t(E);
+        if (table.format == FormatId::F32) std::memcpy(xt, table.row(ids[t]), size_t(E) * sizeof(float));
+        else f.to_float(table.row(ids[t]), xt, E);
+        if (scale != 1.0f)
+          for (int64_t i = 0; i < E; ++i) xt[i] *= scale;
+      }
+      from_host(rows.data(), out);
+      return;
+    }
+    NEED(table.device == device(), "embed", "table on " + table.device.name());
+    NEED(cuda::decode_supported(table.format), "embed",
+         "no CUDA decoder for " + std::string(format_traits(table.format).name));
+    const int32_t* dev_ids = upload(ids.data(), ids.size() * sizeof(int32_t));
+    cuda::embed(ctx_, table.format, table.data, table.row_stride, table.cols, dev_ids, int64_t(ids.size()), scale,
+                out.f32());
+  }
+
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override {
+    ++epoch_;
+    need_f32(x, "rms_norm", "x");
+    need_f32(y, "rms_norm", "y");
+    need_f32(weight, "rms_norm", "weight");
+    NEED(x.rows == y.rows && x.cols == y.cols, "rms_norm", "shapes differ: " + shape(x) + " vs " + shape(y));
+    NEED(weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0, "rms_norm",
+         "weight must be 1 x group f32 with group dividing the row");
+    cuda::rms_norm(ctx_, x.f32(), weight.f32(), x.rows, x.cols, weight.cols, eps, y.f32());
+  }
+
+  void add(Tensor& x, const Tensor& y) override {
+    ++epoch_;
+    need_f32(x, "add", "x");
+    need_f32(y, "add", "y");
+    NEED(x.rows == y.rows && x.cols == y.cols, "add", "shapes differ: " + shape(x) + " vs " + shape(y));
+    cuda::add(ctx_, x.f32(), y.f32(), x.rows * x.cols);
+  }
+
+  void add_row(Tensor& x, const Tensor& bias) override {
+    ++epoch_;
+    need_f32(x, "add_row", "x");
+    need_f32(bias, "add_row", "bias");
+    NEED(bias.rows == 1 && bias.cols == x.cols, "add_row", "bias must be 1 x cols f32");
+    cuda::add_row(ctx_, x.f32(), bias.f32(), x.rows, x.cols);
+  }
+
+  void scale(Tensor& x, float s) override {
+    ++epoch_;
+    need_f32(x, "scale", "x");
+    cuda::scale(ctx_, x.f32(), x.rows * x.cols, s);
+  }
+
+  void rope(Tensor& x, int64_t head_dim, const RopeParams& p, std::span<const int32_t> positions) override {
+    ++epoch_;
+    need_f32(x, "rope", "x");
+    NEED(head_dim > 0 && x.cols % head_dim == 0 && int64_t(positions.size()) == x.rows && p.n_rot <= head_dim &&
+             p.n_rot % 2 == 0,
+         "rope", "shape");
+    for (int32_t pos : positions) NEED(pos >= 0, "rope", "negative position");
+    cuda::RopeTables tables;
+    const size_t n_ff = size_t(p.n_rot / 2);
+    tables.has_factors = p.freq_factors != nullptr;
+    const bool inline_pos = positions.size() <= size_t(cuda::RopeTables::kInlinePositions);
+    const bool inline_ff = !p.freq_factors || n_ff <= size_t(cuda::RopeTables::kInlineFactors);
+    if (inline_pos) std::copy(positions.begin(), positions.end(), tables.inline_positions);
+    if (p.freq_factors && inline_ff) std::copy(p.freq_factors, p.freq_factors + n_ff, tables.inline_factors);
+    if (!inline_pos || !inline_ff) {
+      // One upload for what does not fit the kernel's arguments.
+      const size_t pos_bytes = inline_pos ? 0 : (positions.size() * sizeof(int32_t) + 15) / 16 * 16;
+      const size_t ff_bytes = inline_ff ? 0 : n_ff * sizeof(float);
+      staging_.resize(pos_bytes + ff_bytes);
+      if (pos_bytes) std::memcpy(staging_.data(), positions.data(), positions.size() * sizeof(int32_t));
+      if (ff_bytes) std::memcpy(staging_.data() + pos_bytes, p.freq_factors, ff_bytes);
+      const auto* dev = reinterpret_cast<const uint8_t*>(upload(staging_.data(), staging_.size()));
+      if (pos_bytes) tables.positions = reinterpret_cast<const int32_t*>(dev);
+      if (ff_bytes) tables.factors = reinterpret_cast<const float*>(dev + pos_bytes);
+    }
+    cuda::rope(ctx_, x.f32(), x.rows, x.cols, head_dim, p, tables);
+  }
+
+  void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {
+    ++epoch_;
+    need_f32(gate, "gated_activation", "gate");
+    need_f32(up, "gated_activation", "up");
+    NEED(gate.rows == up.rows && gate.cols == up.cols, "gated_activation",
+         "shapes differ: " + shape(gate) + " vs " + shape(up));
+    cuda::gated_activation(ctx_, act, gate.f32(), up.f32(), gate.rows * gate.cols);
+  }
+
+  void softcap(Tensor& x, float cap) override {
+    ++epoch_;
+    need_f32(x, "softcap", "x");
+    cuda::softcap(ctx_, x.f32(), x.rows * x.cols, cap);
+  }
+
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
+    ++epoch_;  // a new buffer may be one that held rounded activations
+    NEED(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
+    check(cudaSetDevice(index_), "cudaSetDevice");
+    return std::make_unique<CudaKvCache>(n_layer, capacity, kv_dim);
+  }
+
+  void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
+                 int64_t layer, int64_t first_pos, Tensor& out) override {
+    ++epoch_;
+    auto* c = dynamic_cast<CudaKvCache*>(&cache);
+    NEED(c != nullptr, "attention", "KV cache of another backend");
+    need_f32(q, "attention", "q");
+    need_f32(k, "attention", "k");
+    need_f32(v, "attention", "v");
+    need_f32(out, "attention", "out");
+    const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim, cap = c->capacity();
+    NEED(s.n_head > 0 && s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0 && s.head_dim > 0 && s.head_dim <= 256,
+         "attention", "heads: n_head a multiple of n_head_kv, head_dim 1..256");
+    NEED(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
+             q.cols == s.n_head * s.head_dim && out.cols == q.cols && layer >= 0 && layer < c->n_layer(),
+         "attention", "shapes");
+    NEED(first_pos >= 0 && first_pos + n <= cap, "attention",
+         "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) + " tokens exceed the cache of " +
+             std::to_string(cap));
+    cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, first_pos, c->keys(layer), c->values(layer));
+    cuda::attention(ctx_, s, q.f32(), c->keys(layer), c->values(layer), first_pos, n, out.f32());
+  }
+
+ private:
+  void need_f32(const Tensor& t, const char* op, const char* name) const {
+    NEED(t.format == FormatId::F32 && t.device == device(), op,
+         std::string(name) + " must be an f32 tensor on " + device().name());
+    NEED(t.rows <= 1 || t.row_stride == size_t(t.cols) * sizeof(float), op, std::string(name) + " must be packed");
+  }
+
+  Tensor device_tensor(FormatId format, int64_t rows, int64_t cols, size_t stride, size_t bytes) {
+    std::shared_ptr<BufferPool> pool = buffers_;
+    void* p = pool->take(bytes);
+    Tensor t;
+    t.format = format;
+    t.rows = rows;
+    t.cols = cols;
+    t.row_stride = stride;
+    t.device = device();
+    t.storage = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->give(q, bytes); });
+    t.data = p;
+    return t;
+  }
+
+  // Small per-op host data (token ids, positions): copied into the small workspace slot, which the
+  // stream order keeps valid until the op's kernel has read it.
+  const int32_t* upload(const void* src, size_t bytes) {
+    void* dst = workspace_.get(cuda::Workspace::kSmall, std::max<size_t>(bytes, 16));
+    if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx_.stream), "upload");
+    return static_cast<const int32_t*>(dst);
+  }
+
+  static bool overlaps(const Tensor& a, const Tensor& b) {
+    const auto* a0 = static_cast<const uint8_t*>(a.data);
+    const auto* b0 = static_cast<const uint8_t*>(b.data);
+    return a0 < b0 + size_t(b.rows) * b.row_stride && b0 < a0 + size_t(a.rows) * a.row_stride;
+  }
+
+  // Activations the workspace holds rounded to 8 bits (q, k and v, or gate and up, share them).
+  // `epoch_` counts the ops that may have written device memory since.
+  struct RoundedX {
+    const void* data;
+    int64_t rows, cols;
+    int mode;
+    uint64_t epoch;
+    bool valid;
+  };
+  RoundedX rounded_{nullptr, 0, 0, 0, 0, false};
+  uint64_t epoch_ = 0;
+
+  int index_;
+  ThreadPool& pool_;
+  std::string name_;
+  std::shared_ptr<BufferPool> buffers_;
+  cuda::Workspace workspace_;
+  cuda::Context ctx_;
+  uint16_t* gelu_ = nullptr;
+  std::vector<uint8_t> staging_;
+};
+
+}  // namespace
+}  // namespace cuda
+
+int cuda_device_count_impl() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+std::string cuda_device_name(int index) {
+  cudaDeviceProp prop{};
+  cuda::check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
+  return prop.name;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int index, ThreadPool& pool) {
+  const int count = cuda_device_count_impl();
+  if (index < 0 || index >= count)
+    throw Error("--device", "cuda:" + std::to_string(index),
+                count == 0 ? "no CUDA GPU found" : "only " + std::to_string(count) + " CUDA GPU(s) found");
+  return std::make_unique<cuda::CudaBackend>(index, pool);
+}
+
+}  // namespace quantlab

@@ -1,0 +1,85 @@
+#pragma once
+// The launch functions of the CUDA backend's kernels, one .cu file per op family; cuda_backend.cu
+// checks shapes and calls these. All pointers are device pointers; every launch goes on ctx.stream.
+#include "quantlab/backend/ops.hpp"
+#include "quantlab/formats/format.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace quantlab::cuda {
+
+// Scratch buffers that grow on demand, one per slot, reused by every op (one stream: an op's
+// scratch is free once the next op starts). Growing frees the old buffer, which waits for the GPU.
+class Workspace {
+ public:
+  enum Slot { kActivations, kWeights, kPartials, kSmall, kSlots };
+  Workspace() : ptr_(kSlots, nullptr), size_(kSlots, 0) {}
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* get(Slot slot, size_t bytes);
+
+ private:
+  std::vector<void*> ptr_;
+  std::vector<size_t> size_;
+};
+
+struct Context {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  Workspace* ws = nullptr;
+  int sm_count = 1;
+  const uint16_t* gelu_table = nullptr;  // 65536 f16 values, ggml's GELU table (see ops.hpp geglu)
+};
+
+// ---- matmul.cu
+// Whether matmul takes weights of this format.
+bool matmul_supported(FormatId f);
+// y[t][r] = sum_k w[r][k] * x[t][k]; w rows of `row_stride` bytes, x [n][cols], y [n][rows].
+// x_rounded: the workspace still holds this x rounded to 8 bits for `f` (an earlier matmul on the
+// same x with a format of the same activation_rounding: q/k/v, gate/up). Returns whether the
+// workspace holds x rounded that way after the call.
+bool matmul(const Context& ctx, FormatId f, const void* w, size_t row_stride, int64_t rows, int64_t cols,
+            const float* x, int64_t n, float* y, bool x_rounded);
+// Which 8-bit rounding the activations of `f` weights get (-1: none, dense weights).
+int activation_rounding(FormatId f);
+// Decodes `n` rows ids[t] (device) of a table into out [n][cols], times scale when it is not 1.
+bool decode_supported(FormatId f);
+void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride, int64_t cols, const int32_t* ids,
+           int64_t n, float scale, float* out);
+
+// ---- elementwise.cu
+void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,
+              float* y);
+void add(const Context& ctx, float* x, const float* y, int64_t n);
+void add_row(const Context& ctx, float* x, const float* bias, int64_t rows, int64_t cols);
+void scale(const Context& ctx, float* x, int64_t n, float s);
+void softcap(const Context& ctx, float* x, int64_t n, float cap);
+void gated_activation(const Context& ctx, FfnActivation act, float* gate, const float* up, int64_t n);
+// Positions and frequency factors of a RoPE call: small ones travel inside the kernel's arguments
+// (a decode step then needs no host-to-device copy), larger ones as device arrays.
+struct RopeTables {
+  static constexpr int kInlinePositions = 32, kInlineFactors = 64;
+  const int32_t* positions = nullptr;  // device array of rows ints, or null: inline_positions
+  const float* factors = nullptr;      // device array of n_rot/2 floats, or null: inline_factors if has_factors
+  bool has_factors = false;
+  int32_t inline_positions[kInlinePositions];
+  float inline_factors[kInlineFactors];
+};
+void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head_dim, const RopeParams& p,
+          const RopeTables& tables);
+
+// ---- attention.cu
+// Keys and values of one layer, f16, [capacity][kv_dim] each.
+void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
+              __half* kc, __half* vc);
+void attention(const Context& ctx, const AttentionShape& s, const float* q, const __half* kc, const __half* vc,
+               int64_t first_pos, int64_t n, float* out);
+
+}  // namespace quantlab::cuda

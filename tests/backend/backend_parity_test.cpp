@@ -1,0 +1,498 @@
+// The CUDA backend against the CPU backend, in the style of llama.cpp's test-backend-ops: every op x
+// every format the CUDA backend takes x awkward shapes (odd token counts, rows that are not a
+// multiple of 4 or 256, GQA ratios 1/3/7, sliding windows, both RoPE styles, head dims 64/128/256),
+// compared by normalized error  sum (gpu - cpu)^2 / sum cpu^2  against the bounds below, and every
+// GPU op run twice: the two results must be bit-identical (no atomics, fixed reduction orders).
+//
+// Bounds (why each is what it is):
+//   exact ops (add, add_row, scale):                         0
+//   elementwise with libm calls (rms_norm, softcap, SiLU, rope): 1e-10 (ulp differences of exp, tanh,
+//     sin/cos, and of RMSNorm's double sum taken in another order)
+//   GELU (ggml's f16 table, copied bit for bit), embedding decode: 1e-12 (0 from a host table)
+//   matmul, quantized weights, 1..8 tokens: 1e-6. Both sides multiply the same 8-bit activations
+//     (the GPU rounds them exactly as the CPU does); they differ in float summation order and in
+//     Q4_1/Q5_1's minimum term (the CPU rounds d*sum(q) to f16 there, as llama.cpp does).
+//   matmul, quantized weights, more tokens: 2e-5 (weights decoded to f16 for cuBLAS, activations'
+//     8-bit values converted to f16: two roundings of 2^-11 relative at most)
+//   matmul f32: 1e-10; f16 weights 1..8 tokens: 1e-10, more tokens 2e-6 (activations to f16);
+//     bf16 weights more tokens: 1e-4 (activations to bf16, 2^-8 relative)
+//   attention: 2e-5 (the GPU keeps the KV cache in f16, 2^-11 relative per value)
+// Without a GPU (or a build without CUDA) every test skips and one line says how many cases did not run.
+#include "quantlab/backend/backend.hpp"
+#include "quantlab/backend/device.hpp"
+#include "quantlab/core/half.hpp"
+#include "quantlab/formats/format.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if QUANTLAB_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace quantlab {
+namespace {
+
+std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+double normalized_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double d = double(gpu[i]) - double(cpu[i]);
+    num += d * d;
+    den += double(cpu[i]) * double(cpu[i]);
+  }
+  if (!std::isfinite(num)) return INFINITY;
+  return den > 0 ? num / den : num;
+}
+
+// ---- the cases, listed before anything runs so that a machine without a GPU can count them
+
+const std::vector<FormatId> kMatmulFormats = {
+    FormatId::F32,  FormatId::F16,  FormatId::BF16, FormatId::Q4_0, FormatId::Q4_1,   FormatId::Q5_0,
+    FormatId::Q5_1, FormatId::Q8_0, FormatId::Q2_K, FormatId::Q3_K, FormatId::Q4_K,   FormatId::Q5_K,
+    FormatId::Q6_K, FormatId::IQ4_NL, FormatId::IQ4_XS};
+
+struct MatmulCase {
+  FormatId format;
+  int64_t rows, cols, tokens;
+};
+
+std::vector<MatmulCase> matmul_cases() {
+  std::vector<MatmulCase> cases;
+  for (FormatId f : kMatmulFormats) {
+    const int64_t bs = format_traits(f).block_size;
+    // Columns: 3 blocks (of 32 or 256), and a wide row (not a multiple of 256 for 32-blocks).
+    const int64_t narrow = bs == 256 ? 768 : 96;
+    const int64_t wide = bs == 256 ? 2816 : 1376;
+    for (int64_t tokens : {1, 3, 7, 8, 9, 33, 512})
+      for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, narrow}, {301, wide}}) {
+        if (tokens == 512 && rows == 301 && f != FormatId::Q4_K && f != FormatId::Q4_0 && f != FormatId::F16) continue;
+        cases.push_back({f, rows, cols, tokens});
+      }
+  }
+  return cases;
+}
+
+struct AttentionCase {
+  int64_t n_head_kv, group, head_dim, window;
+  std::vector<int64_t> chunks;  // tokens per call, in order (the first at position 0)
+};
+
+std::vector<AttentionCase> attention_cases() {
+  std::vector<AttentionCase> cases;
+  for (int64_t group : {1, 3, 7})
+    for (int64_t head_dim : {64, 128})
+      for (int64_t window : {0, 16}) {
+        cases.push_back({2, group, head_dim, window, {1, 1, 3}});
+        cases.push_back({2, group, head_dim, window, {7, 33, 1, 1}});
+        cases.push_back({2, group, head_dim, window, {512, 1, 7}});
+      }
+  cases.push_back({1, 1, 256, 0, {33, 1}});           // Gemma's head size
+  cases.push_back({4, 2, 128, 0, {1000, 1, 3}});      // a long context: split-K decode
+  cases.push_back({1, 7, 64, 100, {600, 1, 1}});      // window inside a long context
+  return cases;
+}
+
+constexpr int kEmbedCases = 4;        // per format: token counts 1 and 7 (scale 1 and not), table placed or on the host
+constexpr int kNormCases = 5;
+constexpr int kElementwiseCases = 6;  // add, add_row, scale, softcap, SiLU, GELU
+constexpr int kRopeCases = 16;        // 2 position counts x 2 styles x 2 head dims x (full, partial with factors)
+
+int total_cases() {
+  int attention_calls = 0;
+  for (const auto& c : attention_cases()) attention_calls += int(c.chunks.size());
+  return int(matmul_cases().size()) + attention_calls + kEmbedCases * int(kMatmulFormats.size()) + kNormCases +
+         kElementwiseCases + kRopeCases;
+}
+
+// ---- the two backends
+
+struct Backends {
+  ThreadPool pool{int(std::max(1u, std::min(16u, std::thread::hardware_concurrency())))};
+  std::unique_ptr<Backend> cpu = make_cpu_backend(pool);
+  std::unique_ptr<Backend> gpu;
+};
+
+Backends* backends() {
+  static std::unique_ptr<Backends> b = [] {
+    auto p = std::make_unique<Backends>();
+    if (cuda_device_count() > 0) p->gpu = make_backend(Device{DeviceType::Cuda, 0}, p->pool);
+    return p;
+  }();
+  return b.get();
+}
+
+bool have_gpu() {
+  if (backends()->gpu) return true;
+  static bool said = false;
+  if (!said) {
+    std::printf("no GPU found: %d CUDA parity cases not run\n", total_cases());
+    said = true;
+  }
+  return false;
+}
+
+#define REQUIRE_GPU() \
+  if (!have_gpu()) GTEST_SKIP() << "no GPU"
+
+// Rows x cols of `format` encoded from `values` (row by row, no importance), as bytes.
+std::vector<uint8_t> encode(FormatId format, const std::vector<float>& values, int64_t rows, int64_t cols) {
+  const auto& f = format_traits(format);
+  const size_t rb = row_bytes(format, cols);
+  std::vector<uint8_t> bytes(rb * size_t(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    if (format == FormatId::F32) std::memcpy(bytes.data() + rb * r, values.data() + r * cols, rb);
+    else f.from_float(values.data() + r * cols, bytes.data() + rb * r, cols, nullptr);
+  }
+  return bytes;
+}
+
+// An f32 host tensor copied onto `b` (the CPU backend returns it as is: keep `host` alive).
+Tensor on(Backend& b, const std::vector<float>& host, int64_t rows, int64_t cols) {
+  Tensor t = b.alloc(FormatId::F32, rows, cols);
+  b.from_host(host.data(), t);
+  return t;
+}
+
+std::vector<float> back(Backend& b, const Tensor& t) {
+  std::vector<float> v(size_t(t.rows * t.cols));
+  b.to_host(t, v.data());
+  return v;
+}
+
+// Runs `op` on the GPU twice from the same inputs (made fresh by `inputs`) and expects the same bits.
+void expect_repeatable(const std::string& what, const std::function<std::vector<float>()>& run_once) {
+  const std::vector<float> a = run_once(), b = run_once();
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << what << ": two GPU runs differ";
+}
+
+std::string name_of(FormatId f) { return std::string(format_traits(f).name); }
+
+TEST(CudaParity, Matmul) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  uint32_t seed = 1;
+  for (const MatmulCase& c : matmul_cases()) {
+    const std::string what = name_of(c.format) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) + ", " +
+                             std::to_string(c.tokens) + " tokens";
+    const auto wv = randoms(size_t(c.rows * c.cols), seed++, 0.05f);
+    const auto xv = randoms(size_t(c.tokens * c.cols), seed++);
+    const std::vector<uint8_t> wbytes = encode(c.format, wv, c.rows, c.cols);
+    const Tensor host_w = host_tensor(c.format, wbytes.data(), c.rows, c.cols);
+    Tensor xc = on(*bk.cpu, xv, c.tokens, c.cols), yc = bk.cpu->alloc(FormatId::F32, c.tokens, c.rows);
+    bk.cpu->matmul(host_w, xc, yc);
+    const std::vector<float> ref = back(*bk.cpu, yc);
+
+    const Tensor gw = bk.gpu->place(host_w);
+    auto run = [&] {
+      Tensor xg = on(*bk.gpu, xv, c.tokens, c.cols), yg = bk.gpu->alloc(FormatId::F32, c.tokens, c.rows);
+      bk.gpu->matmul(gw, xg, yg);
+      return back(*bk.gpu, yg);
+    };
+    const std::vector<float> got = run();
+    if (c.tokens <= 8) {
+      // Two products of one x (q, k, v share their input): the second reuses the first's rounding.
+      Tensor xg = on(*bk.gpu, xv, c.tokens, c.cols), y1 = bk.gpu->alloc(FormatId::F32, c.tokens, c.rows),
+             y2 = bk.gpu->alloc(FormatId::F32, c.tokens, c.rows);
+      bk.gpu->matmul(gw, xg, y1);
+      bk.gpu->matmul(gw, xg, y2);
+      EXPECT_EQ(back(*bk.gpu, y2), got) << what << ": second product of the same x";
+      // ... and an op that changes x in between forces a new rounding.
+      bk.gpu->scale(xg, 2.0f);
+      bk.gpu->matmul(gw, xg, y2);
+      std::vector<float> doubled = back(*bk.gpu, y2);
+      for (float& v : doubled) v *= 0.5f;
+      EXPECT_LE(normalized_error(doubled, got), 1e-10) << what << ": x changed between products";
+    }
+    const bool gemv = c.tokens <= 8;
+    double bound = gemv ? 1e-6 : 2e-5;
+    if (c.format == FormatId::F32) bound = 1e-10;
+    if (c.format == FormatId::F16) bound = gemv ? 1e-10 : 2e-6;
+    if (c.format == FormatId::BF16) bound = gemv ? 1e-10 : 1e-4;
+    const double err = normalized_error(got, ref);
+    EXPECT_LE(err, bound) << what;
+    if (std::getenv("QUANTLAB_PARITY_VERBOSE")) std::printf("matmul %-28s nerr %.3g\n", what.c_str(), err);
+    expect_repeatable("matmul " + what, run);
+  }
+}
+
+TEST(CudaParity, Embed) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  for (FormatId f : kMatmulFormats) {
+    const int64_t cols = format_traits(f).block_size == 256 ? 512 : 96, rows = 67;
+    const auto wv = randoms(size_t(rows * cols), 7);
+    const std::vector<uint8_t> bytes = encode(f, wv, rows, cols);
+    const Tensor host_t = host_tensor(f, bytes.data(), rows, cols);
+    const Tensor gt = bk.gpu->place(host_t);
+    for (auto [ids, scale] : {std::pair<std::vector<int32_t>, float>{{5}, 1.0f}, {{0, 66, 3, 3, 17, 40, 1}, 2.5f}}) {
+      Tensor oc = bk.cpu->alloc(FormatId::F32, int64_t(ids.size()), cols);
+      bk.cpu->embed(host_t, ids, scale, oc);
+      const std::vector<float> ref = back(*bk.cpu, oc);
+      Tensor og = bk.gpu->alloc(FormatId::F32, int64_t(ids.size()), cols);
+      bk.gpu->embed(gt, ids, scale, og);  // decoded on the GPU
+      EXPECT_LE(normalized_error(back(*bk.gpu, og), ref), 1e-12) << name_of(f) << " " << ids.size();
+      bk.gpu->embed(host_t, ids, scale, og);  // a host table: decoded on the host, uploaded
+      EXPECT_EQ(back(*bk.gpu, og), ref) << name_of(f) << " host table " << ids.size();
+    }
+  }
+}
+
+TEST(CudaParity, RmsNorm) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  // rows x cols, group (the whole row, or one head for QK-norm)
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 4096, 4096}, {3, 1000, 1000}, {33, 100, 100},
+                                                      {7, 14 * 128, 128}, {512, 6 * 64, 64}};
+  for (auto [rows, cols, group] : shapes) {
+    const auto xv = randoms(size_t(rows * cols), 11, 3.0f), wv = randoms(size_t(group), 12);
+    Tensor xc = on(*bk.cpu, xv, rows, cols), wc = on(*bk.cpu, wv, 1, group), yc = bk.cpu->alloc(FormatId::F32, rows, cols);
+    bk.cpu->rms_norm(xc, wc, 1e-6f, yc);
+    const Tensor wg = on(*bk.gpu, wv, 1, group);
+    auto run = [&] {
+      Tensor xg = on(*bk.gpu, xv, rows, cols);
+      bk.gpu->rms_norm(xg, wg, 1e-6f, xg);  // in place (y may be x)
+      return back(*bk.gpu, xg);
+    };
+    EXPECT_LE(normalized_error(run(), back(*bk.cpu, yc)), 1e-10) << rows << "x" << cols << "/" << group;
+    expect_repeatable("rms_norm", run);
+  }
+}
+
+TEST(CudaParity, Elementwise) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  const int64_t rows = 7, cols = 1000;
+  const auto av = randoms(rows * cols, 21, 4.0f), bv = randoms(rows * cols, 22, 4.0f), rv = randoms(cols, 23);
+  struct Op {
+    std::string name;
+    double bound;
+    std::function<void(Backend&, Tensor&, const Tensor&, const Tensor&)> fn;
+  };
+  const std::vector<Op> ops = {
+      {"add", 0.0, [](Backend& b, Tensor& x, const Tensor& y, const Tensor&) { b.add(x, y); }},
+      {"add_row", 0.0, [](Backend& b, Tensor& x, const Tensor&, const Tensor& r) { b.add_row(x, r); }},
+      {"scale", 0.0, [](Backend& b, Tensor& x, const Tensor&, const Tensor&) { b.scale(x, 0.37f); }},
+      {"softcap", 1e-10, [](Backend& b, Tensor& x, const Tensor&, const Tensor&) { b.softcap(x, 3.0f); }},
+      {"silu", 1e-10, [](Backend& b, Tensor& x, const Tensor& y, const Tensor&) { b.gated_activation(FfnActivation::SiLU, x, y); }},
+      {"gelu", 1e-12, [](Backend& b, Tensor& x, const Tensor& y, const Tensor&) { b.gated_activation(FfnActivation::GeluTanh, x, y); }},
+  };
+  for (const Op& op : ops) {
+    auto run_on = [&](Backend& b) {
+      Tensor x = on(b, av, rows, cols), y = on(b, bv, rows, cols), r = on(b, rv, 1, cols);
+      op.fn(b, x, y, r);
+      return back(b, x);
+    };
+    EXPECT_LE(normalized_error(run_on(*bk.gpu), run_on(*bk.cpu)), op.bound) << op.name;
+    expect_repeatable(op.name, [&] { return run_on(*bk.gpu); });
+  }
+}
+
+TEST(CudaParity, Rope) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  // 7 positions travel in the kernel's arguments, 40 through an upload.
+  std::vector<int32_t> many = {0, 1, 2, 17, 4095, 100000, 7};
+  for (int32_t i = 0; i < 33; ++i) many.push_back(3 * i + 1);
+  for (const std::vector<int32_t>& positions : {std::vector<int32_t>(many.begin(), many.begin() + 7), many})
+  for (RopeStyle style : {RopeStyle::Normal, RopeStyle::NeoX})
+    for (int64_t head_dim : {64, 128})
+      for (bool partial : {false, true}) {
+        RopeParams p;
+        p.style = style;
+        p.n_rot = partial ? head_dim / 2 : head_dim;
+        p.freq_base = partial ? 1000000.0f : 10000.0f;
+        p.freq_scale = partial ? 0.25f : 1.0f;
+        std::vector<float> factors(size_t(p.n_rot / 2));
+        for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);
+        if (partial) p.freq_factors = factors.data();
+        const int64_t rows = int64_t(positions.size()), cols = 6 * head_dim;
+        const auto xv = randoms(size_t(rows * cols), 31);
+        auto run_on = [&](Backend& b) {
+          Tensor x = on(b, xv, rows, cols);
+          b.rope(x, head_dim, p, positions);
+          return back(b, x);
+        };
+        EXPECT_LE(normalized_error(run_on(*bk.gpu), run_on(*bk.cpu)), 1e-10)
+            << (style == RopeStyle::NeoX ? "neox " : "normal ") << head_dim << (partial ? " partial" : "") << ", "
+            << rows << " rows";
+        expect_repeatable("rope", [&] { return run_on(*bk.gpu); });
+      }
+}
+
+TEST(CudaParity, Attention) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  uint32_t seed = 100;
+  for (const AttentionCase& c : attention_cases()) {
+    AttentionShape s;
+    s.n_head_kv = c.n_head_kv;
+    s.n_head = c.n_head_kv * c.group;
+    s.head_dim = c.head_dim;
+    s.scale = 1.0f / std::sqrt(float(c.head_dim));
+    s.window = c.window;
+    int64_t total = 0;
+    for (int64_t n : c.chunks) total += n;
+    const int64_t q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
+    auto kc = bk.cpu->make_kv_cache(2, total + 5, kv_dim);
+    auto kg = bk.gpu->make_kv_cache(2, total + 5, kv_dim);
+    auto kg2 = bk.gpu->make_kv_cache(2, total + 5, kv_dim);
+    int64_t pos = 0;
+    for (int64_t n : c.chunks) {
+      const std::string what = "kv heads " + std::to_string(c.n_head_kv) + " x group " + std::to_string(c.group) +
+                               ", head_dim " + std::to_string(c.head_dim) + ", window " + std::to_string(c.window) +
+                               ", " + std::to_string(n) + " tokens at " + std::to_string(pos);
+      const auto qv = randoms(size_t(n * q_dim), seed++), kv = randoms(size_t(n * kv_dim), seed++),
+                 vv = randoms(size_t(n * kv_dim), seed++);
+      Tensor q = on(*bk.cpu, qv, n, q_dim), k = on(*bk.cpu, kv, n, kv_dim), v = on(*bk.cpu, vv, n, kv_dim);
+      Tensor o = bk.cpu->alloc(FormatId::F32, n, q_dim);
+      bk.cpu->attention(s, q, k, v, *kc, 1, pos, o);
+      const std::vector<float> ref = back(*bk.cpu, o);
+      auto run = [&](KvCache& cache) {
+        Tensor qg = on(*bk.gpu, qv, n, q_dim), kg_ = on(*bk.gpu, kv, n, kv_dim), vg = on(*bk.gpu, vv, n, kv_dim);
+        Tensor og = bk.gpu->alloc(FormatId::F32, n, q_dim);
+        bk.gpu->attention(s, qg, kg_, vg, cache, 1, pos, og);
+        return back(*bk.gpu, og);
+      };
+      const std::vector<float> got = run(*kg), again = run(*kg2);
+      const double err = normalized_error(got, ref);
+      EXPECT_LE(err, 2e-5) << what;
+      if (std::getenv("QUANTLAB_PARITY_VERBOSE")) std::printf("attention %-60s nerr %.3g\n", what.c_str(), err);
+      EXPECT_EQ(0, std::memcmp(got.data(), again.data(), got.size() * sizeof(float))) << what << ": two GPU runs differ";
+      pos += n;
+    }
+  }
+}
+
+// Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
+TEST(CudaBench, GemvBandwidth) {
+  if (!std::getenv("QUANTLAB_CUDA_BENCH")) GTEST_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  auto seconds = [&](int iters, const std::function<void()>& fn) {
+    fn();
+    bk.gpu->synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) fn();
+    bk.gpu->synchronize();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+  };
+#if QUANTLAB_HAVE_CUDA
+  {
+    const size_t bytes = size_t(1) << 30;
+    void *a = nullptr, *b = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&a, bytes));
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&b, bytes));
+    const double s = seconds(20, [&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, nullptr); cudaStreamSynchronize(nullptr); });
+    std::printf("bench %s: device-to-device copy %.0f GB/s (read + write)\n", bk.gpu->describe().c_str(), 2.0 * bytes / s / 1e9);
+    cudaFree(a);
+    cudaFree(b);
+  }
+#endif
+  for (FormatId f : {FormatId::Q4_0, FormatId::Q4_K, FormatId::Q8_0, FormatId::Q6_K, FormatId::F16})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{11008, 4096}, {4096, 11008}}) {
+      const auto wv = randoms(size_t(rows * cols), 5, 0.05f);
+      const std::vector<uint8_t> bytes = encode(f, wv, rows, cols);
+      const Tensor w = bk.gpu->place(host_tensor(f, bytes.data(), rows, cols));
+      for (int64_t tokens : {1, 8, 512}) {
+        Tensor x = on(*bk.gpu, randoms(size_t(tokens * cols), 6), tokens, cols);
+        Tensor y = bk.gpu->alloc(FormatId::F32, tokens, rows);
+        const double s = seconds(tokens == 512 ? 20 : 200, [&] { bk.gpu->matmul(w, x, y); });
+        std::printf("bench %-5s %5lld x %5lld, %3lld tokens: %8.1f us  %7.0f GB/s of weights  %7.1f TFLOP/s\n",
+                    name_of(f).c_str(), (long long)rows, (long long)cols, (long long)tokens, s * 1e6,
+                    double(bytes.size()) / s / 1e9, 2.0 * double(rows * cols * tokens) / s / 1e12);
+      }
+    }
+}
+
+// Tokens per second of a Llama-2-7B-shaped decode step (32 layers, 4096 wide, 32 heads of 128,
+// FFN 11008, vocab 32000) made of backend ops, weights in one format (QUANTLAB_CUDA_BENCH=1). One
+// layer's weights serve all 32 layers: each layer's ~100-200 MB is far over the 50 MB L2, so every
+// layer still reads its weights from device memory. No CUDA graph: every op is its own launch.
+TEST(CudaBench, DecodeStep7B) {
+  if (!std::getenv("QUANTLAB_CUDA_BENCH")) GTEST_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
+  REQUIRE_GPU();
+  Backend& g = *backends()->gpu;
+  const int64_t E = 4096, H = 32, D = 128, F = 11008, V = 32000, L = 32, steps = 128;
+  for (FormatId f : {FormatId::Q4_0, FormatId::Q4_K, FormatId::Q8_0}) {
+    // Rows of one encoded random row repeated (valid blocks; the bytes' values do not change the time).
+    auto weight = [&](int64_t rows, int64_t cols, uint32_t seed) {
+      const std::vector<uint8_t> row = encode(f, randoms(size_t(cols), seed, 0.02f), 1, cols);
+      std::vector<uint8_t> all(row.size() * size_t(rows));
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(all.data() + size_t(r) * row.size(), row.data(), row.size());
+      return g.place(host_tensor(f, all.data(), rows, cols));
+    };
+    const Tensor wq = weight(E, E, 1), wk = weight(E, E, 2), wv = weight(E, E, 3), wo = weight(E, E, 4);
+    const Tensor wg = weight(F, E, 5), wu = weight(F, E, 6), wd = weight(E, F, 7), out = weight(V, E, 8);
+    const double bytes_per_token =
+        double(L) * double(4 * row_bytes(f, E) * E + 2 * row_bytes(f, E) * F + row_bytes(f, F) * E) +
+        double(row_bytes(f, E) * V);
+    const Tensor norm = on(g, std::vector<float>(size_t(E), 1.0f), 1, E);
+    auto cache = g.make_kv_cache(L, steps, E);
+    Tensor x = g.alloc(FormatId::F32, 1, E), h = g.alloc(FormatId::F32, 1, E), q = g.alloc(FormatId::F32, 1, E),
+           k = g.alloc(FormatId::F32, 1, E), v = g.alloc(FormatId::F32, 1, E), a = g.alloc(FormatId::F32, 1, E),
+           gate = g.alloc(FormatId::F32, 1, F), up = g.alloc(FormatId::F32, 1, F), logits = g.alloc(FormatId::F32, 1, V);
+    AttentionShape s;
+    s.n_head = H;
+    s.n_head_kv = H;
+    s.head_dim = D;
+    s.scale = 1.0f / std::sqrt(float(D));
+    RopeParams rp;
+    rp.n_rot = D;
+    const std::vector<float> x0 = randoms(size_t(E), 9);
+    std::vector<float> host_logits(static_cast<size_t>(V));
+    auto step = [&](int32_t pos) {
+      g.from_host(x0.data(), x);
+      const int32_t positions[1] = {pos};
+      for (int64_t l = 0; l < L; ++l) {
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wq, h, q);
+        g.matmul(wk, h, k);
+        g.matmul(wv, h, v);
+        g.rope(q, D, rp, positions);
+        g.rope(k, D, rp, positions);
+        g.attention(s, q, k, v, *cache, l, pos, a);
+        g.matmul(wo, a, h);
+        g.add(x, h);
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wg, h, gate);
+        g.matmul(wu, h, up);
+        g.gated_activation(FfnActivation::SiLU, gate, up);
+        g.matmul(wd, gate, h);
+        g.add(x, h);
+      }
+      g.rms_norm(x, norm, 1e-5f, h);
+      g.matmul(out, h, logits);
+      g.to_host(logits, host_logits.data());
+    };
+    step(0);  // warm-up (also fills position 0 again below)
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int32_t p = 0; p < steps; ++p) step(p);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = double(steps) / sec;
+    std::printf("bench %s: 7B-shaped decode (tg%lld) %-5s %7.1f tokens/s, %.2f GB of weights per token, %6.0f GB/s\n",
+                g.describe().c_str(), (long long)steps, name_of(f).c_str(), tps, bytes_per_token / 1e9,
+                bytes_per_token * tps / 1e9);
+  }
+}
+
+}  // namespace
+}  // namespace quantlab
