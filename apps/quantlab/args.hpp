@@ -1,6 +1,9 @@
 #pragma once
 // Flag parsing for the CLI: each subcommand declares the flags it takes; anything else is an
-// error naming the flag. "--key value" and "--key=value" both work; "--" ends the flags.
+// error naming the argument (a mistake is never ignored). "--key value" and "--key=value" both
+// work; "--" ends the flags. A flag may have a one-letter alias ("-m" for --model), so the short
+// flags llama.cpp users type from habit work where they mean the same; any other single-dash word
+// is an error that names the long flag to use when there is one.
 #include "quantlab/core/error.hpp"
 
 #include <map>
@@ -16,11 +19,21 @@ struct FlagSpec {
   std::string name;  // without the leading dashes
   Takes takes;
   std::string help;
+  std::string alias = {};  // one-dash alias without the dash ("m" for -m), or empty
+};
+
+// The positional arguments a command takes: none unless `max` > 0.
+struct PositionalSpec {
+  std::string usage = {};  // "FILE|DIR", "[FILE]"
+  std::string help = {};   // what they are; shown by --help
+  size_t max = 0;
 };
 
 class Args {
  public:
-  Args(const std::vector<std::string>& argv, std::vector<FlagSpec> spec);
+  // Throws Error naming the first argument that is not a declared flag, a flag without its value,
+  // or a positional argument beyond `positional.max`.
+  Args(const std::vector<std::string>& argv, std::vector<FlagSpec> spec, PositionalSpec positional = {});
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::optional<std::string> get(const std::string& name) const;
@@ -34,6 +47,10 @@ class Args {
   std::string usage() const;
 
  private:
+  const FlagSpec* find_long(const std::string& name) const;
+  const FlagSpec* find_alias(const std::string& alias) const;
+  [[noreturn]] void unknown_short(const std::string& word) const;
+
   std::vector<FlagSpec> spec_;
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;

@@ -2,6 +2,8 @@
 // does: a fresh context per repetition, pseudo-random tokens, one warmup run, mean ± standard
 // deviation of tokens/s over the repetitions.
 #include "command.hpp"
+#include "eval_model.hpp"
+#include "progress_line.hpp"
 #include "device_option.hpp"
 
 #include "quantlab/backend/matmul.hpp"
@@ -53,9 +55,10 @@ int run_bench(const Args& args) {
   const long long n_prompt = args.get_int("p", 512), n_gen = args.get_int("n", 128), reps = args.get_int("reps", 3);
   const long long threads = args.get_int("threads", 0);
   if (n_prompt < 0 || n_gen < 0 || n_prompt + n_gen == 0) throw Error("-p/-n", "", "need a positive token count");
+  if (n_prompt > (1 << 20) || n_gen > (1 << 20)) throw Error("-p/-n", "", "at most 1048576 tokens");
   if (reps < 1 || reps > 1000) throw Error("--reps", "", "must be between 1 and 1000");
   if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
-  const Model model = load_model(model_path);
+  const Model model = load_eval_model(model_path);
   ThreadPool pool(static_cast<int>(threads));
   const Device device = device_option(args);
   const int64_t V = model.config.n_vocab;
@@ -72,28 +75,40 @@ int run_bench(const Args& args) {
                   s.backend().describe().c_str(), reps);
   };
 
+  // One line on a terminal (stderr), silent otherwise: which run of which test, and the ETA.
+  ProgressLine progress("bench");
+  const int64_t runs = (n_prompt > 0 ? reps + 1 : 0) + (n_gen > 0 ? reps + 1 : 0);
+  int64_t run = 0;
+  auto step = [&](const std::string& test, long long r) {
+    progress.update(run++, runs, test + (r == 0 ? " warmup" : " rep " + std::to_string(r) + "/" + std::to_string(reps)));
+  };
+
   if (n_prompt > 0) {
     const auto tokens = random_tokens(n_prompt, V, 1);
     std::vector<double> tps;
     for (long long r = 0; r <= reps; ++r) {  // r == 0: warmup
+      step("pp" + std::to_string(n_prompt), r);
       s.rewind(0);
       const auto t0 = std::chrono::steady_clock::now();
       s.forward_last(tokens);
       const double sec = seconds_since(t0);
       if (r > 0) tps.push_back(double(n_prompt) / sec);
     }
+    progress.finish();
     report("pp" + std::to_string(n_prompt), n_prompt, stats(tps));
   }
   if (n_gen > 0) {
     const auto tokens = random_tokens(n_gen, V, 2);
     std::vector<double> tps;
     for (long long r = 0; r <= reps; ++r) {
+      step("tg" + std::to_string(n_gen), r);
       s.rewind(0);
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < n_gen; ++i) s.forward_last({&tokens[size_t(i)], 1});
       const double sec = seconds_since(t0);
       if (r > 0) tps.push_back(double(n_gen) / sec);
     }
+    progress.finish();
     report("tg" + std::to_string(n_gen), n_gen, stats(tps));
   }
   if (args.has("json"))
@@ -105,10 +120,10 @@ int run_bench(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"bench",
                          "prompt processing and generation speed (like llama-bench pp512/tg128)",
-                         {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
-                          {"p", Takes::Value, "prompt tokens for the pp test (default 512; 0 = skip)"},
-                          {"n", Takes::Value, "generated tokens for the tg test (default 128; 0 = skip)"},
-                          {"reps", Takes::Value, "repetitions after one warmup (default 3)"},
+                         {{"model", Takes::Value, "model: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder"},
+                          {"p", Takes::Value, "prompt tokens for the pp test (default 512; 0 = skip)", "p"},
+                          {"n", Takes::Value, "generated tokens for the tg test (default 128; 0 = skip)", "n"},
+                          {"reps", Takes::Value, "repetitions after one warmup (default 3)", "r"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag()},
                          run_bench});
 

@@ -41,7 +41,10 @@ int run_calib_inspect(const Args& a) {
   const auto setup = calibration_setup(a, model_path, 0);
   std::optional<Tokenizer> tokenizer;
   std::string tokenizer_note = "none (give --model for token statistics)";
-  if (!model_path.empty()) {
+  if (auto t = a.get("tokenizer")) {
+    tokenizer.emplace(Tokenizer::load(*t));
+    tokenizer_note = *t;
+  } else if (!model_path.empty()) {
     try {
       tokenizer.emplace(Tokenizer::load(model_path));
       tokenizer_note = model_path;
@@ -80,14 +83,16 @@ QUANTLAB_COMMAND(Command{
     "describe a calibration dataset: sizes, languages, noise, duplicates, template and packing checks",
     [] {
       std::vector<FlagSpec> flags = {
-          {"model", Takes::Value, "model folder, tokenizer_config.json or .gguf (its chat template)"},
+          {"model", Takes::Value, "model folder, tokenizer_config.json, .gguf or llama2.c checkpoint (its chat template and tokenizer)"},
+          {"tokenizer", Takes::Value, "tokenizer file (a llama2.c model's tokenizer.bin; default: the --model's own)"},
           {"eot", Takes::Value, "end-of-turn text to check for (default: from the chat template)"},
           {"out", Takes::Value, "also write the JSON report to this file"},
       };
       for (auto& f : calibration_flags()) flags.push_back(std::move(f));
       return flags;
     }(),
-    run_calib_inspect});
+    run_calib_inspect,
+    {"DATA", "calibration dataset (.jsonl, .json, .parquet, .txt; see docs/calibration.md)", 1}});
 
 }  // namespace
 }  // namespace quantlab::cli

@@ -179,6 +179,7 @@ int run_eval_chat(const Args& a) {
   const bool json = a.has("json");
   const bool tty = !json && ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
+  for (const std::string& p : model_paths) model_file_kind(p);  // a wrong path fails now, not after the base has run
 
   // The base model supplies the tokenizer and the chat template (a quantized export may carry neither).
   // With --template the base model's own template is not read (a llama2.c checkpoint has none).
@@ -266,7 +267,7 @@ int run_eval_chat(const Args& a) {
 QUANTLAB_COMMAND(Command{
     "eval chat",
     "chat replies of quantized models against the base: KLD on assistant tokens, turn endings, repetition",
-    {{"model", Takes::Values, "quantized model: GGUF, Hugging Face folder or a quantize --method gptq|awq --out folder (repeatable)"},
+    {{"model", Takes::Values, "quantized model: GGUF, Hugging Face folder or a quantize --method gptq|awq --out folder"},
      {"base-model", Takes::Value, "base model; its tokenizer and chat template are used for every model"},
      {"data", Takes::Value, "chat dataset (messages, sharegpt, alpaca, dolly, mapped; read as --calib is)"},
      {"format", Takes::Value, "dataset shape: auto, alpaca, dolly, messages, sharegpt, mapped"},

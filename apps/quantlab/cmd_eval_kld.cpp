@@ -57,7 +57,7 @@ int run_eval_kld(const Args& args) {
   PerplexityOptions o;
   o.n_ctx = args.get_int("ctx", 512);
   o.n_chunks = args.get_int("chunks", -1);
-  if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", "", "must be between 4 and 1048576");
+  if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");
   ThreadPool pool(thread_count(args));
   const Device device = device_option(args);
   const bool json = args.has("json");
@@ -67,6 +67,7 @@ int run_eval_kld(const Args& args) {
   };
   const auto t0 = std::chrono::steady_clock::now();
   const Model model = load_eval_model(model_path);
+  if (!args.has("base")) check_context_length(args, model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
   nlohmann::json out{{"command", "eval kld"}, {"model", model_path}};
@@ -86,14 +87,19 @@ int run_eval_kld(const Args& args) {
 
   KldSummary s;
   if (args.has("base")) {
+    if (args.has("ctx")) throw Error("--ctx", "", "not with --base: the base file's context is used");
+    for (const char* flag : {"file", "ids", "tokenizer"})
+      if (args.has(flag)) throw Error(std::string("--") + flag, "", "not with --base: the base file holds the tokens");
     const BaseLogitsFile base(args.require("base"));
     o.n_ctx = base.n_ctx();
+    check_context_length(args, model, o.n_ctx, args.require("base") + ": n_ctx");
     Session session(model, pool, o.n_ctx, device);
     s = kl_divergence(session, base, o, progress);
     out["base"] = {{"path", args.require("base")}, {"n_ctx", base.n_ctx()}, {"n_chunks_in_file", base.n_chunk()}};
   } else {
     const std::string base_path = args.require("base-model");
     const Model base_model = load_eval_model(base_path);
+    check_context_length(args, base_model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
     const EvalInput input = load_eval_input(args, base_path);
     Session base(base_model, pool, o.n_ctx, device), test(model, pool, o.n_ctx, device);
     s = kl_divergence(base, test, input.tokens, o, progress);
@@ -112,17 +118,18 @@ int run_eval_kld(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"eval kld",
                          "KL divergence against the base model's logits (llama-perplexity --kl-divergence statistics)",
-                         {{"model", Takes::Value, "model to evaluate: GGUF, HF folder, or a quantize --method gptq|awq --out folder (or, with --save-base, the base model)"},
+                         {{"model", Takes::Value, "model to evaluate: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder (or, with --save-base, the base model)"},
                           {"base-model", Takes::Value, "base model, run side by side on the same chunks"},
                           {"base", Takes::Value, "base log-probs saved earlier (quantlab or llama-perplexity --save-all-logits)"},
                           {"save-base", Takes::Value, "write the --model's log-probs to this file and stop"},
                           {"file", Takes::Value, "text file, tokenized whole (not with --base)"},
-                          {"ids", Takes::Value, "file of token ids, BOS included (not with --base)"},
+                          {"ids", Takes::Value, "file of token ids (whitespace/comma separated, or tokenize --json's {\"ids\": [...]}), BOS included (not with --base)"},
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
                           {"ctx", Takes::Value, "context per chunk (default 512; --base uses the file's)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
-                          {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"}},
+                          {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
+                          allow_long_context_flag()},
                          run_eval_kld});
 
 }  // namespace

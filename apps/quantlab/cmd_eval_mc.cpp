@@ -51,6 +51,7 @@ int run_eval_mc(const Args& a) {
   if (limit < 0) throw Error("--limit", std::to_string(limit), "must not be negative");
   if (skip < 0) throw Error("--skip-first", std::to_string(skip), "must not be negative");
   const bool json = a.has("json");
+  for (const std::string& p : model_paths) model_file_kind(p);  // a wrong path fails now, not after other models ran
 
   // One tokenizer for every model, so all of them answer the very same token sequences.
   const std::string tok_source = base_path ? *base_path : model_paths.front();
@@ -168,7 +169,7 @@ int run_eval_mc(const Args& a) {
 QUANTLAB_COMMAND(Command{
     "eval mc",
     "multiple-choice accuracy by log-likelihood (HellaSwag, ARC, ...), paired against a base model",
-    {{"model", Takes::Values, "model: GGUF, Hugging Face folder or a quantize --out folder (repeatable)"},
+    {{"model", Takes::Values, "model: GGUF, llama2.c .bin (with --tokenizer), Hugging Face folder or a quantize --out folder"},
      {"base-model", Takes::Value, "base model: its answers are compared question by question with each model's"},
      {"data", Takes::Value, "questions (.jsonl): lm-eval/OLMo loglikelihood requests or {context, choices, gold}"},
      {"tokenizer", Takes::Value, "tokenizer file (default: the base model's own, else the first model's, for GGUF)"},

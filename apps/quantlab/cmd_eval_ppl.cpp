@@ -10,6 +10,7 @@
 #include "quantlab/model/model.hpp"
 #include "quantlab/model/session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <cstdio>
@@ -46,9 +47,12 @@ int run_per_sample(const Args& args, const std::string& model_path, const Model&
     filled.replace(filled.find("{text}"), 6, text);
     samples.push_back(tokenizer->encode(filled, true, false));
   }
+  const long long n_ctx = args.get_int("ctx", std::min<int64_t>(2048, model.config.n_ctx_train > 0 ? model.config.n_ctx_train : 2048));
+  if (n_ctx < 4 || n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(n_ctx), "must be between 4 and 1048576");
+  check_context_length(args, model, n_ctx, "--ctx");
   ThreadPool pool(thread_count(args));
   const Device device = device_option(args);
-  Session session(model, pool, args.get_int("ctx", 2048), device);
+  Session session(model, pool, n_ctx, device);
   const auto t0 = std::chrono::steady_clock::now();
   const PerSampleResult r = per_sample_perplexity(session, samples);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -85,16 +89,17 @@ int run_eval_ppl(const Args& args) {
     const Model model = load_eval_model(model_path);
     return run_per_sample(args, model_path, model);
   }
-  const EvalInput input = load_eval_input(args, model_path);
-  const std::vector<int32_t>& tokens = input.tokens;
-  const std::string& input_path = input.path;
   const int threads = thread_count(args);
   PerplexityOptions o;
   o.n_ctx = args.get_int("ctx", 512);
   o.n_chunks = args.get_int("chunks", -1);
-  if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", "", "must be between 4 and 1048576");
+  if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");
 
   const Model model = load_eval_model(model_path);
+  check_context_length(args, model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
+  const EvalInput input = load_eval_input(args, model_path);
+  const std::vector<int32_t>& tokens = input.tokens;
+  const std::string& input_path = input.path;
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
   if (o.add_bos && o.bos_id < 0) throw Error(model_path, "bos_token_id", "the model adds BOS but names no BOS token");
@@ -139,17 +144,18 @@ int run_eval_ppl(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"eval ppl",
                          "chunked perplexity, as llama.cpp's llama-perplexity computes it",
-                         {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
+                         {{"model", Takes::Value, "model: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder"},
                           {"file", Takes::Value, "text file, tokenized whole with the model's tokenizer"},
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
-                          {"ids", Takes::Value, "file of token ids (whitespace or comma separated), BOS included"},
-                          {"ctx", Takes::Value, "context per chunk (default 512)"},
+                          {"ids", Takes::Value, "file of token ids (whitespace/comma separated, or tokenize --json's {\"ids\": [...]}), BOS included"},
+                          {"ctx", Takes::Value, "context per chunk (default 512; --per-sample: longest sample, default 2048 or the trained context)"},
                           {"chunks", Takes::Value, "chunks to score (default: all)"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"no-bos", Takes::Nothing, "do not put BOS at the start of each chunk"},
                           {"per-sample", Takes::Nothing, "score each line (or .jsonl record) of --file alone"},
                           {"field", Takes::Value, "with --per-sample on .jsonl: the text field (default text)"},
-                          {"template", Takes::Value, "with --per-sample: text template containing {text}"}},
+                          {"template", Takes::Value, "with --per-sample: text template containing {text}"},
+                          allow_long_context_flag()},
                          run_eval_ppl});
 
 }  // namespace

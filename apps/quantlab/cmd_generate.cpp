@@ -1,5 +1,7 @@
 // quantlab generate: runs the model on a prompt and samples a continuation.
 #include "command.hpp"
+#include "eval_input.hpp"
+#include "eval_model.hpp"
 #include "device_option.hpp"
 #include "model_tokenizer.hpp"
 #include "token_ids.hpp"
@@ -23,6 +25,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 int run_generate(const Args& args) {
   const std::string model_path = args.require("model");
   if (args.has("prompt") == args.has("prompt-ids")) throw Error("--prompt", "", "give exactly one of --prompt and --prompt-ids");
+  const Model model = load_eval_model(model_path);
   const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
   std::vector<int32_t> prompt;
   if (args.has("prompt")) {
@@ -34,7 +37,7 @@ int run_generate(const Args& args) {
   }
   if (prompt.empty()) throw Error("--prompt", "", "encodes to no tokens");
   const long long n_predict = args.get_int("n", 64);
-  if (n_predict < 0 || n_predict > (1 << 20)) throw Error("--n", "", "must be between 0 and 1048576");
+  if (n_predict < 0 || n_predict > (1 << 20)) throw Error("--n", std::to_string(n_predict), "must be between 0 and 1048576");
   const long long threads = args.get_int("threads", 0);
   if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
   SamplingParams sp;
@@ -42,13 +45,22 @@ int run_generate(const Args& args) {
   sp.top_k = int32_t(args.get_int("top-k", 0));
   sp.top_p = float(args.get_double("top-p", 1.0));
   sp.min_p = float(args.get_double("min-p", 0.0));
-  sp.seed = uint64_t(args.get_int("seed", 0));
+  if (!(sp.temperature >= 0)) throw Error("--temp", std::to_string(sp.temperature), "must not be negative");
+  if (sp.top_k < 0) throw Error("--top-k", std::to_string(sp.top_k), "must not be negative");
+  if (!(sp.top_p > 0 && sp.top_p <= 1)) throw Error("--top-p", std::to_string(sp.top_p), "must be in (0, 1]");
+  if (!(sp.min_p >= 0 && sp.min_p <= 1)) throw Error("--min-p", std::to_string(sp.min_p), "must be in [0, 1]");
+  const long long seed = args.get_int("seed", 0);
+  if (seed < 0) throw Error("--seed", std::to_string(seed), "must not be negative");
+  sp.seed = uint64_t(seed);
   const bool ignore_eos = args.has("ignore-eos");
 
-  const Model model = load_model(model_path);
+  const int64_t n_ctx = args.get_int("ctx", int64_t(prompt.size()) + n_predict);
+  if (n_ctx < int64_t(prompt.size()) + n_predict || n_ctx > (1 << 20))
+    throw Error("--ctx", std::to_string(n_ctx), "must hold the prompt and the generated tokens (" +
+                                                    std::to_string(int64_t(prompt.size()) + n_predict) + ") and be at most 1048576");
+  check_context_length(args, model, n_ctx, args.has("ctx") ? "--ctx" : "prompt + --n");
   ThreadPool pool(static_cast<int>(threads));
   const Device device = device_option(args);
-  const int64_t n_ctx = args.get_int("ctx", int64_t(prompt.size()) + n_predict);
   Session session(model, pool, n_ctx, device);
   Sampler sampler(sp);
 
@@ -130,19 +142,20 @@ int run_generate(const Args& args) {
 
 QUANTLAB_COMMAND(Command{"generate",
                          "continue a prompt with the model (greedy or sampled)",
-                         {{"model", Takes::Value, "model file (GGUF or llama2.c .bin)"},
-                          {"prompt", Takes::Value, "prompt text (needs a tokenizer)"},
-                          {"prompt-ids", Takes::Value, "prompt as token ids, e.g. \"1 319 459\""},
+                         {{"model", Takes::Value, "model: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder"},
+                          {"prompt", Takes::Value, "prompt text (needs a tokenizer)", "p"},
+                          {"prompt-ids", Takes::Value, "prompt as token ids: \"1 319 459\" or tokenize --json's {\"ids\": [...]}"},
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
-                          {"n", Takes::Value, "tokens to generate (default 64)"},
+                          {"n", Takes::Value, "tokens to generate (default 64)", "n"},
                           {"temp", Takes::Value, "temperature; 0 = greedy (default 0)"},
                           {"top-k", Takes::Value, "keep the k most likely tokens (0 = off)"},
                           {"top-p", Takes::Value, "keep the smallest set with this probability mass (1 = off)"},
                           {"min-p", Takes::Value, "drop tokens below min-p times the top probability (0 = off)"},
-                          {"seed", Takes::Value, "random seed (default 0)"},
+                          {"seed", Takes::Value, "random seed (default 0)", "s"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
                           {"ctx", Takes::Value, "KV cache size (default: prompt + n)"},
-                          {"ignore-eos", Takes::Nothing, "never end: end-of-generation tokens are banned (as llama.cpp)"}},
+                          {"ignore-eos", Takes::Nothing, "never end: end-of-generation tokens are banned (as llama.cpp)"},
+                          allow_long_context_flag()},
                          run_generate});
 
 }  // namespace

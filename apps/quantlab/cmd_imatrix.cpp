@@ -3,6 +3,7 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
+#include "eval_model.hpp"
 #include "progress_line.hpp"
 
 #include "quantlab/core/sha256.hpp"
@@ -19,9 +20,10 @@ namespace {
 int run_imatrix(const Args& args) {
   const std::string model_path = args.require("model");
   const std::string out = args.get_or("out", "imatrix.gguf");
-  const Model model = load_model(model_path);
+  const Model model = load_eval_model(model_path);
   ImatrixOptions o;
   o.n_ctx = args.get_int("ctx", 512);
+  if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");
   o.n_chunks = args.get_int("chunks", -1);
   o.process_output = args.has("process-output");
   o.threads = thread_count(args);
@@ -34,6 +36,7 @@ int run_imatrix(const Args& args) {
   if (args.has("calib")) {
     // A calibration set (any packing; per-sample by default): the same tokens GPTQ/AWQ would see.
     if (args.has("file") || args.has("ids")) throw Error("--calib", "", "cannot be combined with --file/--ids");
+    if (args.has("ctx")) throw Error("--ctx", "", "not with --calib: --seq-len sets the sequence length");
     const CalibrationInput in = load_calibration_input(args, model_path);
     ProgressLine progress("imatrix sample");
     m = collect_imatrix(model, in.sequences, o, [&](int64_t done, int64_t total) { progress.update(done - 1, total); });
@@ -48,6 +51,7 @@ int run_imatrix(const Args& args) {
     input_json["n_tokens"] = in.stats.tokens;
   } else {
     // llama-imatrix's way: the text's tokens cut into --ctx chunks, BOS forced first.
+    check_context_length(args, model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
     const EvalInput input = load_eval_input(args, model_path);
     ProgressLine progress("imatrix chunk");
     m = collect_imatrix(model, input.tokens, o, [&](int64_t done, int64_t total) { progress.update(done - 1, total); });
@@ -73,16 +77,17 @@ QUANTLAB_COMMAND(Command{"imatrix",
                          "importance matrix (sum of x^2 per input column of every linear), llama.cpp-compatible",
                          [] {
                            std::vector<FlagSpec> flags = {
-                          {"model", Takes::Value, "model file"},
+                          {"model", Takes::Value, "model: GGUF, llama2.c .bin, Hugging Face folder or a quantize --out folder"},
                           {"file", Takes::Value, "calibration text"},
-                          {"ids", Takes::Value, "file of token ids instead of text"},
+                          {"ids", Takes::Value, "file of token ids instead of text (as eval ppl --ids)"},
                           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own)"},
                           {"ctx", Takes::Value, "tokens per chunk (default 512)"},
                           {"chunks", Takes::Value, "chunks to process (default: all)"},
-                          {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)"},
+                          {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)", "o"},
                           {"process-output", Takes::Nothing, "also collect output.weight"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
-                          {"calib", Takes::Value, "calibration dataset instead of --file: packed as quantize packs it"}};
+                          {"calib", Takes::Value, "calibration dataset instead of --file: packed as quantize packs it"},
+                          allow_long_context_flag()};
                            for (auto& f : calibration_flags()) flags.push_back(std::move(f));
                            return flags;
                          }(),

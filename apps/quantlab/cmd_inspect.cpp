@@ -86,7 +86,7 @@ int run_inspect(const Args& args) {
 }
 
 QUANTLAB_COMMAND(Command{"inspect", "show a model file's format, architecture, tensors and metadata (GGUF, safetensors, HF folder, llama2.c)",
-                         {}, run_inspect});
+                         {}, run_inspect, {"FILE|DIR", "model file or folder", 1}});
 
 }  // namespace
 }  // namespace quantlab::cli

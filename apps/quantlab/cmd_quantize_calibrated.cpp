@@ -3,6 +3,7 @@
 // quantized model against saved base log-probs.
 #include "command.hpp"
 #include "calibration_input.hpp"
+#include "eval_model.hpp"
 #include "gguf_options.hpp"
 #include "quantize_calibrated.hpp"
 
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sys/resource.h>
@@ -43,7 +45,7 @@ long long positive(const Args& a, const std::string& name, long long fallback) {
 }  // namespace
 
 std::vector<FlagSpec> quantize_calibrated_flags() {
-  std::vector<FlagSpec> flags = {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint); its weights are decoded to f32"},
+  std::vector<FlagSpec> flags = {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint, Hugging Face folder); its weights are decoded to f32"},
           {"method", Takes::Value, "rtn, gptq, awq, nf4, fp4 or int8"},
           {"bits", Takes::Value, "integer grid bits: 2, 3, 4 or 8 (default 4)"},
           {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel)"},
@@ -60,8 +62,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 512; 0 = all); results do not depend on it"},
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
-          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"},
-          {"json", Takes::Nothing, "print one JSON object"}};
+          {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"}};
   for (auto& f : calibration_flags()) flags.push_back(std::move(f));
   return flags;
 }
@@ -93,6 +94,7 @@ int run_quantize_calibrated(const Args& a) {
   // --type names a GGUF type or llama.cpp mix: GPTQ rounds each linear onto the block format the
   // mix gives it and the result is a GGUF file (everything else quantized as llama-quantize does).
   const bool to_gguf = a.has("type");
+  std::unique_ptr<GgufSourceFile> gguf_source;  // the GGUF the mix is planned on and the other tensors come from
   GgufQuantizeOptions gopt;
   Imatrix imatrix;
   nlohmann::json gparams;
@@ -105,8 +107,11 @@ int run_quantize_calibrated(const Args& a) {
     const std::string out_path = a.require("out");
     if (std::filesystem::exists(out_path) && std::filesystem::equivalent(out_path, model_path))
       throw Error(out_path, "", "output would overwrite the input");
-    const GgufFile source(model_path);
-    for (const GgufTensorPlan& p : plan_gguf_quantization(source, gopt)) o.gguf_types[p.name] = p.to;
+    gguf_source = std::make_unique<GgufSourceFile>(a, model_path, out_path);
+    const GgufFile source(gguf_source->path());
+    const std::vector<GgufTensorPlan> plan = plan_gguf_quantization(source, gopt);
+    check_requantize(a, model_path, plan);
+    for (const GgufTensorPlan& p : plan) o.gguf_types[p.name] = p.to;
   }
 
   // 512 tokens: the intermediates of a micro-batch (q/k/v, attention, gate/up) stay small next to
@@ -114,7 +119,23 @@ int run_quantize_calibrated(const Args& a) {
   o.micro_batch_tokens = positive(a, "micro-batch", 512);
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
-  const Model model = load_model(model_path);
+  // GGUF targets quantize the GGUF that supplies the file's other tensors, so names and bytes agree.
+  const Model model = load_eval_model(to_gguf ? gguf_source->path() : model_path);
+  if (!to_gguf && !a.has("allow-requantize")) {
+    // The same rule as for GGUF targets: weights that are already rounded are not rounded again silently.
+    std::map<std::string, int64_t> quantized;
+    for (const LayerWeights& l : model.layers)
+      for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+        if (!w->empty() && format_traits(w->format).is_quantized) ++quantized[std::string(format_traits(w->format).name)];
+    if (!quantized.empty()) {
+      std::string types;
+      int64_t n = 0;
+      for (const auto& [t, k] : quantized) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t, n += k;
+      throw Error(model_path, "", std::to_string(n) + " linear weights are already quantized (" + types +
+                                      "): quantizing them again rounds rounded values and loses more than quantizing "
+                                      "the F16/F32 original would; quantize the original, or pass --allow-requantize");
+    }
+  }
 
   // Calibration set (read and packed before anything is quantized or written).
   std::vector<std::vector<int32_t>> samples;
@@ -176,7 +197,7 @@ int run_quantize_calibrated(const Args& a) {
   std::unique_ptr<pipeline::HfExportWriter> hf_out;
   pipeline::LayerSink* sink = nullptr;
   if (stream && to_gguf) {
-    gguf_out = std::make_unique<pipeline::GgufExportWriter>(model_path, *out_arg, gopt);
+    gguf_out = std::make_unique<pipeline::GgufExportWriter>(gguf_source->path(), *out_arg, gopt);
     sink = gguf_out.get();
   } else if (stream) {
     hf_out = std::make_unique<pipeline::HfExportWriter>(model, info, *out_arg);
@@ -220,7 +241,7 @@ int run_quantize_calibrated(const Args& a) {
       }
       n_linears = int64_t(q.tensors.size());
       gopt.precomputed = &encoded;
-      r = gguf_quantize(model_path, out_path, gopt);
+      r = gguf_quantize(gguf_source->path(), out_path, gopt);
     }
     std::map<std::string, int> type_counts;
     for (const auto& t : r.tensors) ++type_counts[std::string(format_traits(t.to).name)];

@@ -1,5 +1,6 @@
 // quantlab tokenize: text -> token ids (or ids -> text with --decode) with a model's tokenizer.
 #include "command.hpp"
+#include "token_ids.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/text/tokenizer.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 
 std::string read_input(const Args& args) {
   if (args.positional().size() > 1) throw Error("FILE", "", "at most one input file");
-  if (args.positional().empty()) {
+  if (args.positional().empty() || args.positional()[0] == "-") {
     std::ostringstream ss;
     ss << std::cin.rdbuf();
     return ss.str();
@@ -25,50 +26,14 @@ std::string read_input(const Args& args) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Ids for --decode: white-space separated integers, or a JSON array / {"ids": [...]}.
-std::vector<int32_t> parse_ids(const std::string& text, const std::string& source) {
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  std::vector<int32_t> ids;
-  if (first != std::string::npos && (text[first] == '[' || text[first] == '{')) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(source, "json (byte " + std::to_string(e.byte) + ")", "malformed JSON");
-    }
-    const nlohmann::json& arr = j.is_object() && j.contains("ids") ? j["ids"] : j;
-    if (!arr.is_array()) throw Error(source, "ids", "is not an array");
-    for (size_t i = 0; i < arr.size(); ++i) {
-      if (!arr[i].is_number_integer()) throw Error(source, "ids[" + std::to_string(i) + "]", "is not an integer");
-      ids.push_back(arr[i].get<int32_t>());
-    }
-    return ids;
-  }
-  std::istringstream in(text);
-  std::string word;
-  for (size_t i = 0; in >> word; ++i) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size() || v < INT32_MIN || v > INT32_MAX)
-      throw Error(source, "id " + std::to_string(i), "'" + word + "' is not a token id");
-    ids.push_back(static_cast<int32_t>(v));
-  }
-  return ids;
-}
-
 int run_tokenize(const Args& args) {
   const Tokenizer tok = Tokenizer::load(args.require("model"));
   const bool special = !args.has("no-special");
   const std::string input = read_input(args);
-  const std::string source = args.positional().empty() ? "stdin" : args.positional()[0];
+  const std::string source = args.positional().empty() || args.positional()[0] == "-" ? "stdin" : args.positional()[0];
 
   if (args.has("decode")) {
-    const std::string text = tok.decode(parse_ids(input, source), /*skip_special=*/!special);
+    const std::string text = tok.decode(parse_token_ids(input, source), /*skip_special=*/!special);
     if (args.has("json")) print_json({{"text", text}});
     else std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
@@ -90,11 +55,12 @@ int run_tokenize(const Args& args) {
 
 QUANTLAB_COMMAND(Command{
     "tokenize",
-    "text -> token ids with a model's tokenizer (GGUF, tokenizer.json, HF folder, llama2.c tokenizer.bin)",
+    "text (FILE or standard input) -> token ids with a model's tokenizer (GGUF, tokenizer.json, HF folder, llama2.c tokenizer.bin)",
     {{"model", Takes::Value, "GGUF file, tokenizer.json, Hugging Face folder or llama2.c tokenizer.bin"},
      {"no-special", Takes::Nothing, "add no BOS/EOS and treat special-token text as plain text"},
      {"decode", Takes::Nothing, "read token ids (or a JSON array / {\"ids\": [...]}) and print their text"}},
-    run_tokenize});
+    run_tokenize,
+    {"[FILE]", "text to tokenize (ids with --decode); standard input when absent or -", 1}});
 
 }  // namespace
 }  // namespace quantlab::cli

@@ -15,7 +15,12 @@ struct Command {
   std::string summary;  // one line for `quantlab --help`
   std::vector<FlagSpec> flags;
   int (*run)(const Args& args);
+  PositionalSpec positional = {};  // none unless given; shown by --help
 };
+
+// A command's full flag list as parsed and shown: its own flags, --json once, and the one-letter
+// aliases every command shares where it has the flag (-m --model, -f --file, -c --ctx, -t --threads).
+std::vector<FlagSpec> command_flags(const Command& c);
 
 bool register_command(Command c);
 const std::vector<Command>& commands();

@@ -31,4 +31,16 @@ int thread_count(const Args& args) {
   return int(threads);
 }
 
+void check_context_length(const Args& args, const Model& model, int64_t n_ctx, const std::string& what) {
+  const int64_t trained = model.config.n_ctx_train;
+  if (trained <= 0 || n_ctx <= trained || args.has("allow-long-context")) return;
+  throw Error(what, std::to_string(n_ctx),
+              "longer than the context " + model.source + " was trained on (" + std::to_string(trained) +
+                  " tokens); use at most " + std::to_string(trained) + ", or --allow-long-context to run it anyway");
+}
+
+FlagSpec allow_long_context_flag() {
+  return {"allow-long-context", Takes::Nothing, "allow a context longer than the model's trained context"};
+}
+
 }  // namespace quantlab::cli

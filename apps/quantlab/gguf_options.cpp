@@ -3,8 +3,12 @@
 #include "eval_input.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/io/llama2c_gguf.hpp"
+#include "quantlab/model/model.hpp"
 
 #include <cctype>
+#include <filesystem>
+#include <map>
 #include <string>
 
 namespace quantlab::cli {
@@ -42,6 +46,45 @@ nlohmann::json gguf_options_from_args(const Args& args, GgufQuantizeOptions& o, 
   if (o.output_tensor_type) params["output_tensor_type"] = std::string(format_traits(*o.output_tensor_type).name);
   if (o.token_embedding_type) params["token_embedding_type"] = std::string(format_traits(*o.token_embedding_type).name);
   return params;
+}
+
+GgufSourceFile::GgufSourceFile(const Args& args, const std::string& model_path, const std::string& out_path)
+    : path_(model_path) {
+  switch (model_file_kind(model_path)) {
+    case ModelFileKind::Gguf: return;
+    case ModelFileKind::HfFolder:
+      throw Error(model_path, "", "GGUF types are made from GGUF files: convert the folder with llama.cpp's convert_hf_to_gguf.py, or quantize it with --method rtn|gptq|awq|nf4|fp4|int8");
+    case ModelFileKind::Llama2c: break;
+  }
+  const auto tok = args.get("tokenizer");
+  if (!tok) throw Error(model_path, "", "a llama2.c checkpoint carries no vocabulary: give --tokenizer tokenizer.bin (or run quantlab convert first)");
+  const Llama2cCheckpoint ck(model_path);
+  const GgufWriter w = llama2c_to_gguf(ck, read_llama2c_tokenizer(*tok, ck.config().vocab_size));
+  temp_ = out_path + ".source.gguf.tmp";
+  w.write(temp_);  // atomic: nothing to remove when it throws
+  path_ = temp_;
+}
+
+GgufSourceFile::~GgufSourceFile() {
+  std::error_code ec;
+  if (!temp_.empty()) std::filesystem::remove(temp_, ec);
+}
+
+int64_t check_requantize(const Args& args, const std::string& model_path, const std::vector<GgufTensorPlan>& plan) {
+  int64_t n = 0;
+  std::map<std::string, int64_t> from;  // source type -> tensors requantized from it
+  for (const GgufTensorPlan& p : plan) {
+    if (p.from == p.to || !format_traits(p.from).is_quantized || !format_traits(p.to).is_quantized) continue;
+    ++n;
+    ++from[std::string(format_traits(p.from).name)];
+  }
+  if (n == 0 || args.has("allow-requantize")) return n;
+  std::string types;
+  for (const auto& [t, k] : from) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t;
+  throw Error(model_path, "", std::to_string(n) + " tensors are already quantized (" + types +
+                                  "): quantizing them again rounds rounded values and loses more than quantizing the "
+                                  "F16/F32 original would; quantize the original, dequantize first (--type F32), or "
+                                  "pass --allow-requantize");
 }
 
 }  // namespace quantlab::cli

@@ -14,4 +14,28 @@ namespace quantlab::cli {
 // recorded in quantlab.params.
 nlohmann::json gguf_options_from_args(const Args& args, GgufQuantizeOptions& o, Imatrix& imatrix);
 
+// llama-quantize's rule: tensors that are already quantized are quantized again only with
+// --allow-requantize, since rounding rounded values loses more than quantizing the F16/F32
+// original (and can give a larger file: Q4_1 -> Q4_K_M keeps 4.5-6 bpw of a 5 bpw source's
+// errors). Dequantizing (an F32/F16/BF16 target) and copying a tensor in its own type stay
+// allowed. Throws Error naming the model otherwise; returns how many tensors are requantized.
+int64_t check_requantize(const Args& args, const std::string& model_path, const std::vector<GgufTensorPlan>& plan);
+
+// The GGUF file llama.cpp-style quantization reads for --model: the model itself when it is a
+// GGUF; for a llama2.c checkpoint (with --tokenizer for its vocabulary), its conversion
+// (io/llama2c_gguf.hpp) written beside `out_path` and removed again when this object goes, also on
+// errors. Any other model is refused with what to do instead.
+class GgufSourceFile {
+ public:
+  GgufSourceFile(const Args& args, const std::string& model_path, const std::string& out_path);
+  ~GgufSourceFile();
+  GgufSourceFile(const GgufSourceFile&) = delete;
+  GgufSourceFile& operator=(const GgufSourceFile&) = delete;
+  const std::string& path() const { return path_; }
+  bool converted() const { return !temp_.empty(); }
+
+ private:
+  std::string path_, temp_;
+};
+
 }  // namespace quantlab::cli

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 namespace quantlab::cli {
 
@@ -18,19 +19,69 @@ const std::vector<Command>& commands() { return registry(); }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
+std::vector<FlagSpec> command_flags(const Command& c) {
+  std::vector<FlagSpec> flags;
+  std::set<std::string> names, aliases;
+  for (const FlagSpec& f : c.flags) {
+    if (!names.insert(f.name).second) continue;  // merged flag lists name some flags twice
+    if (!f.alias.empty()) aliases.insert(f.alias);
+    flags.push_back(f);
+  }
+  if (!names.count("json")) flags.push_back({"json", Takes::Nothing, "print one JSON object on stdout"});
+  // llama.cpp's short flags for the same things, wherever the command has the flag.
+  static const std::pair<const char*, const char*> shared[] = {{"model", "m"}, {"file", "f"}, {"ctx", "c"}, {"threads", "t"}};
+  for (const auto& [name, alias] : shared)
+    for (FlagSpec& f : flags)
+      if (f.name == name && f.alias.empty() && aliases.insert(alias).second) f.alias = alias;
+  return flags;
+}
+
 }  // namespace quantlab::cli
 
 namespace {
 
+using quantlab::cli::Command;
+
+std::string padded(std::string s, size_t width) {
+  if (s.size() < width) s.resize(width, ' ');
+  return s;
+}
+
 void print_help() {
   std::printf("quantlab %s: quantize LLMs and measure what quantization did to them\n\nCommands:\n",
               QUANTLAB_VERSION);
-  for (const auto& c : quantlab::cli::commands()) {
-    std::string n = c.name;
-    if (n.size() < 18) n.resize(18, ' ');
-    std::printf("  %s %s\n", n.c_str(), c.summary.c_str());
-  }
-  std::printf("\n`quantlab COMMAND --help` lists a command's flags. Every command takes --json.\n");
+  for (const auto& c : quantlab::cli::commands()) std::printf("  %s %s\n", padded(c.name, 18).c_str(), c.summary.c_str());
+  std::printf("\n`quantlab COMMAND --help` lists a command's flags. Every command takes --json (one JSON object on stdout).\n");
+}
+
+void print_command_help(const Command& c) {
+  using namespace quantlab::cli;
+  std::printf("quantlab %s: %s\n\n", c.name.c_str(), c.summary.c_str());
+  std::printf("Usage: quantlab %s [FLAGS]%s\n", c.name.c_str(), c.positional.max ? (" " + c.positional.usage).c_str() : "");
+  if (c.positional.max) std::printf("  %s %s\n", padded(c.positional.usage, 28).c_str(), c.positional.help.c_str());
+  std::printf("\nFlags:\n%s", Args({}, command_flags(c)).usage().c_str());
+  std::printf("  -h, --help                   this help\n");
+}
+
+// Two-word commands ("eval ppl") form groups; the group's word alone lists them.
+std::vector<const Command*> group_members(const std::string& group) {
+  std::vector<const Command*> r;
+  for (const auto& c : quantlab::cli::commands())
+    if (c.name.rfind(group + " ", 0) == 0) r.push_back(&c);
+  return r;
+}
+
+// Errors are one line on stderr, whatever the message holds.
+std::string one_line(std::string s) {
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
+std::string command_words(const std::vector<const Command*>& cs, bool second_word) {
+  std::string s;
+  for (const Command* c : cs) s += (s.empty() ? "" : ", ") + (second_word ? c->name.substr(c->name.find(' ') + 1) : c->name);
+  return s;
 }
 
 }  // namespace
@@ -56,33 +107,46 @@ int main(int argc, char** argv) {
     if (joined == c.name && n > used) cmd = &c, used = n;
   }
   if (!cmd) {
-    std::fprintf(stderr, "quantlab: unknown command '%s' (see quantlab --help)\n", words[0].c_str());
+    const auto members = group_members(words[0]);
+    if (!members.empty()) {
+      const bool help = words.size() > 1 && (words[1] == "--help" || words[1] == "-h");
+      if (words.size() == 1 || help) {
+        std::printf("quantlab %s: subcommands\n\n", words[0].c_str());
+        for (const Command* c : members) std::printf("  %s %s\n", padded(c->name, 18).c_str(), c->summary.c_str());
+        std::printf("\n`quantlab %s SUBCOMMAND --help` lists a subcommand's flags.\n", words[0].c_str());
+        return help ? 0 : 2;
+      }
+      std::fprintf(stderr, "quantlab %s: unknown subcommand '%s' (one of: %s)\n", words[0].c_str(), words[1].c_str(),
+                   command_words(members, true).c_str());
+      return 2;
+    }
+    std::set<std::string> seen;
+    for (const auto& c : commands()) seen.insert(c.name.substr(0, c.name.find(' ')));
+    std::string names;
+    for (const auto& n : seen) names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "quantlab: unknown command '%s' (one of: %s; see quantlab --help)\n", words[0].c_str(), names.c_str());
     return 2;
   }
-  std::vector<std::string> rest(words.begin() + used, words.end());
+  std::vector<std::string> rest(words.begin() + long(used), words.end());
   bool json = false;
   for (const auto& w : rest) {
+    if (w == "--") break;
     if (w == "--help" || w == "-h") {
-      std::printf("quantlab %s: %s\n\n", cmd->name.c_str(), cmd->summary.c_str());
-      auto flags = cmd->flags;
-      flags.push_back({"json", Takes::Nothing, "print one JSON object on stdout"});
-      std::printf("%s", Args({}, flags).usage().c_str());
+      print_command_help(*cmd);
       return 0;
     }
     if (w == "--json") json = true;
   }
   try {
-    auto flags = cmd->flags;
-    flags.push_back({"json", Takes::Nothing, "print one JSON object on stdout"});
-    Args args(rest, flags);
+    Args args(rest, command_flags(*cmd), cmd->positional);
     return cmd->run(args);
   } catch (const quantlab::Error& e) {
-    std::fprintf(stderr, "quantlab %s: error: %s\n", cmd->name.c_str(), e.what());
+    std::fprintf(stderr, "quantlab %s: error: %s\n", cmd->name.c_str(), one_line(e.what()).c_str());
     if (json)
       print_json({{"error", {{"source", e.source()}, {"field", e.field()}, {"message", e.message()}}}});
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "quantlab %s: error: %s\n", cmd->name.c_str(), e.what());
+    std::fprintf(stderr, "quantlab %s: error: %s\n", cmd->name.c_str(), one_line(e.what()).c_str());
     if (json) print_json({{"error", {{"message", e.what()}}}});
     return 1;
   }

@@ -1,15 +1,19 @@
 #include "model_tokenizer.hpp"
 
-#include "quantlab/core/mapped_file.hpp"
+#include "quantlab/model/model.hpp"
 
-#include <cstring>
+#include <filesystem>
 
 namespace quantlab::cli {
 
 std::optional<Tokenizer> tokenizer_for_model(const Args& args, const std::string& model_path) {
+  // Checked first, so a path that is no model is named as such before any tokenizer question.
+  const ModelFileKind kind = model_file_kind(model_path);
   if (auto t = args.get("tokenizer")) return Tokenizer::load(*t);
-  MappedFile probe(model_path);
-  if (probe.size() >= 4 && std::memcmp(probe.data(), "GGUF", 4) == 0) return Tokenizer::load(model_path);
+  if (kind == ModelFileKind::Gguf) return Tokenizer::load(model_path);
+  std::error_code ec;
+  if (kind == ModelFileKind::HfFolder && std::filesystem::exists(std::filesystem::path(model_path) / "tokenizer.json", ec))
+    return Tokenizer::load(model_path);
   return std::nullopt;
 }
 

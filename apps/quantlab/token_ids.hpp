@@ -1,6 +1,7 @@
 #pragma once
-// Token ids given on the command line or in a file ("1 2 3", "1,2,3", one or many lines): the way
-// to drive the model without a tokenizer, and how tests pin exact inputs.
+// Token ids given on the command line or in a file ("1 2 3", "1,2,3", one or many lines, or JSON:
+// [1, 2, 3] or the {"ids": [...]} that `tokenize --json` prints): the way to drive the model
+// without a tokenizer, and how tests pin exact inputs.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -2,6 +2,7 @@
 
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/gguf.hpp"
+#include "quantlab/model/model.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -52,7 +53,11 @@ std::optional<text::ChatTemplate> load_model_chat_template(const std::string& mo
     }
     return base;
   }
-  if (ends_with(model_path, ".gguf")) {
+  if (ends_with(model_path, ".json")) return from_config(model_path);
+  // Told by the bytes, not the name; a llama2.c checkpoint carries no chat template.
+  const ModelFileKind kind = model_file_kind(model_path);
+  if (kind == ModelFileKind::Llama2c) return std::nullopt;
+  if (kind == ModelFileKind::Gguf) {
     const GgufFile f(model_path);
     const GgufValue* t = f.find("tokenizer.chat_template");
     if (!t) return std::nullopt;
@@ -62,9 +67,7 @@ std::optional<text::ChatTemplate> load_model_chat_template(const std::string& mo
     return text::ChatTemplate(t->as_string(model_path, "tokenizer.chat_template"),
                               model_path + ":tokenizer.chat_template", tokens);
   }
-  if (ends_with(model_path, ".json")) return from_config(model_path);
-  if (!fs::exists(model_path)) throw Error(model_path, "", "no such file or folder");
-  throw Error(model_path, "", "expected a model folder, a tokenizer_config.json or a .gguf file");
+  throw Error(model_path, "", "expected a model folder, a tokenizer_config.json, a GGUF file or a llama2.c checkpoint");
 }
 
 }  // namespace quantlab::calib

@@ -148,7 +148,7 @@ std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
   if (ext == ".safetensors") return std::make_unique<SafetensorsSource>(path);
   if (ext == ".gguf") return std::make_unique<GgufSource>(path);
   if (ext == ".bin") return std::make_unique<Llama2cSource>(path);
-  throw Error(path, "format", "not a GGUF, safetensors or llama2.c file (nor a model folder)");
+  throw Error(path, "format", "not a model file (not a GGUF, safetensors or llama2.c file, nor a model folder)");
 }
 
 }  // namespace quantlab

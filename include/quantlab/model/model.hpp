@@ -38,6 +38,13 @@ struct Model {
 // qwen2, qwen3; F32/F16/BF16 safetensors) or a llama2.c checkpoint. Throws Error naming the
 // file and the field on anything inconsistent.
 Model load_model(const std::string& path);
+
+// What kind of model `path` holds, told by its bytes (GGUF magic, a llama2.c header whose values
+// are a plausible model, config.json in a folder), not by its name. Throws Error(path, "", "not a
+// model file (...)") for anything else (a text file, a lone .safetensors, a folder without
+// config.json), so a wrong path gets one clear line instead of a misread header.
+enum class ModelFileKind { Gguf, HfFolder, Llama2c };
+ModelFileKind model_file_kind(const std::string& path);
 Model load_gguf_model(const std::string& path);
 Model load_hf_model(const std::string& dir);
 Model load_llama2c_model(const std::string& path);
