@@ -283,25 +283,21 @@ std::string export_tokenizer(const std::string& source, int64_t n_ctx, const fs:
 }
 
 // quantization_config of a compressed-tensors checkpoint as llm-compressor saves one (ModelCompressor.
-// update_config: the QuantizationConfig's fields, sorted keys): one scheme of weight-only int
-// quantization over every Linear but lm_head. kCompressedTensorsVersion is the release whose
-// schema and tensors this follows and whose reader tests the folders (tools/make-consumer-fixtures.py).
-constexpr const char* kCompressedTensorsVersion = "0.12.2";
+// update_config: the QuantizationConfig's fields, sorted keys, unset arguments left out): one scheme
+// of weight-only int quantization over every Linear but lm_head. kCompressedTensorsVersion is the
+// release whose writer this follows field for field and whose reader loads the folders in
+// tools/make-consumer-fixtures.py.
+constexpr const char* kCompressedTensorsVersion = "0.20.1";
 nlohmann::ordered_json compressed_tensors_config(const QuantizeOptions& o) {
   const bool per_channel = o.grid.group_size <= 0;
-  nlohmann::ordered_json actorder = nullptr;
-  if (o.method == Method::Gptq && o.gptq.act_order) actorder = stores_g_idx(o) ? "group" : "weight";
-  const nlohmann::ordered_json weights = {
-      {"actorder", actorder},
-      {"block_structure", nullptr},
-      {"dynamic", false},
-      {"group_size", per_channel ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(o.grid.group_size)},
-      {"num_bits", o.grid.bits},
-      {"observer", "minmax"},
-      {"observer_kwargs", nlohmann::ordered_json::object()},
-      {"strategy", per_channel ? "channel" : "group"},
-      {"symmetric", o.grid.symmetric},
-      {"type", "int"}};
+  nlohmann::ordered_json weights;
+  if (o.method == Method::Gptq && o.gptq.act_order) weights["actorder"] = stores_g_idx(o) ? "group" : "weight";
+  weights["dynamic"] = false;
+  if (!per_channel) weights["group_size"] = o.grid.group_size;
+  weights["num_bits"] = o.grid.bits;
+  weights["strategy"] = per_channel ? "channel" : "group";
+  weights["symmetric"] = o.grid.symmetric;
+  weights["type"] = "int";
   nlohmann::ordered_json scheme = {{"format", "pack-quantized"},
                                    {"input_activations", nullptr},
                                    {"output_activations", nullptr},
@@ -312,6 +308,7 @@ nlohmann::ordered_json compressed_tensors_config(const QuantizeOptions& o) {
           {"global_compression_ratio", nullptr},
           {"ignore", {"lm_head"}},
           {"kv_cache_scheme", nullptr},
+          {"moe_sparsity_config", nullptr},
           {"quant_method", "compressed-tensors"},
           {"quantization_status", "compressed"},
           {"sparsity_config", nlohmann::ordered_json::object()},
@@ -370,14 +367,14 @@ void check_exportable(const ModelConfig& c, const ExportInfo& info) {
     if (l.in % g == 0) continue;
     std::string sizes;
     for (int64_t s : exportable_group_sizes(c)) sizes += std::to_string(s) + ", ";
+    sizes = sizes.empty() ? "none from 32 up; use 0 " : "group sizes that work for every linear of this model: " + sizes + "or 0 ";
     const char* loaders = info.format == HfExportFormat::CompressedTensors ? "compressed-tensors and vLLM size"
                           : o.method == Method::Awq                       ? "AutoAWQ's WQLinear_GEMM and vLLM size"
                                                                           : "GPTQModel/AutoGPTQ and vLLM size";
     throw Error("--group-size", std::string("model.layers.0.") + l.module,
                 std::to_string(g) + " does not divide its " + std::to_string(l.in) + " inputs: " + loaders +
-                    " scales and zeros as in_features // group_size groups, so they could not load the folder; "
-                    "group sizes that work for every linear of this model: " + sizes +
-                    "or 0 (per channel, -1 in config.json); --group-size auto picks " +
+                    " scales and zeros as in_features // group_size groups, so they could not load the folder; " + sizes +
+                    "(per channel, -1 in config.json); --group-size auto picks " +
                     std::to_string(auto_group_size(c, g)));
   }
 }
