@@ -4,21 +4,23 @@ their logits on fixed token ids recorded in small JSON files that a CI test hold
 reload of the same folders to (tests/pipeline/consumer_fixtures_test.cpp).
 
     python3 -m venv /work/venv-consumers
-    /work/venv-consumers/bin/pip install torch==2.15.0 transformers compressed-tensors bitsandbytes==0.50.2 \\
-        safetensors accelerate
+    /work/venv-consumers/bin/pip install torch==2.15.0 transformers==5.25.0 compressed-tensors==0.20.1 \\
+        bitsandbytes==0.50.2 safetensors accelerate optimum==2.3.0
+    BUILD_CUDA_EXT=0 /work/venv-consumers/bin/pip install gptqmodel==7.7.0   # sdist; its CPU kernel JIT-compiles
+                                                                             # on first use (~10 min on 2 cores)
     /work/venv-consumers/bin/python tools/make-consumer-fixtures.py --quantlab build/quantlab [--models tiny,bench]
 
 For each model and each export this runs `quantlab quantize ... --out DIR` (the arguments are
 recorded), then loads DIR with:
   nf4, fp4, int8        transformers + bitsandbytes (its CPU backend), the loader users use
   compressed-tensors    transformers + the compressed-tensors package (CompressedLinear)
-  gptq, gptq act-order, awq
-                        GPTQModel / AutoAWQ where they import; they are not installable as wheels
-                        that run on a CPU-only machine (GPTQModel builds CUDA extensions, AutoAWQ
-                        pins its kernels package), so otherwise a stated fallback: the folder's
-                        tensors dequantized by this script's own numpy reading of the documented
-                        GPTQ v1 / AWQ GEMM layouts (no quantlab code) into the transformers model
-                        of the same config.json without its quantization_config.
+  gptq, gptq act-order  transformers + optimum + GPTQModel 7.7.0 (built from its sdist without CUDA
+                        extensions: TorchLinear on the CPU), where it imports
+  awq                   AutoAWQ is an sdist only (0.2.9, archived) with CUDA kernels: not installed; a
+                        stated fallback reads these folders (and GPTQ folders under
+                        --no-gptq-awq-loaders): the tensors dequantized by this script's own numpy
+                        reading of the documented GPTQ v1 / AWQ GEMM layouts (no quantlab code) into
+                        the transformers model of the same config.json without its quantization_config.
 and records, for the last `positions` positions of the fixed token ids, the top-k logits and the
 log-sum-exp. The fixture header names the command, the versions and the loader used.
 """
@@ -105,14 +107,15 @@ def models():
 CALIB = ["--format", "text-paragraphs", "--raw", "--samples", "16", "--seq-len", "128", "--seed", "0", "--threads", "2"]
 
 
-def quantize(ql, model, name, args, work):
+def quantize(ql, model, name, args, work, reuse=False):
     out = os.path.join(work, name)
     cmd = [ql, "quantize", "--model", model["path"], "--out", out] + args
     if any(a in ("gptq", "awq") for a in args):
         cmd += ["--calib", model["calib"]] + CALIB
         if "tokenizer" in model:
             cmd += ["--tokenizer", model["tokenizer"]]
-    subprocess.run(cmd + ["--json"], check=True, capture_output=True)
+    if not (reuse and os.path.exists(os.path.join(out, "config.json"))):
+        subprocess.run(cmd + ["--json"], check=True, capture_output=True)
     return out, cmd
 
 
@@ -267,6 +270,8 @@ def main():
     ap.add_argument("--models", default="tiny,bench")
     ap.add_argument("--work", default="/tmp/quantlab-consumer-fixtures")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "pipeline", "fixtures", "consumers"))
+    ap.add_argument("--only", default="", help="comma-separated exports to (re)record into the existing fixture")
+    ap.add_argument("--reuse", action="store_true", help="keep export folders already under --work (made by this script)")
     ap.add_argument("--no-gptq-awq-loaders", action="store_true",
                     help="read GPTQ/AWQ folders with the numpy fallback even where GPTQModel/AutoAWQ import")
     a = ap.parse_args()
@@ -275,17 +280,26 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(2)
     os.makedirs(a.out, exist_ok=True)
-    versions = {p: importlib.metadata.version(p) for p in ("torch", "transformers", "bitsandbytes", "compressed-tensors",
-                                                           "safetensors", "numpy")}
+    versions = {}
+    for p in ("torch", "transformers", "bitsandbytes", "compressed-tensors", "safetensors", "numpy", "gptqmodel", "optimum"):
+        try:
+            versions[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            versions[p] = "not installed"
     versions["python"] = platform.python_version()
     table = models()
     for mname in a.models.split(","):
         model = table[mname]
         work = os.path.join(a.work, mname)
         os.makedirs(work, exist_ok=True)
-        entries = {}
+        path = os.path.join(a.out, mname + ".json")
+        only = [n for n in a.only.split(",") if n]
+        old = json.load(open(path)) if only else None
+        entries = dict(old["exports"]) if old else {}
         for name, args in model["exports"].items():
-            folder, cmd = quantize(a.quantlab, model, name, args, work)
+            if only and name not in only:
+                continue
+            folder, cmd = quantize(a.quantlab, model, name, args, work, a.reuse)
             qc = json.load(open(os.path.join(folder, "config.json")))["quantization_config"]
             kind = qc["quant_method"]
             m, loader = load_consumer(folder, kind, torch, transformers, not a.no_gptq_awq_loaders)
@@ -312,13 +326,14 @@ def main():
             }
             print(mname, name, loader, file=sys.stderr)
         fixture = {
-            "made_by": "tools/make-consumer-fixtures.py --models " + mname + (" --no-gptq-awq-loaders" if a.no_gptq_awq_loaders else ""),
+            "made_by": (old["made_by"] + "; then " if old else "") + "tools/make-consumer-fixtures.py --models " + mname +
+                       (" --no-gptq-awq-loaders" if a.no_gptq_awq_loaders else "") + (" --only " + a.only if only else ""),
             "versions": versions,
             "model": mname,
             "tokens": TOKENS,
             "exports": entries,
         }
-        with open(os.path.join(a.out, mname + ".json"), "w") as f:
+        with open(path, "w") as f:
             # One line per recorded position keeps the file small and its diffs readable.
             text = json.dumps(fixture, indent=1)
             text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
