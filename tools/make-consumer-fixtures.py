@@ -92,8 +92,9 @@ def models():
                 "gptq": ["--method", "gptq", "--bits", "4", "--group-size", "64"],
                 "gptq-act-order": ["--method", "gptq", "--bits", "4", "--group-size", "64", "--act-order"],
                 "awq": ["--method", "awq", "--bits", "4", "--group-size", "64"],
+                # compressed-tensors 0.20 reads act-order only with static groups (actorder "weight").
                 "ct-gptq-act-order": ["--method", "gptq", "--bits", "4", "--group-size", "64", "--act-order",
-                                      "--export-format", "compressed-tensors"],
+                                      "--static-groups", "--export-format", "compressed-tensors"],
                 "ct-awq": ["--method", "awq", "--bits", "4", "--group-size", "64", "--export-format", "compressed-tensors"],
                 "ct-gptq-sym": ["--method", "gptq", "--bits", "4", "--group-size", "64", "--sym", "--export-format",
                                 "compressed-tensors"],
@@ -325,19 +326,25 @@ def main():
                 **extra,
             }
             print(mname, name, loader, file=sys.stderr)
-        fixture = {
-            "made_by": (old["made_by"] + "; then " if old else "") + "tools/make-consumer-fixtures.py --models " + mname +
-                       (" --no-gptq-awq-loaders" if a.no_gptq_awq_loaders else "") + (" --only " + a.only if only else ""),
-            "versions": versions,
-            "model": mname,
-            "tokens": TOKENS,
-            "exports": entries,
-        }
-        with open(path, "w") as f:
-            # One line per recorded position keeps the file small and its diffs readable.
-            text = json.dumps(fixture, indent=1)
-            text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-            f.write(text + "\n")
+            write_fixture(a, mname, old, only, versions, entries, path)
+        write_fixture(a, mname, old, only, versions, entries, path)
+
+
+def write_fixture(a, mname, old, only, versions, entries, path):
+    """Written after every export, so a failure later in the run keeps what was recorded."""
+    fixture = {
+        "made_by": (old["made_by"] + "; then " if old else "") + "tools/make-consumer-fixtures.py --models " + mname +
+                   (" --no-gptq-awq-loaders" if a.no_gptq_awq_loaders else "") + (" --only " + a.only if only else ""),
+        "versions": versions,
+        "model": mname,
+        "tokens": TOKENS,
+        "exports": entries,
+    }
+    with open(path, "w") as f:
+        # Number lists on one line keep the file small and its diffs readable.
+        text = json.dumps(fixture, indent=1)
+        text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+        f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -104,8 +104,10 @@ struct OutTensor {
   std::vector<uint8_t> bytes;
 };
 
-// Whether a compressed-tensors export stores each column's group (weight_g_idx): GPTQ's act-order
-// without static groups, whose groups follow the activation order instead of the columns.
+// Whether a compressed-tensors export would store each column's group (weight_g_idx): GPTQ's
+// act-order without static groups, whose groups follow the activation order. compressed-tensors
+// 0.20 removed that form (actorder "group"), so check_exportable refuses it; the reader still
+// takes older files that have it.
 bool stores_g_idx(const QuantizeOptions& o) { return o.method == Method::Gptq && o.gptq.act_order && !o.gptq.static_groups; }
 
 // compressed-tensors' pack-quantized tensors (pack_to_int32): each code is the signed value plus
@@ -291,7 +293,7 @@ constexpr const char* kCompressedTensorsVersion = "0.20.1";
 nlohmann::ordered_json compressed_tensors_config(const QuantizeOptions& o) {
   const bool per_channel = o.grid.group_size <= 0;
   nlohmann::ordered_json weights;
-  if (o.method == Method::Gptq && o.gptq.act_order) weights["actorder"] = stores_g_idx(o) ? "group" : "weight";
+  if (o.method == Method::Gptq && o.gptq.act_order) weights["actorder"] = "weight";  // static groups (check_exportable)
   weights["dynamic"] = false;
   if (!per_channel) weights["group_size"] = o.grid.group_size;
   weights["num_bits"] = o.grid.bits;
@@ -354,6 +356,10 @@ void check_exportable(const ModelConfig& c, const ExportInfo& info) {
       throw Error("--export-format", "compressed-tensors", std::string("takes the integer grids of rtn, gptq and awq, not ") + method_name(o.method));
     if (o.grid.bits != 4 && o.grid.bits != 8)
       throw Error("--export-format", "compressed-tensors", "pack-quantized exports take --bits 4 or 8, not " + std::to_string(o.grid.bits));
+    if (stores_g_idx(o))
+      throw Error("--export-format", "compressed-tensors",
+                  "act-order groups out of column order (actorder \"group\") were removed in compressed-tensors 0.20, "
+                  "whose readers refuse them: add --static-groups (actorder \"weight\") or keep the native GPTQ layout");
   }
   if (!method_is_int_grid(o.method) || o.grid.group_size <= 0) return;
   const int64_t g = o.grid.group_size;

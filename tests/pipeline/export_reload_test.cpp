@@ -152,7 +152,6 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"int8", Method::Int8, 8, 0, false, false, false, false, kNative, "bitsandbytes-8bit"},
                       Case{"ct_rtn_g32", Method::Rtn, 4, 32, false, false, false, false, kCt, "pack-quantized"},
                       Case{"ct_gptq_sym_g32", Method::Gptq, 4, 32, true, false, false, false, kCt, "pack-quantized"},
-                      Case{"ct_gptq_actorder_g32", Method::Gptq, 4, 32, false, true, false, false, kCt, "pack-quantized"},
                       Case{"ct_gptq_actorder_static", Method::Gptq, 4, 32, false, true, true, false, kCt, "pack-quantized"},
                       Case{"ct_awq_g32", Method::Awq, 4, 32, false, false, false, false, kCt, "pack-quantized"},
                       Case{"ct_gptq_8bit_channel", Method::Gptq, 8, 0, true, false, false, false, kCt, "pack-quantized"}),
@@ -215,6 +214,13 @@ TEST(ExportFormat, CompressedTensorsTakesIntegerGridsOfFourOrEightBits) {
   info.options.grid.group_size = 64;
   EXPECT_THROW(check_exportable(bench_shapes(), info), Error);
   EXPECT_THROW(parse_export_format("gptq-v2"), Error);
+  // Act-order groups out of column order: compressed-tensors 0.20 removed actorder "group".
+  info.options.method = Method::Gptq;
+  info.options.grid.bits = 4;
+  info.options.gptq.act_order = true;
+  EXPECT_THROW(check_exportable(bench_shapes(), info), Error);
+  info.options.gptq.static_groups = true;
+  EXPECT_NO_THROW(check_exportable(bench_shapes(), info));
 }
 
 // The config.json of a compressed-tensors export follows llm-compressor's schema field for field.
@@ -224,6 +230,7 @@ TEST(ExportFormat, CompressedTensorsConfigSchema) {
   o.method = Method::Gptq;
   o.grid.group_size = 32;
   o.gptq.act_order = true;
+  o.gptq.static_groups = true;
   ThreadPool pool(1);
   const QuantizeResult q = quantize_model(source, calibration(), o, pool);
   ExportInfo info;
@@ -241,7 +248,7 @@ TEST(ExportFormat, CompressedTensorsConfigSchema) {
   EXPECT_EQ(w["group_size"], 32);
   EXPECT_EQ(w["strategy"], "group");
   EXPECT_EQ(w["symmetric"], false);
-  EXPECT_EQ(w["actorder"], "group");
+  EXPECT_EQ(w["actorder"], "weight");
   EXPECT_EQ(w["type"], "int");
   EXPECT_EQ(qc["config_groups"]["group_0"]["targets"], nlohmann::ordered_json({"Linear"}));
 }
