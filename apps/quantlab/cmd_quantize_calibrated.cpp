@@ -48,7 +48,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
   std::vector<FlagSpec> flags = {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint, Hugging Face folder); its weights are decoded to f32"},
           {"method", Takes::Value, "rtn, gptq, awq, nf4, fp4 or int8"},
           {"bits", Takes::Value, "integer grid bits: 2, 3, 4 or 8 (default 4)"},
-          {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel)"},
+          {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel; auto = the largest up to 128 that every exported linear's loader reads)"},
           {"sym", Takes::Nothing, "symmetric grid (rtn/gptq)"},
           {"act-order", Takes::Nothing, "GPTQ: columns by decreasing Hessian diagonal"},
           {"static-groups", Takes::Nothing, "GPTQ with --act-order: group parameters fitted before the updates"},
@@ -56,6 +56,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"block-size", Takes::Value, "GPTQ lazy block width (default 128); NF4/FP4 block (default 64)"},
           {"double-quant", Takes::Nothing, "NF4/FP4: double-quantize the absmax constants"},
           {"out", Takes::Value, "output folder: GPTQ (rtn, gptq), AWQ GEMM (awq) or bitsandbytes (nf4, fp4, int8)"},
+          {"export-format", Takes::Value, "native (default: the layouts of --out) or compressed-tensors (pack-quantized, rtn/gptq/awq at 4 or 8 bits)"},
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
           {"threads", Takes::Value, "worker threads (default: all cores)"},
@@ -75,7 +76,8 @@ int run_quantize_calibrated(const Args& a) {
   o.grid.bits = int(a.get_int("bits", 4));
   if (o.grid.bits != 2 && o.grid.bits != 3 && o.grid.bits != 4 && o.grid.bits != 8)
     throw Error("--bits", std::to_string(o.grid.bits), "expected 2, 3, 4 or 8");
-  o.grid.group_size = positive(a, "group-size", 128);
+  const bool auto_group = a.get("group-size") == std::optional<std::string>("auto");
+  o.grid.group_size = auto_group ? 128 : positive(a, "group-size", 128);
   o.grid.symmetric = a.has("sym");
   o.gptq.act_order = a.has("act-order");
   o.gptq.static_groups = a.has("static-groups");
@@ -136,6 +138,14 @@ int run_quantize_calibrated(const Args& a) {
                                       "the F16/F32 original would; quantize the original, or pass --allow-requantize");
     }
   }
+  if (auto_group) o.grid.group_size = pipeline::auto_group_size(model.config, 128);
+  const pipeline::HfExportFormat export_format = pipeline::parse_export_format(a.get("export-format").value_or("native"));
+  if (a.has("out") && !to_gguf) {  // refused before anything is quantized, streamed or not
+    pipeline::ExportInfo probe;
+    probe.options = o;
+    probe.format = export_format;
+    pipeline::check_exportable(model.config, probe);
+  }
 
   // Calibration set (read and packed before anything is quantized or written).
   std::vector<std::vector<int32_t>> samples;
@@ -171,6 +181,7 @@ int run_quantize_calibrated(const Args& a) {
     info.source_sha256 = sha256_file(model_path);
     info.calibration = prov;
     info.options = o;
+    info.format = export_format;
   }
   if (to_gguf) {
     gparams["gptq"] = {{"damp", o.gptq.damp_percent}, {"block_size", o.gptq.block_size}, {"act_order", o.gptq.act_order},
@@ -216,6 +227,7 @@ int run_quantize_calibrated(const Args& a) {
   } else {
     out["bits"] = o.grid.bits;
     out["group_size"] = o.grid.group_size;
+    if (out_arg) out["export_format"] = pipeline::export_format_name(export_format);
   }
   out["calibration_samples"] = samples.size();
   out["calibration_tokens"] = q.calibration_tokens;

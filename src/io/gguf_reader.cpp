@@ -285,6 +285,14 @@ int64_t GgufFile::get_int(const std::string& key, std::optional<int64_t> fallbac
   throw Error(path(), key, "missing metadata key");
 }
 
+std::optional<int64_t> GgufFile::get_token_id(const std::string& key) const {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  const int64_t id = v->as_int(path(), key);
+  if (gguf_token_id_is_none(id)) return std::nullopt;
+  return id;
+}
+
 double GgufFile::get_double(const std::string& key, std::optional<double> fallback) const {
   if (const auto* v = find(key)) return v->as_double(path(), key);
   if (fallback) return *fallback;

@@ -74,4 +74,9 @@ std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, floa
   return out;
 }
 
+int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim) {
+  const int64_t head = r / head_dim, within = r % head_dim;
+  return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
+}
+
 }  // namespace quantlab

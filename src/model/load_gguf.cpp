@@ -126,8 +126,8 @@ Model load_gguf_model(const std::string& path) {
     throw Error(path, a + "rope.scaling.type", "'" + scaling + "' is not supported (none, linear)");
   }
   if (arch == "gemma3") read_gemma3_options(f, a, c);
-  c.bos_id = int32_t(f.get_int("tokenizer.ggml.bos_token_id", -1));
-  c.eos_id = int32_t(f.get_int("tokenizer.ggml.eos_token_id", -1));
+  c.bos_id = int32_t(f.get_token_id("tokenizer.ggml.bos_token_id").value_or(-1));
+  c.eos_id = int32_t(f.get_token_id("tokenizer.ggml.eos_token_id").value_or(-1));
   const std::string tok_model = f.get_string("tokenizer.ggml.model", std::string("llama"));
   if (const GgufValue* v = f.find("tokenizer.ggml.add_bos_token")) c.add_bos = v->as_bool(path, "tokenizer.ggml.add_bos_token");
   else c.add_bos = tok_model == "llama";  // llama.cpp's default: SentencePiece vocabularies add BOS

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -103,12 +104,58 @@ struct OutTensor {
   std::vector<uint8_t> bytes;
 };
 
-// The safetensors tensors of one quantized linear (GPTQ / AWQ packing or bitsandbytes' layout), in
-// Hugging Face row order.
-std::vector<OutTensor> linear_tensors(const QuantizedTensor& t, Method method, const ModelConfig& c) {
+// Whether a compressed-tensors export would store each column's group (weight_g_idx): GPTQ's
+// act-order without static groups, whose groups follow the activation order. compressed-tensors
+// 0.20 removed that form (actorder "group"), so check_exportable refuses it; the reader still
+// takes older files that have it.
+bool stores_g_idx(const QuantizeOptions& o) { return o.method == Method::Gptq && o.gptq.act_order && !o.gptq.static_groups; }
+
+// compressed-tensors' pack-quantized tensors (pack_to_int32): each code is the signed value plus
+// 2^(bits-1), which is quantlab's unsigned code itself; zero points likewise, packed along the
+// output dimension. Scales are stored as F32 (they hold f16 values: see IntGridSpec), so the
+// decompressed weights are quantlab's f32 products.
+std::vector<OutTensor> pack_quantized_tensors(const IntQuantizedMatrix& m, const std::string& base, bool with_g_idx,
+                                              const std::string& name) {
+  const int bits = m.spec.bits, per_word = 32 / bits;
+  if (bits != 4 && bits != 8) throw Error(name, "bits", "compressed-tensors exports take 4 or 8 bits");
+  const int64_t words = (m.cols + per_word - 1) / per_word, zrows = (m.rows + per_word - 1) / per_word;
+  std::vector<uint32_t> packed(size_t(m.rows * words), 0u), zeros(size_t(zrows * m.n_groups), 0u);
+  std::vector<float> scales(size_t(m.rows * m.n_groups));
+  const float mid = float(1 << (bits - 1));
+  for (int64_t o = 0; o < m.rows; ++o) {
+    for (int64_t i = 0; i < m.cols; ++i)
+      packed[size_t(o * words + i / per_word)] |= uint32_t(m.codes[size_t(o * m.cols + i)]) << (bits * (i % per_word));
+    for (int64_t g = 0; g < m.n_groups; ++g) {
+      const IntGroupParams& p = m.params[size_t(o * m.n_groups + g)];
+      if (m.spec.symmetric && p.zero != mid) throw Error(name, "zero", "a symmetric grid whose zero is not 2^(bits-1)");
+      zeros[size_t((o / per_word) * m.n_groups + g)] |= uint32_t(p.zero) << (bits * (o % per_word));
+      scales[size_t(o * m.n_groups + g)] = p.scale;
+    }
+  }
+  if (!with_g_idx)
+    for (int64_t c = 0; c < m.cols; ++c)
+      if (m.g_idx[size_t(c)] != int32_t(m.spec.group_size > 0 ? c / m.spec.group_size : 0))
+        throw Error(name, "g_idx", "groups out of column order need weight_g_idx (act-order without static groups)");
+  std::vector<OutTensor> out;
+  out.push_back({base + "weight_packed", "I32", {m.rows, words}, bytes_of(packed)});
+  out.push_back({base + "weight_scale", "F32", {m.rows, m.n_groups}, bytes_of(scales)});
+  if (!m.spec.symmetric) out.push_back({base + "weight_zero_point", "I32", {zrows, m.n_groups}, bytes_of(zeros)});
+  if (with_g_idx) out.push_back({base + "weight_g_idx", "I32", {m.cols}, bytes_of(m.g_idx)});
+  out.push_back({base + "weight_shape", "I64", {2}, bytes_of(std::vector<int64_t>{m.rows, m.cols})});
+  return out;
+}
+
+// The safetensors tensors of one quantized linear (GPTQ / AWQ packing, bitsandbytes' layout or
+// compressed-tensors' pack-quantized), in Hugging Face row order.
+std::vector<OutTensor> linear_tensors(const QuantizedTensor& t, const ExportInfo& info, const ModelConfig& c) {
+  const Method method = info.options.method;
   const std::string base = hf_linear(t.name) + ".";
   const bool rope = interleaved_rope(c) && rope_heads(t.name, c) > 0;
   std::vector<OutTensor> out;
+  if (t.int_grid && info.format == HfExportFormat::CompressedTensors) {
+    const IntQuantizedMatrix mat = rope ? permute_rows(*t.int_grid, c.head_dim, true) : *t.int_grid;
+    return pack_quantized_tensors(mat, base, stores_g_idx(info.options), t.name);
+  }
   if (t.int_grid) {
     const IntQuantizedMatrix mat = rope ? permute_rows(*t.int_grid, c.head_dim, true) : *t.int_grid;
     const PackedIntWeights pk = method == Method::Awq ? pack_awq(mat) : pack_gptq(mat);
@@ -237,6 +284,40 @@ std::string export_tokenizer(const std::string& source, int64_t n_ctx, const fs:
   return "written from the GGUF vocabulary: tokenizer.json, tokenizer_config.json";
 }
 
+// quantization_config of a compressed-tensors checkpoint as llm-compressor saves one (ModelCompressor.
+// update_config: the QuantizationConfig's fields, sorted keys, unset arguments left out): one scheme
+// of weight-only int quantization over every Linear but lm_head. kCompressedTensorsVersion is the
+// release whose writer this follows field for field and whose reader loads the folders in
+// tools/make-consumer-fixtures.py.
+constexpr const char* kCompressedTensorsVersion = "0.20.1";
+nlohmann::ordered_json compressed_tensors_config(const QuantizeOptions& o) {
+  const bool per_channel = o.grid.group_size <= 0;
+  nlohmann::ordered_json weights;
+  if (o.method == Method::Gptq && o.gptq.act_order) weights["actorder"] = "weight";  // static groups (check_exportable)
+  weights["dynamic"] = false;
+  if (!per_channel) weights["group_size"] = o.grid.group_size;
+  weights["num_bits"] = o.grid.bits;
+  weights["strategy"] = per_channel ? "channel" : "group";
+  weights["symmetric"] = o.grid.symmetric;
+  weights["type"] = "int";
+  nlohmann::ordered_json scheme = {{"format", "pack-quantized"},
+                                   {"input_activations", nullptr},
+                                   {"output_activations", nullptr},
+                                   {"targets", {"Linear"}},
+                                   {"weights", weights}};
+  return {{"config_groups", {{"group_0", scheme}}},
+          {"format", "pack-quantized"},
+          {"global_compression_ratio", nullptr},
+          {"ignore", {"lm_head"}},
+          {"kv_cache_scheme", nullptr},
+          {"moe_sparsity_config", nullptr},
+          {"quant_method", "compressed-tensors"},
+          {"quantization_status", "compressed"},
+          {"sparsity_config", nlohmann::ordered_json::object()},
+          {"transform_config", nlohmann::ordered_json::object()},
+          {"version", kCompressedTensorsVersion}};
+}
+
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
@@ -246,9 +327,62 @@ void write_text(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
-int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim) {
-  const int64_t head = r / head_dim, within = r % head_dim;
-  return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
+HfExportFormat parse_export_format(const std::string& name) {
+  if (name == "native") return HfExportFormat::Native;
+  if (name == "compressed-tensors") return HfExportFormat::CompressedTensors;
+  throw Error("--export-format", name, "expected native or compressed-tensors");
+}
+
+const char* export_format_name(HfExportFormat f) { return f == HfExportFormat::Native ? "native" : "compressed-tensors"; }
+
+std::vector<int64_t> exportable_group_sizes(const ModelConfig& c) {
+  const int64_t widths = std::gcd(std::gcd(c.n_embd, c.n_head * c.head_dim), c.n_ff);
+  std::vector<int64_t> sizes;
+  for (int64_t g = int64_t(1) << 20; g >= 32; g /= 2)
+    if (widths % g == 0) sizes.push_back(g);
+  return sizes;
+}
+
+int64_t auto_group_size(const ModelConfig& c, int64_t preferred) {
+  for (int64_t g : exportable_group_sizes(c))
+    if (g <= preferred) return g;
+  return 0;
+}
+
+void check_exportable(const ModelConfig& c, const ExportInfo& info) {
+  const QuantizeOptions& o = info.options;
+  if (info.format == HfExportFormat::CompressedTensors) {
+    if (!method_is_int_grid(o.method))
+      throw Error("--export-format", "compressed-tensors", std::string("takes the integer grids of rtn, gptq and awq, not ") + method_name(o.method));
+    if (o.grid.bits != 4 && o.grid.bits != 8)
+      throw Error("--export-format", "compressed-tensors", "pack-quantized exports take --bits 4 or 8, not " + std::to_string(o.grid.bits));
+    if (stores_g_idx(o))
+      throw Error("--export-format", "compressed-tensors",
+                  "act-order groups out of column order (actorder \"group\") were removed in compressed-tensors 0.20, "
+                  "whose readers refuse them: add --static-groups (actorder \"weight\") or keep the native GPTQ layout");
+  }
+  if (!method_is_int_grid(o.method) || o.grid.group_size <= 0) return;
+  const int64_t g = o.grid.group_size;
+  const struct {
+    const char* module;
+    int64_t in;
+  } linears[] = {{"self_attn.q_proj", c.n_embd}, {"self_attn.k_proj", c.n_embd}, {"self_attn.v_proj", c.n_embd},
+                 {"self_attn.o_proj", c.n_head * c.head_dim}, {"mlp.gate_proj", c.n_embd}, {"mlp.up_proj", c.n_embd},
+                 {"mlp.down_proj", c.n_ff}};
+  for (const auto& l : linears) {
+    if (l.in % g == 0) continue;
+    std::string sizes;
+    for (int64_t s : exportable_group_sizes(c)) sizes += std::to_string(s) + ", ";
+    sizes = sizes.empty() ? "none from 32 up; use 0 " : "group sizes that work for every linear of this model: " + sizes + "or 0 ";
+    const char* loaders = info.format == HfExportFormat::CompressedTensors ? "compressed-tensors and vLLM size"
+                          : o.method == Method::Awq                       ? "AutoAWQ's WQLinear_GEMM and vLLM size"
+                                                                          : "GPTQModel/AutoGPTQ and vLLM size";
+    throw Error("--group-size", std::string("model.layers.0.") + l.module,
+                std::to_string(g) + " does not divide its " + std::to_string(l.in) + " inputs: " + loaders +
+                    " scales and zeros as in_features // group_size groups, so they could not load the folder; " + sizes +
+                    "(per channel, -1 in config.json); --group-size auto picks " +
+                    std::to_string(auto_group_size(c, g)));
+  }
 }
 
 nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& info) {
@@ -279,10 +413,13 @@ nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& 
   if (c.eos_id >= 0) j["eos_token_id"] = c.eos_id;
   j["torch_dtype"] = "float32";
   const QuantizeOptions& o = info.options;
+  check_exportable(c, info);
   nlohmann::ordered_json qc;
-  if (o.method == Method::Awq) {
-    qc = {{"quant_method", "awq"}, {"bits", o.grid.bits}, {"group_size", o.grid.group_size}, {"zero_point", true},
-          {"version", "gemm"}};
+  if (info.format == HfExportFormat::CompressedTensors) {
+    qc = compressed_tensors_config(o);
+  } else if (o.method == Method::Awq) {
+    qc = {{"quant_method", "awq"}, {"bits", o.grid.bits}, {"group_size", o.grid.group_size <= 0 ? -1 : o.grid.group_size},
+          {"zero_point", true}, {"version", "gemm"}};
   } else if (method_is_int_grid(o.method)) {
     qc = {{"quant_method", "gptq"}, {"checkpoint_format", "gptq"}, {"bits", o.grid.bits},
           {"group_size", o.grid.group_size <= 0 ? -1 : o.grid.group_size}, {"sym", o.grid.symmetric},
@@ -335,7 +472,7 @@ HfExportWriter::HfExportWriter(const Model& source, const ExportInfo& info, cons
       if (planned.empty()) {
         const QuantizedTensor t = placeholder("blk.0.attn_output.weight", ls.rows, ls.cols, info.options);
         const std::string prefix = hf_linear(t.name) + ".";
-        for (OutTensor& o : linear_tensors(t, info.options.method, c)) {
+        for (OutTensor& o : linear_tensors(t, info, c)) {
           o.name = o.name.substr(prefix.size());
           planned.push_back(std::move(o));
         }
@@ -383,7 +520,7 @@ void HfExportWriter::write_layer(int layer, const LayerWeights& weights, const s
   const ModelConfig& c = source_.config;
   for (const OutTensor& t : layer_tensors(layer, weights, c)) stream_->write(t.name, t.bytes.data(), t.bytes.size());
   for (const QuantizedTensor& q : tensors)
-    for (const OutTensor& t : linear_tensors(q, info_.options.method, c)) stream_->write(t.name, t.bytes.data(), t.bytes.size());
+    for (const OutTensor& t : linear_tensors(q, info_, c)) stream_->write(t.name, t.bytes.data(), t.bytes.size());
 }
 
 void HfExportWriter::layer_done(int layer, const LayerWeights& weights, std::vector<QuantizedTensor>& tensors) {
@@ -423,134 +560,6 @@ void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std
   w.finish(q);
 }
 
-Model load_quantized_export(const std::string& dir) {
-  const std::string config_path = (fs::path(dir) / "config.json").string();
-  const nlohmann::json j = read_json_file(config_path);
-  auto need = [&](const nlohmann::json& obj, const std::string& key) -> const nlohmann::json& {
-    const nlohmann::json* v = json_member(obj, key);
-    if (!v) throw Error(config_path, key, "missing");
-    return *v;
-  };
-  const nlohmann::json& qc = need(j, "quantization_config");
-  const nlohmann::json& qm = need(j, "quantlab_model");
-  const std::string method = need(qc, "quant_method").get<std::string>();
-  if (method != "gptq" && method != "awq") throw Error(config_path, "quant_method", "expected gptq or awq, got " + method);
-
-  Model m;
-  m.source = dir;
-  m.source_format = method;
-  ModelConfig& c = m.config;
-  c.arch = need(qm, "source_arch").get<std::string>();
-  c.n_layer = need(j, "num_hidden_layers").get<int64_t>();
-  c.n_embd = need(j, "hidden_size").get<int64_t>();
-  c.n_head = need(j, "num_attention_heads").get<int64_t>();
-  c.n_head_kv = need(j, "num_key_value_heads").get<int64_t>();
-  c.head_dim = need(j, "head_dim").get<int64_t>();
-  c.n_ff = need(j, "intermediate_size").get<int64_t>();
-  c.n_vocab = need(j, "vocab_size").get<int64_t>();
-  c.n_ctx_train = need(j, "max_position_embeddings").get<int64_t>();
-  c.rms_eps = float(need(j, "rms_norm_eps").get<double>());
-  c.rope_freq_base = float(need(j, "rope_theta").get<double>());
-  c.n_rot = c.head_dim;
-  const bool interleaved = need(qm, "rope_interleaved_in_source").get<bool>();
-  c.rope_style = interleaved ? RopeStyle::Normal : RopeStyle::NeoX;
-  c.tied_embeddings = need(j, "tie_word_embeddings").get<bool>();
-  c.qkv_bias = c.arch == "qwen2";
-  if (auto* v = json_member(j, "bos_token_id")) c.bos_id = v->get<int32_t>();
-  if (auto* v = json_member(j, "eos_token_id")) c.eos_id = v->get<int32_t>();
-  c.add_bos = need(qm, "add_bos").get<bool>();
-  c.validate(config_path);
-  const int bits = need(qc, "bits").get<int>();
-  const int64_t group_size = need(qc, "group_size").get<int64_t>();
-  const bool sym = method == "gptq" && need(qc, "sym").get<bool>();
-
-  auto ckpt = std::make_shared<SafetensorsCheckpoint>(dir);
-  auto store = std::make_shared<WeightStore>();
-  store->parent = ckpt;
-  m.storage = store;
-  auto tensor = [&](const std::string& name) -> const SafetensorsCheckpoint::Entry& {
-    const auto* e = ckpt->find(name);
-    if (!e) throw Error(ckpt->path(), name, "tensor missing");
-    return *e;
-  };
-  auto f32 = [&](const std::string& name, int64_t n) {
-    const auto& e = tensor(name);
-    if (e.tensor->dtype->name != "F32" || e.tensor->n_elements() != n)
-      throw Error(ckpt->path(), name, "expected F32 with " + std::to_string(n) + " values");
-    std::vector<float> v(static_cast<size_t>(n));
-    std::memcpy(v.data(), e.file->data(*e.tensor), size_t(n) * sizeof(float));
-    return v;
-  };
-  auto i32 = [&](const std::string& name, std::vector<int64_t>& shape) {
-    const auto& e = tensor(name);
-    if (e.tensor->dtype->name != "I32") throw Error(ckpt->path(), name, "expected I32");
-    shape = e.tensor->shape;
-    std::vector<int32_t> v(size_t(e.tensor->n_elements()));
-    std::memcpy(v.data(), e.file->data(*e.tensor), v.size() * sizeof(int32_t));
-    return v;
-  };
-  auto linear = [&](int64_t layer, const char* role, int64_t rows, int64_t cols) {
-    const std::string gguf = "blk." + std::to_string(layer) + "." + role + ".weight";
-    const std::string base = hf_linear(gguf) + ".";
-    PackedIntWeights p;
-    p.in = cols, p.out = rows, p.bits = bits;
-    p.n_groups = group_size <= 0 ? 1 : (cols + group_size - 1) / group_size;
-    p.qweight = i32(base + "qweight", p.qweight_shape);
-    p.qzeros = i32(base + "qzeros", p.qzeros_shape);
-    const auto& se = tensor(base + "scales");
-    if (se.tensor->dtype->name != "F16" || se.tensor->n_elements() != p.n_groups * rows)
-      throw Error(ckpt->path(), base + "scales", "expected F16 [groups, out]");
-    const int64_t words_per_col = method == "awq" ? cols : cols * bits / 32;
-    const int64_t zero_words = method == "awq" ? rows / 8 : rows * bits / 32;
-    if (int64_t(p.qweight.size()) != words_per_col * (method == "awq" ? rows / 8 : rows))
-      throw Error(ckpt->path(), base + "qweight", "size does not match config.json");
-    if (int64_t(p.qzeros.size()) != p.n_groups * zero_words)
-      throw Error(ckpt->path(), base + "qzeros", "size does not match config.json");
-    p.scales_shape = se.tensor->shape;
-    p.scales.resize(size_t(se.tensor->n_elements()));
-    std::memcpy(p.scales.data(), se.file->data(*se.tensor), p.scales.size() * 2);
-    IntQuantizedMatrix mat;
-    if (method == "awq") {
-      mat = unpack_awq(p, group_size);
-    } else {
-      std::vector<int64_t> g_shape;
-      p.g_idx = i32(base + "g_idx", g_shape);
-      if (int64_t(p.g_idx.size()) != cols) throw Error(ckpt->path(), base + "g_idx", "expected one entry per input column");
-      mat = unpack_gptq(p, sym);
-    }
-    if (mat.rows != rows || mat.cols != cols) throw Error(ckpt->path(), base + "qweight", "shape does not match config.json");
-    if (interleaved && rope_heads(gguf, c) > 0) mat = permute_rows(mat, c.head_dim, false);
-    return store->adopt(mat.dequantize(), rows, cols);
-  };
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  m.token_embd = store->adopt(f32("model.embed_tokens.weight", c.n_vocab * c.n_embd), c.n_vocab, c.n_embd);
-  m.output_norm = f32("model.norm.weight", c.n_embd);
-  m.output = c.tied_embeddings ? m.token_embd
-                               : store->adopt(f32("lm_head.weight", c.n_vocab * c.n_embd), c.n_vocab, c.n_embd);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    LayerWeights L;
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    L.attn_norm = f32(p + "input_layernorm.weight", c.n_embd);
-    L.ffn_norm = f32(p + "post_attention_layernorm.weight", c.n_embd);
-    L.wq = linear(l, "attn_q", q_dim, c.n_embd);
-    L.wk = linear(l, "attn_k", kv_dim, c.n_embd);
-    L.wv = linear(l, "attn_v", kv_dim, c.n_embd);
-    L.wo = linear(l, "attn_output", c.n_embd, q_dim);
-    L.ffn_gate = linear(l, "ffn_gate", c.n_ff, c.n_embd);
-    L.ffn_up = linear(l, "ffn_up", c.n_ff, c.n_embd);
-    L.ffn_down = linear(l, "ffn_down", c.n_embd, c.n_ff);
-    if (c.qkv_bias) {
-      L.q_bias = f32(p + "self_attn.q_proj.bias", q_dim);
-      L.k_bias = f32(p + "self_attn.k_proj.bias", kv_dim);
-      L.v_bias = f32(p + "self_attn.v_proj.bias", kv_dim);
-      if (interleaved) {
-        L.q_bias = permute_vector(L.q_bias, c.head_dim, false);
-        L.k_bias = permute_vector(L.k_bias, c.head_dim, false);
-      }
-    }
-    m.layers.push_back(std::move(L));
-  }
-  return m;
-}
+Model load_quantized_export(const std::string& dir) { return load_hf_model(dir); }
 
 }  // namespace quantlab::pipeline

@@ -19,13 +19,16 @@ const GgufArray& typed_array(const GgufFile& f, const std::string& key, std::ini
   return a;
 }
 
-// A special-token id key: keeps the default when absent; an id outside the vocabulary is an
-// error (except padding, which only informs and is dropped, as llama.cpp does).
+// A special-token id key: keeps the default when absent. llama.cpp writes 0xFFFFFFFF (its
+// LLAMA_TOKEN_NULL, -1, stored as uint32) for "no such token", e.g. llama-convert-llama2c-to-ggml's
+// seperator/padding ids; llama.cpp's loader then keeps the vocabulary's default, and so does this
+// (-1 stored as int32 is taken the same way). Any other id outside the vocabulary is an error
+// (llama.cpp only warns; such a file is broken), except padding, which only informs and is dropped.
 void read_id(const GgufFile& f, const std::string& key, size_t n_tokens, int32_t& id, bool tolerate = false) {
   if (id >= static_cast<int64_t>(n_tokens)) id = -1;  // a default that does not fit this vocabulary
-  const GgufValue* v = f.find(key);
-  if (!v) return;
-  const int64_t x = v->as_int(f.path(), key);
+  const std::optional<int64_t> given = f.get_token_id(key);
+  if (!given) return;
+  const int64_t x = *given;
   if (x < 0 || x >= static_cast<int64_t>(n_tokens)) {
     if (tolerate) return;
     throw Error(f.path(), key, "token id " + std::to_string(x) + " outside the vocabulary of " + std::to_string(n_tokens));

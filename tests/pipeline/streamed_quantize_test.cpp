@@ -153,17 +153,22 @@ TEST(StreamedExport, HuggingFaceFolderHasTheBytesOfTheInMemoryExport) {
   const fs::path dir = test::temp_dir("streamed-hf");
   // AWQ's GEMM packing needs output rows in multiples of 8 (aidreams' FFN has 172): the bench
   // suite covers it.
-  for (Method method : {Method::Rtn, Method::Gptq, Method::Nf4, Method::Int8}) {
+  // compressed-tensors pads its words, so it takes 4 bits here too.
+  const std::pair<Method, HfExportFormat> cases[] = {
+      {Method::Rtn, HfExportFormat::Native}, {Method::Gptq, HfExportFormat::Native}, {Method::Nf4, HfExportFormat::Native},
+      {Method::Int8, HfExportFormat::Native}, {Method::Gptq, HfExportFormat::CompressedTensors}};
+  for (const auto& [method, format] : cases) {
     QuantizeOptions o;
     o.method = method;
-    o.grid.bits = 8;  // 172 rows pack into 32-bit words at 8 bits, not at 4
-    o.grid.group_size = 32;  // 172-wide down rows: a short last group
+    o.grid.bits = format == HfExportFormat::CompressedTensors ? 4 : 8;  // 172 rows pack into 32-bit words at 8 bits, not at 4
+    o.grid.group_size = 0;  // 172-wide down rows: no group size divides every linear's inputs
     o.micro_batch_tokens = 100;
     ExportInfo info;
     info.source_path = aidreams();
     info.source_sha256 = "test";
     info.options = o;
-    const std::string name = method_name(method);
+    info.format = format;
+    const std::string name = std::string(method_name(method)) + "-" + export_format_name(format);
     const QuantizeResult kept = quantize_model(m, calib, o, pool);
     export_quantized(kept, info, (dir / (name + "-memory")).string());
 
@@ -196,6 +201,7 @@ TEST(StreamedExport, AnUnfinishedExportLeavesNothing) {
   QuantizeOptions o;
   o.method = Method::Rtn;
   o.grid.bits = 8;
+  o.grid.group_size = 0;
   o.keep_model = false;
   ExportInfo info;
   info.source_path = aidreams();

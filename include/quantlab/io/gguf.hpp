@@ -62,6 +62,11 @@ struct GgufTensorInfo {
   int64_t n_elements() const;
 };
 
+// llama.cpp's LLAMA_TOKEN_NULL (-1) as its tools store it in a tokenizer.ggml.*_token_id key: its
+// converters write the int32 -1 with gguf_set_val_u32, i.e. 0xFFFFFFFF (llama-convert-llama2c-to-
+// ggml's seperator/padding ids); an int32 -1 means the same.
+inline bool gguf_token_id_is_none(int64_t id) { return id == int64_t(0xFFFFFFFFu) || id == -1; }
+
 class GgufFile {
  public:
   // Maps and parses `path`; validates the header, every KV and every tensor (type known, sizes
@@ -80,6 +85,9 @@ class GgufFile {
   int64_t get_int(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const;
   double get_double(const std::string& key, std::optional<double> fallback = std::nullopt) const;
   std::string get_string(const std::string& key, std::optional<std::string> fallback = std::nullopt) const;
+  // A tokenizer.ggml.*_token_id key: nullopt when absent or when it holds llama.cpp's "no such
+  // token" (see gguf_token_id_is_none), in which case llama.cpp keeps its default id.
+  std::optional<int64_t> get_token_id(const std::string& key) const;
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(const std::string& name) const;

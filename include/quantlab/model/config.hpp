@@ -68,6 +68,11 @@ struct ModelConfig {
 std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, float factor, float low_freq_factor,
                                             float high_freq_factor, int64_t original_ctx);
 
+// Row order between llama.cpp's interleaved rotary layout (its converter permutes llama Q/K rows so
+// that RoPE rotates adjacent pairs) and Hugging Face's (rotate_half): the Hugging Face row of
+// interleaved row r in a matrix of heads of `head_dim` rows.
+int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim);
+
 // llama.cpp's interleaved sliding-window pattern (llama_hparams::set_swa_pattern, dense_first
 // false): with period n, layer l is local unless l % n == n - 1; n == 0 makes every layer local.
 std::vector<uint8_t> swa_pattern(int64_t n_layer, int64_t period);

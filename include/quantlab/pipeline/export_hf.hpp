@@ -4,6 +4,12 @@
 //   rtn, gptq  -> GPTQ v1 tensors (qweight/qzeros/scales/g_idx; quant_method gptq, checkpoint_format gptq)
 //   awq        -> AWQ GEMM tensors (quant_method awq, version gemm)
 //   nf4/fp4/int8 -> bitsandbytes tensors (bnb_serialize) and its quantization_config
+// or, with format CompressedTensors, rtn/gptq/awq grids of 4 or 8 bits as compressed-tensors'
+// pack-quantized layout (what llm-compressor writes and vLLM serves; formats/export_layouts.hpp
+// lists the tensors), quant_method compressed-tensors.
+// Every folder is one its target loader reads: group sizes that do not divide a linear's inputs
+// (a partial last group, which AutoAWQ's WQLinear_GEMM, vLLM and compressed-tensors size as
+// in_features // group_size) are refused up front, naming the tensor and the sizes that work.
 // Tensors that are not quantized (embedding, norms, output projection, biases) are stored as F32,
 // exactly the values the in-memory model computes with. Rotary layout: llama-arch GGUF and llama2.c
 // weights hold Q/K rows in the interleaved order; the export undoes that permutation (rows of the
@@ -22,12 +28,31 @@
 
 namespace quantlab::pipeline {
 
+enum class HfExportFormat {
+  Native,            // GPTQ v1 (rtn, gptq), AWQ GEMM (awq), bitsandbytes (nf4, fp4, int8)
+  CompressedTensors  // compressed-tensors pack-quantized (rtn, gptq, awq; 4 or 8 bits)
+};
+HfExportFormat parse_export_format(const std::string& name);  // "native" | "compressed-tensors"; Error names --export-format
+const char* export_format_name(HfExportFormat f);
+
 struct ExportInfo {
   std::string source_path;
   std::string source_sha256;
   calib::Provenance calibration;  // empty dataset name for calibration-free methods
   QuantizeOptions options;
+  HfExportFormat format = HfExportFormat::Native;
 };
+
+// Group sizes every target loader reads for this model: the powers of two from 32 up that divide
+// the input width of every linear, largest first (empty when none does; per channel always works).
+std::vector<int64_t> exportable_group_sizes(const ModelConfig& c);
+// The largest of them not above `preferred`, else 0 (per channel): `--group-size auto`.
+int64_t auto_group_size(const ModelConfig& c, int64_t preferred = 128);
+// Throws Error("--group-size", tensor, ...) when the options' group size does not divide a linear's
+// inputs (naming that linear and the sizes that work), and Error("--export-format", ...) for a
+// method/format pair no loader reads. Called by export_config and HfExportWriter before anything
+// is quantized; callers that quantize in memory first call it themselves.
+void check_exportable(const ModelConfig& c, const ExportInfo& info);
 
 // The config.json object (model configuration + quantization_config).
 nlohmann::ordered_json export_config(const QuantizeResult& q, const ExportInfo& info);
@@ -59,12 +84,9 @@ class HfExportWriter : public LayerSink {
   bool finished_ = false;
 };
 
-// Reloads a GPTQ or AWQ folder written by export_quantized as an evaluable model (dequantized f32
-// linears), giving the same logits as the in-memory result. Throws Error naming the file and field.
+// Reloads a folder written by export_quantized as an evaluable model (dequantized f32 linears),
+// giving the same logits as the in-memory result: load_hf_model, which reads every quantized
+// layout of the format registry (formats/export_layouts.hpp). Throws Error naming the file and field.
 Model load_quantized_export(const std::string& dir);
-
-// Row order between llama.cpp's interleaved rotary layout and Hugging Face's: HF row of GGUF row r
-// in a matrix of `n_head` heads of `head_dim` rows.
-int64_t hf_row_of_gguf_row(int64_t r, int64_t head_dim);
 
 }  // namespace quantlab::pipeline
