@@ -19,15 +19,10 @@ constexpr int kTileCols = 16;
 constexpr int64_t kScratchDoubles = 1 << 17;  // a token block in double: 1 MiB, L2-resident
 
 // Four doubles of a row, as one vector: element-wise arithmetic, so its width changes no result.
-// (GCC/clang lower it to whatever the target has: AVX-512, AVX2, SSE2 or NEON registers.)
+// (GCC/clang lower it to whatever the target has: AVX-512, AVX2, SSE2 or NEON registers.) Vectors
+// are moved with memcpy and never passed to or returned from a function, whose ABI would depend on
+// the target.
 typedef double V4 __attribute__((vector_size(32)));
-
-inline V4 load4(const double* p) {
-  V4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store4(double* p, V4 v) { std::memcpy(p, &v, sizeof v); }
 
 // Rows i0 .. i0+R-1 of the sum, columns from i0 on, over `tb` tokens of xd ([tb, n], double).
 template <int R>
@@ -37,11 +32,11 @@ void gram_tile_rows(double* sum, const double* xd, int64_t tb, int64_t n, int64_
   for (; j0 + kTileCols <= n; j0 += kTileCols) {
     V4 acc[R][kVecs];
     for (int a = 0; a < R; ++a)
-      for (int v = 0; v < kVecs; ++v) acc[a][v] = load4(sum + (i0 + a) * n + j0 + 4 * v);
+      std::memcpy(acc[a], sum + (i0 + a) * n + j0, sizeof acc[a]);
     for (int64_t t = 0; t < tb; ++t) {
       const double* xr = xd + t * n;
       V4 xj[kVecs];
-      for (int v = 0; v < kVecs; ++v) xj[v] = load4(xr + j0 + 4 * v);
+      std::memcpy(xj, xr + j0, sizeof xj);
       for (int a = 0; a < R; ++a) {
         const double xi = xr[i0 + a];
         for (int v = 0; v < kVecs; ++v) acc[a][v] += xi * xj[v];
@@ -50,7 +45,7 @@ void gram_tile_rows(double* sum, const double* xd, int64_t tb, int64_t n, int64_
     // The first tile of a row block reaches below the diagonal: those sums are not kept.
     for (int a = 0; a < R; ++a) {
       double row[kTileCols];
-      for (int v = 0; v < kVecs; ++v) store4(row + 4 * v, acc[a][v]);
+      std::memcpy(row, acc[a], sizeof row);
       for (int b = std::max<int>(0, int(i0 + a - j0)); b < kTileCols; ++b) sum[(i0 + a) * n + j0 + b] = row[b];
     }
   }
