@@ -144,12 +144,13 @@ void awq_clip(ThreadPool& pool, float* w, int64_t rows, const AwqInputStats& x, 
           fake_quantize_group(diff.data(), width, grid);
           for (int64_t i = 0; i < width; ++i) diff[size_t(i)] -= src[i];
           // G·d as a sum of G's rows (G is symmetric): each element's sum runs in j order, and the
-          // inner loop over i vectorizes without reordering any sum.
+          // inner loop over i vectorizes without reordering any sum; the fused multiply-add is
+          // explicit so that no build (with or without FMA) rounds it differently.
           std::fill(gd.begin(), gd.begin() + width, 0.0f);
           for (int64_t j = 0; j < width; ++j) {
             const float* gj = block + j * gs;
             const float dj = diff[size_t(j)];
-            for (int64_t i = 0; i < width; ++i) gd[size_t(i)] += dj * gj[i];
+            for (int64_t i = 0; i < width; ++i) gd[size_t(i)] = std::fma(dj, gj[i], gd[size_t(i)]);
           }
           double err = 0;
           for (int64_t i = 0; i < width; ++i) err += double(diff[size_t(i)]) * double(gd[size_t(i)]);

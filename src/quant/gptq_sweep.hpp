@@ -3,13 +3,14 @@
 // gptq_gguf.cpp's GGUF blocks): the weight's transposed layout, dead inputs, act-order's reordering
 // and the damped inverse-Hessian factor (all in place on the one n x n Hessian), and the column
 // sweep that quantizes one column at a time and pushes its error onto the later columns, in lazy
-// blocks.
+// blocks. Every floating-point step is in a fixed order with explicit fused multiply-adds
+// (backend/linalg.hpp's kernels for the factor and the lazy update), so the result has the same
+// bits on every CPU and build.
 #include "quantlab/backend/linalg.hpp"
 #include "quantlab/core/error.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -120,7 +121,7 @@ double sweep(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vect
       for (int64_t j = col + 1; j < i2; ++j) {
         const float u = float(U[size_t(col * cols + j)]);
         float* wj = wt.data() + j * rows;
-        for (int64_t r = 0; r < rows; ++r) wj[r] -= e[r] * u;
+        for (int64_t r = 0; r < rows; ++r) wj[r] = std::fma(-e[r], u, wj[r]);
       }
     }
     if (i2 < cols) {
@@ -129,8 +130,7 @@ double sweep(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vect
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t j = 0; j < rest; ++j) ublock[size_t(i * rest + j)] = float(U[size_t((i1 + i) * cols + i2 + j)]);
       // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(rest), int(rows), int(nb), -1.0f, ublock.data(), int(rest),
-                  err.data(), int(rows), 1.0f, wt.data() + i2 * rows, int(rows));
+      subtract_transposed_product(wt.data() + i2 * rows, rows, ublock.data(), rest, err.data(), rows, rest, rows, nb);
     }
   }
   return loss;

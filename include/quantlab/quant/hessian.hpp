@@ -7,13 +7,17 @@
 
 namespace quantlab {
 
+class ThreadPool;
+
 class HessianAccumulator {
  public:
-  explicit HessianAccumulator(int64_t n) : n_(n), sum_(size_t(n * n), 0.0) {}
+  // `pool`, if given, shares the rows of each update out over its threads (same bits).
+  explicit HessianAccumulator(int64_t n, ThreadPool* pool = nullptr) : n_(n), pool_(pool) {}
 
-  // x: [tokens, n] row-major activations. The sum is formed over fixed chunks of 256 consecutive
-  // tokens of everything added (an f32 rank-k update each, added to the double sum), so adding the
-  // same tokens in several calls -- micro-batches of any size -- gives the same bits as one call.
+  // x: [tokens, n] row-major activations. Every element of the sum adds its exact products one
+  // token after the other, in the order the tokens are added (gram_accumulate, backend/linalg.hpp):
+  // adding the same tokens in several calls -- micro-batches of any size -- gives the same bits as
+  // one call, on any CPU and with any thread count.
   void add(const float* x, int64_t tokens);
 
   int64_t dim() const { return n_; }
@@ -24,14 +28,10 @@ class HessianAccumulator {
   std::vector<double> take_hessian();
 
  private:
-  static constexpr int64_t kChunk = 256;
-  void flush();
-
   int64_t n_;
+  ThreadPool* pool_;
   int64_t tokens_ = 0;
-  std::vector<double> sum_;     // upper triangle is filled; take_hessian() mirrors it
-  std::vector<float> pending_;  // the tokens of the current, incomplete chunk
-  std::vector<float> part_;     // one chunk's f32 product
+  std::vector<double> sum_;  // upper triangle is filled; take_hessian() mirrors it
 };
 
 }  // namespace quantlab
