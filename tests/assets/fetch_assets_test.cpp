@@ -10,6 +10,8 @@
 #include <string>
 
 namespace fs = std::filesystem;
+using quantlab::test::python;
+using quantlab::test::shell_quote_path;
 using quantlab::test::source_dir;
 using quantlab::test::temp_dir;
 
@@ -39,10 +41,10 @@ std::string read_file(const fs::path& p) {
 class FetchAssets : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (run("python3 -c 'import pip'").status != 0) GTEST_SKIP() << "python3 with pip is absent";
+    if (run(shell_quote_path(python()) + " -c 'import pip'").status != 0) QUANTLAB_SKIP() << python() << " with pip is absent";
     dir_ = temp_dir("fetch-assets");
     fs::remove_all(dir_);
-    const auto made = run("python3 " + (source_dir() / "tests/assets/fetch_assets_fixture.py").string() + " " +
+    const auto made = run(shell_quote_path(python()) + " " + (source_dir() / "tests/assets/fetch_assets_fixture.py").string() + " " +
                           dir_.string());
     ASSERT_EQ(made.status, 0) << made.out;
     cache_ = dir_ / "cache";
@@ -53,7 +55,7 @@ class FetchAssets : public ::testing::Test {
     const std::string env = "QUANTLAB_ASSETS=" + cache_.string() + " QUANTLAB_SHARED=" + (dir_ / "shared").string() +
                             " QUANTLAB_ASSETS_MANIFEST=" + (dir_ / "manifest.json").string() +
                             " PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_FIND_LINKS=" + (dir_ / "wheels").string() + " ";
-    return run(env + (source_dir() / "tools/fetch-assets").string() + " " + args);
+    return run(env + shell_quote_path(python()) + " " + (source_dir() / "tools/fetch-assets").string() + " " + args);
   }
   void expect_all_fetched() const {
     EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));

@@ -31,7 +31,7 @@ class GgufQuantizeTest : public ::testing::Test {
   void SetUp() override {
     const fs::path model = test::shared_dir() / "models/aidreams260K/aidreams260K.bin";
     const fs::path tok = test::shared_dir() / "models/aidreams260K/tok512.bin";
-    if (!fs::exists(model) || !fs::exists(tok)) GTEST_SKIP() << "input absent: " << model;
+    if (!fs::exists(model) || !fs::exists(tok)) QUANTLAB_SKIP() << "input absent: " << model;
     dir_ = test::temp_dir("ggufq");
     in_ = (dir_ / "aidreams260K.gguf").string();
     Llama2cCheckpoint ck(model.string());
