@@ -61,6 +61,7 @@ class FetchAssets : public ::testing::Test {
     EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/text.txt"), read_file(dir_ / "expected/text.txt"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/plain.bin"), read_file(dir_ / "expected/plain.bin"));
+    EXPECT_EQ(read_file(cache_ / "data/fixture/paragraphs.txt"), read_file(dir_ / "expected/paragraphs.txt"));
     EXPECT_TRUE(fs::is_symlink(cache_ / "data/fixture/shared.txt"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/shared.txt"), read_file(dir_ / "expected/shared.txt"));
   }
@@ -109,6 +110,24 @@ TEST_F(FetchAssets, CorruptedFileIsDetectedAndFetchedAgain) {
   EXPECT_NE(offline.status, 0) << "a corrupted file must not pass when it cannot be fetched again";
   EXPECT_NE(offline.out.find("quantlab-fixture==1.0"), std::string::npos) << offline.out;
   EXPECT_FALSE(fs::exists(model)) << "the corrupted file must not stay in the cache";
+}
+
+// A clone with no ../shared beside it: the PyPI assets still come, what only ../shared provides is
+// named as absent, and only a role asked for by name makes it fail.
+TEST_F(FetchAssets, WithoutSharedAGroupGoesOnAndNamesWhatIsAbsent) {
+  fs::remove_all(dir_ / "shared");
+  const auto r = fetch("--quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("1 asset(s) absent, only ../shared provides them"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("roles s"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));
+  EXPECT_EQ(read_file(cache_ / "data/fixture/paragraphs.txt"), read_file(dir_ / "expected/paragraphs.txt"));
+  EXPECT_FALSE(fs::exists(cache_ / "data/fixture/shared.txt"));
+  for (const char* ask : {"--print s", "s"}) {
+    const auto named = fetch(ask);
+    EXPECT_NE(named.status, 0) << ask;
+    EXPECT_NE(named.out.find("only ../shared provides it"), std::string::npos) << named.out;
+  }
 }
 
 TEST_F(FetchAssets, PrintGivesThePathOfTheRole) {
