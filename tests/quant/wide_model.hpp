@@ -30,7 +30,7 @@ inline uint64_t splitmix64(uint64_t x) {
 // Tensor number t (file order), `rows` x `width` (a norm: rows == 0).
 inline std::vector<float> wide_weights(uint64_t t, int64_t rows, int64_t width) {
   const int64_t n = rows == 0 ? width : rows * width;
-  std::vector<float> v(size_t(n));
+  std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t h = splitmix64((t << 32) | uint64_t(i));
     if (rows == 0) {
