@@ -92,14 +92,15 @@ TEST_F(LlamaCppConvertedModel, LoadsInEveryCommand) {
           at("q4_k_m.gguf"));
   const auto kld = ok_json("eval kld --model " + at("q4_k_m.gguf") + " --base-model " + m() + " --file " + text +
                            " --ctx 128 --chunks 2 --threads 1");
-  EXPECT_GT(kld.value("kld", nlohmann::json::object()).value("mean", 0.0), 0.0) << kld;
+  EXPECT_GT(kld.value("results", nlohmann::json::object()).value("kld", nlohmann::json::object()).value("mean", 0.0), 0.0)
+      << kld;
   ok_json("eval kld --model " + m() + " --save-base " + at("base.kld") + " --file " + text + " --ctx 128 --chunks 2 --threads 1");
   ok_json("eval kld --model " + at("q4_k_m.gguf") + " --base " + at("base.kld") + " --threads 1");
-  // Calibrated methods, with the file itself as calibration text (a few short samples).
+  // Layer-by-layer methods, with the text itself as calibration (a few short samples). The integer
+  // Hugging Face layouts (rtn/gptq/awq folders) pack 8 columns a word and refuse the tiny model's
+  // 172-wide FFN by its shape, which says nothing about loading: GPTQ onto GGUF blocks and NF4 show it.
   const std::string calib = " --calib " + text + " --format text-lines --samples 8 --seq-len 64 --threads 1";
   ok_json("quantize --method gptq --type Q4_K_M --model " + m() + calib + " --out " + at("gptq.gguf"));
-  ok_json("quantize --method awq --model " + m() + calib + " --group-size 32 --out " + at("awq"));
-  ok_json("quantize --method rtn --model " + m() + " --group-size 32 --out " + at("rtn"));
   ok_json("quantize --method nf4 --model " + m() + " --out " + at("nf4"));
   ok_json("calib inspect " + text + " --model " + m() + " --format text-lines --samples 8 --raw");
   // Multiple choice and chat, on small inputs made here.

@@ -2,7 +2,8 @@
 // so every K and IQ type is really used (the tiny model's 64-wide rows only reach their fallbacks):
 // the synthetic model of tests/quant/wide_model.hpp, quantized to each type with and without the
 // importance matrix llama-imatrix made for it, must give llama-quantize's tensor types and bytes.
-// Fixture: tools/make-wide-quantize-fixtures.py (tests/quant/fixtures/wide_quantize/).
+// Fixture: tools/make-wide-quantize-fixtures.py (tests/quant/fixtures/wide_quantize/). *Slow: about 40 s
+// in Release (the IQ types search hard), so not under the sanitizers.
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/formats/format.hpp"
 #include "quantlab/io/gguf.hpp"
@@ -34,7 +35,7 @@ std::string upper(std::string s) {
   return s;
 }
 
-class WideQuantize : public ::testing::Test {
+class WideQuantizeSlow : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::temp_dir("wide-quantize");
@@ -86,9 +87,9 @@ class WideQuantize : public ::testing::Test {
   std::string in_, input_sha256_;
 };
 
-TEST_F(WideQuantize, ByteIdenticalToLlamaQuantizeWithoutImatrix) { expect_llama_quantizes_bytes("plain", nullptr, ""); }
+TEST_F(WideQuantizeSlow, ByteIdenticalToLlamaQuantizeWithoutImatrix) { expect_llama_quantizes_bytes("plain", nullptr, ""); }
 
-TEST_F(WideQuantize, ByteIdenticalToLlamaQuantizeWithItsImatrix) {
+TEST_F(WideQuantizeSlow, ByteIdenticalToLlamaQuantizeWithItsImatrix) {
   const auto im_path = (kFixtures / "wide.imatrix.gguf").string();
   const Imatrix im = read_imatrix(im_path);
   expect_llama_quantizes_bytes("imatrix", &im, im_path);
