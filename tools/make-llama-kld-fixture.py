@@ -3,9 +3,9 @@
 own llama-perplexity --kl-divergence-base, and llama.cpp's statistics of a quantized model against it.
 
 On the tiny model aidreams260K (converted by llama.cpp's llama-convert-llama2c-to-ggml; quantlab's
-converter writes the same bytes), WikiText-2 test, context 32, the first 3 chunks:
-  llama-perplexity -m aidreams260K.gguf -f wiki.test.raw -c 32 -b 32 --chunks 3 -t 1 \
-      --kl-divergence-base aidreams260K-c32.kld                       (the committed file, ~46 KB)
+converter writes the same bytes), WikiText-2 test, context 32, the first 7 chunks:
+  llama-perplexity -m aidreams260K.gguf -f wiki.test.raw -c 32 -b 32 --chunks 7 -t 1 \
+      --kl-divergence-base aidreams260K-c32.kld                       (the committed file, ~110 KB)
   llama-quantize aidreams260K.gguf q4_0.gguf Q4_0 1                     (quantlab writes the same bytes)
   llama-perplexity -m q4_0.gguf --kl-divergence-base aidreams260K-c32.kld --kl-divergence -t 1
 and the figures that last command prints are recorded in llama_perplexity_kld.json.
@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("LLAMA_CPP_BIN", REPO.parent / "peers" / "llama.cpp-build" / "bin"))
 OUT = REPO / "tests" / "eval" / "fixtures" / "llama_kld"
-CTX, CHUNKS, QTYPE = 32, 3, "Q4_0"
+# llama-perplexity prints its final statistics only over 100 scored tokens or more: 7 chunks of 15.
+CTX, CHUNKS, QTYPE = 32, 7, "Q4_0"
 
 
 def fetch(role):
