@@ -15,7 +15,11 @@ model = bytes((i * 7 + 3) % 256 for i in range(70000))  # two chunks: 40000 + 30
 text = "一行目 first line\nsecond line\n".encode() * 50
 plain = os.urandom(1000)
 shared = b"shared text\n" * 10
-for name, data in (("model.bin", model), ("text.txt", text), ("plain.bin", plain), ("shared.txt", shared)):
+records = [{"t": "first paragraph\n", "u": 1}, {"t": "zweiter Absatz", "u": 2}]
+jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+paragraphs = b"first paragraph\n\nzweiter Absatz\n\n"  # field "t" of each record, a blank line after each
+for name, data in (("model.bin", model), ("text.txt", text), ("plain.bin", plain), ("shared.txt", shared),
+                   ("paragraphs.txt", paragraphs)):
     (root / "expected" / name).write_bytes(data)
 (root / "shared" / "data" / "shared.txt").write_bytes(shared)
 
@@ -25,6 +29,7 @@ members = {
     "quantlab_fixture/data/model.part01": model[40000:],
     "quantlab_fixture/data/text.txt.gz": gzip.compress(text, mtime=0),
     "quantlab_fixture/data/plain.bin": plain,
+    "quantlab_fixture/data/records.jsonl": jsonl,
     "quantlab_fixture-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: quantlab-fixture\nVersion: 1.0\n",
     "quantlab_fixture-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     "quantlab_fixture-1.0.dist-info/RECORD": b"",
@@ -51,6 +56,7 @@ manifest = {
               {"kind": "chunks", "parts": [member("model.part00"), member("model.part01")]}),
         asset("text", "g", "data/fixture/text.txt", text, member("text.txt.gz", gunzip=True)),
         asset("plain", "p", "data/fixture/plain.bin", plain, member("plain.bin")),
+        asset("paragraphs", "j", "data/fixture/paragraphs.txt", paragraphs, dict(member("records.jsonl"), jsonl_field="t")),
         asset("shared", "s", "data/fixture/shared.txt", shared, {"kind": "shared", "path": "data/shared.txt"}),
     ],
 }

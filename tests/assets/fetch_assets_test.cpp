@@ -10,6 +10,8 @@
 #include <string>
 
 namespace fs = std::filesystem;
+using quantlab::test::python;
+using quantlab::test::shell_quote_path;
 using quantlab::test::source_dir;
 using quantlab::test::temp_dir;
 
@@ -39,10 +41,10 @@ std::string read_file(const fs::path& p) {
 class FetchAssets : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (run("python3 -c 'import pip'").status != 0) GTEST_SKIP() << "python3 with pip is absent";
+    if (run(shell_quote_path(python()) + " -c 'import pip'").status != 0) QUANTLAB_SKIP() << python() << " with pip is absent";
     dir_ = temp_dir("fetch-assets");
     fs::remove_all(dir_);
-    const auto made = run("python3 " + (source_dir() / "tests/assets/fetch_assets_fixture.py").string() + " " +
+    const auto made = run(shell_quote_path(python()) + " " + (source_dir() / "tests/assets/fetch_assets_fixture.py").string() + " " +
                           dir_.string());
     ASSERT_EQ(made.status, 0) << made.out;
     cache_ = dir_ / "cache";
@@ -53,12 +55,13 @@ class FetchAssets : public ::testing::Test {
     const std::string env = "QUANTLAB_ASSETS=" + cache_.string() + " QUANTLAB_SHARED=" + (dir_ / "shared").string() +
                             " QUANTLAB_ASSETS_MANIFEST=" + (dir_ / "manifest.json").string() +
                             " PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_FIND_LINKS=" + (dir_ / "wheels").string() + " ";
-    return run(env + (source_dir() / "tools/fetch-assets").string() + " " + args);
+    return run(env + shell_quote_path(python()) + " " + (source_dir() / "tools/fetch-assets").string() + " " + args);
   }
   void expect_all_fetched() const {
     EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/text.txt"), read_file(dir_ / "expected/text.txt"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/plain.bin"), read_file(dir_ / "expected/plain.bin"));
+    EXPECT_EQ(read_file(cache_ / "data/fixture/paragraphs.txt"), read_file(dir_ / "expected/paragraphs.txt"));
     EXPECT_TRUE(fs::is_symlink(cache_ / "data/fixture/shared.txt"));
     EXPECT_EQ(read_file(cache_ / "data/fixture/shared.txt"), read_file(dir_ / "expected/shared.txt"));
   }
@@ -107,6 +110,24 @@ TEST_F(FetchAssets, CorruptedFileIsDetectedAndFetchedAgain) {
   EXPECT_NE(offline.status, 0) << "a corrupted file must not pass when it cannot be fetched again";
   EXPECT_NE(offline.out.find("quantlab-fixture==1.0"), std::string::npos) << offline.out;
   EXPECT_FALSE(fs::exists(model)) << "the corrupted file must not stay in the cache";
+}
+
+// A clone with no ../shared beside it: the PyPI assets still come, what only ../shared provides is
+// named as absent, and only a role asked for by name makes it fail.
+TEST_F(FetchAssets, WithoutSharedAGroupGoesOnAndNamesWhatIsAbsent) {
+  fs::remove_all(dir_ / "shared");
+  const auto r = fetch("--quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("1 asset(s) absent, only ../shared provides them"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("roles s"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));
+  EXPECT_EQ(read_file(cache_ / "data/fixture/paragraphs.txt"), read_file(dir_ / "expected/paragraphs.txt"));
+  EXPECT_FALSE(fs::exists(cache_ / "data/fixture/shared.txt"));
+  for (const char* ask : {"--print s", "s"}) {
+    const auto named = fetch(ask);
+    EXPECT_NE(named.status, 0) << ask;
+    EXPECT_NE(named.out.find("only ../shared provides it"), std::string::npos) << named.out;
+  }
 }
 
 TEST_F(FetchAssets, PrintGivesThePathOfTheRole) {

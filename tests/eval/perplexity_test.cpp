@@ -73,6 +73,8 @@ std::string run_cli(const std::string& args) {
 TEST(EvalPplCli, JsonMatchesLibraryAndReference) {
   QUANTLAB_REQUIRE_FILE(aidreams_model());
   QUANTLAB_REQUIRE_FILE(test::cli_path());
+  const auto tok = test::shared_dir() / "models" / "aidreams260K" / "tok512.bin";
+  QUANTLAB_REQUIRE_FILE(tok);
   const auto ref = read_reference();
   const auto dir = test::temp_dir("ppl-cli");
   const auto ids = dir / "ids.txt";
@@ -89,12 +91,9 @@ TEST(EvalPplCli, JsonMatchesLibraryAndReference) {
                                   std::to_string(ref.greedy.size()) + " --threads 2 --json");
   EXPECT_EQ(ref.greedy, nlohmann::json::parse(gen).at("ids").get<std::vector<int32_t>>());
   // With the model's own tokenizer the greedy text is the one its provenance records.
-  const auto tok = test::shared_dir() / "models" / "aidreams260K" / "tok512.bin";
-  if (std::filesystem::exists(tok)) {
-    const std::string text = run_cli("generate --model " + aidreams_model().string() + " --tokenizer " + tok.string() +
-                                     " --prompt-ids 1 --n 12 --threads 1 --json");
-    EXPECT_EQ(0u, nlohmann::json::parse(text).at("text").get<std::string>().rfind("\"Echoes of vectors unfold", 0)) << text;
-  }
+  const std::string text = run_cli("generate --model " + aidreams_model().string() + " --tokenizer " + tok.string() +
+                                   " --prompt-ids 1 --n 12 --threads 1 --json");
+  EXPECT_EQ(0u, nlohmann::json::parse(text).at("text").get<std::string>().rfind("\"Echoes of vectors unfold", 0)) << text;
   const std::string bad = run_cli("eval ppl --model " + aidreams_model().string() + " --ids " + ids.string() + " --ctx 64");
   EXPECT_EQ(0u, bad.rfind("exit ", 0)) << "too few tokens for the context must fail";
   std::filesystem::remove_all(dir);

@@ -183,7 +183,9 @@ TEST(GgufWriter, HonoursGeneralAlignmentAndExplicitOffsets) {
 }
 
 TEST(GgufWriter, PyPiGgufReadsEveryFileTheWriterMakes) {
-  if (auto why = test::python_missing("gguf, numpy"); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = test::python_missing("gguf, numpy"); !why.empty()) QUANTLAB_SKIP() << why;
+  const auto vocab = test::shared_dir() / "data/tokenizer-tests/ggml-vocab-llama-spm.gguf";
+  QUANTLAB_REQUIRE_FILE(vocab);
   const auto dir = test::temp_dir("gguf-pygguf");
   every_type_writer().write((dir / "types.gguf").string());
   auto w = every_type_writer();
@@ -196,12 +198,9 @@ TEST(GgufWriter, PyPiGgufReadsEveryFileTheWriterMakes) {
     SCOPED_TRACE(name);
     test::expect_pygguf_agrees(dir / name);
   }
-  const auto vocab = test::shared_dir() / "data/tokenizer-tests/ggml-vocab-llama-spm.gguf";
-  if (fs::exists(vocab)) {
-    GgufFile f(vocab.string());
-    gguf_writer_from(f).write((dir / "vocab.gguf").string());
-    test::expect_pygguf_agrees(dir / "vocab.gguf");
-  }
+  GgufFile f(vocab.string());
+  gguf_writer_from(f).write((dir / "vocab.gguf").string());
+  test::expect_pygguf_agrees(dir / "vocab.gguf");
   fs::remove_all(dir);
 }
 

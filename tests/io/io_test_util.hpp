@@ -48,12 +48,12 @@ inline std::string shell_quote(const std::string& s) {
 
 // Empty when the python package(s) can be imported, else the reason to skip.
 inline std::string python_missing(const std::string& modules) {
-  const auto r = run_command("python3 -c " + shell_quote("import " + modules));
+  const auto r = run_command(shell_quote(python()) + " -c " + shell_quote("import " + modules));
   if (r.status == 0) return "";
   std::string last = r.err;  // the traceback's last line says what is missing
   while (!last.empty() && last.back() == '\n') last.pop_back();
   if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
-  return "python3 with `" + modules + "` is not available (" + last + ")";
+  return python() + " with `" + modules + "` is not available (" + last + ")";
 }
 
 inline void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& b) {

@@ -25,6 +25,7 @@ TEST(Llama2cToGguf, SameBytesAsLlamaCppsConverter) {
   Aidreams a;
   QUANTLAB_REQUIRE_FILE(a.model);
   QUANTLAB_REQUIRE_FILE(a.tokenizer);
+  if (auto why = test::python_missing("gguf, numpy"); !why.empty()) QUANTLAB_SKIP() << why;
   Llama2cCheckpoint ck(a.model.string());
   const auto vocab = read_llama2c_tokenizer(a.tokenizer.string(), ck.config().vocab_size);
   const auto dir = test::temp_dir("l2c-gguf");
@@ -51,19 +52,19 @@ TEST(Llama2cToGguf, SameBytesAsLlamaCppsConverter) {
   const auto again = (dir / "again.gguf").string();
   gguf_writer_from(f).write(again);
   EXPECT_EQ(sha256_file(again), sha256_file(out));
-  if (test::python_missing("gguf, numpy").empty()) test::expect_pygguf_agrees(out);
+  test::expect_pygguf_agrees(out);
   fs::remove_all(dir);
 }
 
 TEST(Llama2cToGguf, LlamaCppRunsTheWrittenFile) {
   Aidreams a;
   QUANTLAB_REQUIRE_FILE(a.model);
-  if (auto why = test::python_missing("llama_cpp"); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = test::python_missing("llama_cpp"); !why.empty()) QUANTLAB_SKIP() << why;
   Llama2cCheckpoint ck(a.model.string());
   const auto dir = test::temp_dir("l2c-llama-cpp");
   const auto out = (dir / "aidreams260K-f32.gguf").string();
   llama2c_to_gguf(ck, read_llama2c_tokenizer(a.tokenizer.string(), 512)).write(out);
-  const auto r = test::run_command("python3 " + test::shell_quote((test::source_dir() / "tools/check_llama_cpp.py").string()) + " " +
+  const auto r = test::run_command(test::shell_quote(test::python()) + " " + test::shell_quote((test::source_dir() / "tools/check_llama_cpp.py").string()) + " " +
                                    test::shell_quote(out) + " 24");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);

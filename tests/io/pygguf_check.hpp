@@ -64,7 +64,7 @@ inline nlohmann::json describe(const GgufFile& f) {
 
 // Runs tools/check_gguf.py and compares its view with quantlab's, field by field.
 inline void expect_pygguf_agrees(const std::filesystem::path& path) {
-  const auto r = run_command("python3 " + shell_quote((source_dir() / "tools/check_gguf.py").string()) +
+  const auto r = run_command(shell_quote(python()) + " " + shell_quote((source_dir() / "tools/check_gguf.py").string()) +
                                    " " + shell_quote(path.string()));
   ASSERT_EQ(r.status, 0) << r.err;
   const auto py = nlohmann::json::parse(r.out);

@@ -63,11 +63,11 @@ TEST(Safetensors, WriterOutputReadsBack) {
 }
 
 TEST(Safetensors, ReferenceImplementationReadsWhatTheWriterMakes) {
-  if (auto why = test::python_missing("safetensors, numpy"); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = test::python_missing("safetensors, numpy"); !why.empty()) QUANTLAB_SKIP() << why;
   const auto dir = test::temp_dir("st-py");
   const auto path = (dir / "m.safetensors").string();
   every_dtype_writer().write(path);
-  const auto r = test::run_command("python3 " + test::shell_quote((test::source_dir() / "tools/check_safetensors.py").string()) +
+  const auto r = test::run_command(test::shell_quote(test::python()) + " " + test::shell_quote((test::source_dir() / "tools/check_safetensors.py").string()) +
                                    " describe " + test::shell_quote(path));
   ASSERT_EQ(r.status, 0) << r.err;
   const auto py = nlohmann::json::parse(r.out);
@@ -84,10 +84,10 @@ TEST(Safetensors, ReferenceImplementationReadsWhatTheWriterMakes) {
 }
 
 TEST(Safetensors, ReadsAFileWrittenByTheReferenceImplementation) {
-  if (auto why = test::python_missing("safetensors, numpy"); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = test::python_missing("safetensors, numpy"); !why.empty()) QUANTLAB_SKIP() << why;
   const auto dir = test::temp_dir("st-ref");
   const auto path = (dir / "ref.safetensors").string();
-  const auto r = test::run_command("python3 " + test::shell_quote((test::source_dir() / "tools/check_safetensors.py").string()) +
+  const auto r = test::run_command(test::shell_quote(test::python()) + " " + test::shell_quote((test::source_dir() / "tools/check_safetensors.py").string()) +
                                    " make " + test::shell_quote(path));
   ASSERT_EQ(r.status, 0) << r.err;
   SafetensorsFile f(path);

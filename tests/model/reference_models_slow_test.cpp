@@ -143,7 +143,7 @@ TEST_P(ReferenceModelSlow, F32GreedyContinuationsMatchLlamaCpp) {
 TEST_P(ReferenceModelSlow, MultipleChoiceLogLikelihoodsMatchLlamaCpp) {
   QUANTLAB_REQUIRE_FILE(shipped(GetParam()));
   const auto variants = reference(GetParam()).at("variants");
-  if (!variants.at("f32").contains("choices")) GTEST_SKIP() << "no multiple-choice reference for this model";
+  if (!variants.at("f32").contains("choices")) QUANTLAB_SKIP() << "no multiple-choice reference for this model";
   const F32Base f32(GetParam());
   ThreadPool pool(2);
   for (const std::string variant : {"f32", "shipped"}) {

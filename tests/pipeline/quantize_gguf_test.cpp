@@ -29,7 +29,7 @@ class QuantizeGguf : public ::testing::Test {
     const fs::path model = test::shared_dir() / "models/aidreams260K/aidreams260K.bin";
     const fs::path tok = tok_ = test::shared_dir() / "models/aidreams260K/tok512.bin";
     wiki_ = test::shared_dir() / "data/wikitext-2-raw/wiki.test.raw";
-    if (!fs::exists(model) || !fs::exists(tok) || !fs::exists(wiki_)) GTEST_SKIP() << "input absent: " << model;
+    if (!fs::exists(model) || !fs::exists(tok) || !fs::exists(wiki_)) QUANTLAB_SKIP() << "input absent: " << model;
     dir_ = test::temp_dir("gptq-gguf");
     in_ = (dir_ / "aidreams260K.gguf").string();
     Llama2cCheckpoint ck(model.string());

@@ -169,14 +169,14 @@ TEST(QuantizeExport, GptqFolderReloadsToTheSameLogits) {
 
   // The layout against an independent numpy reading of the documented GPTQ format (Q rows come
   // back in Hugging Face's rotary order, V rows as they are).
-  if (std::system("python3 -c 'import numpy' 2>/dev/null") != 0) {
+  if (std::system((test::shell_quote_path(test::python()) + " -c 'import numpy' 2>/dev/null").c_str()) != 0) {
     std::filesystem::remove_all(dir.parent_path());
-    GTEST_SKIP() << "python3 with numpy absent: independent GPTQ dequantizer not run";
+    QUANTLAB_SKIP() << test::python() << " with numpy absent: independent GPTQ dequantizer not run";
   }
   const auto tool = test::source_dir() / "tools/gptq_dequant.py";
   for (const char* module : {"q_proj", "v_proj"}) {
     const auto out = dir.parent_path() / (std::string(module) + ".f32");
-    const std::string cmd = "python3 " + tool.string() + " " + dir.string() + " model.layers.1.self_attn." + module + " " + out.string();
+    const std::string cmd = test::shell_quote_path(test::python()) + " " + tool.string() + " " + dir.string() + " model.layers.1.self_attn." + module + " " + out.string();
     ASSERT_EQ(0, std::system(cmd.c_str())) << cmd;
     std::ifstream in(out, std::ios::binary);
     std::vector<float> py(size_t(64 * 64));

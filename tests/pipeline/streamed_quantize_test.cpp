@@ -265,7 +265,7 @@ TEST(StreamedExport, GgufHasTheBytesOfTheInMemoryExport) {
 void check_bench_peak_rss(const std::string& method) {
   const fs::path base = test::assets_dir() / "derived/SmolLM2-135M-Instruct.Q4_1.f32.gguf";
   const fs::path data = test::shared_dir() / "data/imatrix-groups-merged/groups_merged.txt";
-  if (!fs::exists(base) || !fs::exists(data)) GTEST_SKIP() << "bench base or groups_merged.txt absent";
+  if (!fs::exists(base) || !fs::exists(data)) QUANTLAB_SKIP() << "bench base or groups_merged.txt absent";
   const fs::path dir = test::temp_dir("memory-bound-" + method);
   const fs::path json = dir / (method + ".json");
   const std::string cmd = test::cli_path().string() + " quantize --method " + method + " --model " + base.string() +

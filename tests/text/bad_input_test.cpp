@@ -176,6 +176,8 @@ std::string spm_model(int model_type, const std::string& normalizer) {
 }
 
 TEST(BadInput, SentencePieceModelCases) {
+  const auto real = test::shared_dir() / "data/tokenizers/llama2/tokenizer.model";
+  QUANTLAB_REQUIRE_FILE(real);
   const auto good = write_file("good.model", spm_model(2, "identity"));
   EXPECT_EQ(Tokenizer::load(good.string()).encode("a", false, false), std::vector<int32_t>{3});
   expect_error(write_file("unigram.model", spm_model(1, "identity")), "trainer_spec.model_type");
@@ -185,12 +187,9 @@ TEST(BadInput, SentencePieceModelCases) {
   std::string bad_wire = full;
   bad_wire += pb_varint((9 << 3) | 7);  // wire type 7 does not exist
   expect_error(write_file("wire.model", bad_wire), "ModelProto");
-  const auto real = test::shared_dir() / "data/tokenizers/llama2/tokenizer.model";
-  if (fs::exists(real)) {
-    std::ifstream in(real, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    expect_error(write_file("cut.model", bytes.substr(0, bytes.size() / 2)), "pieces[");
-  }
+  std::ifstream in(real, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  expect_error(write_file("cut.model", bytes.substr(0, bytes.size() / 2)), "pieces[");
 }
 
 // --- GGUF metadata --------------------------------------------------------------------------------

@@ -62,10 +62,10 @@ TEST(HfTokenizerWriter, GgufVocabularyRoundTripsThroughTokenizerJson) {
   EXPECT_FALSE(cfg["chat_template"].get<std::string>().empty());
 
   // The independent reader.
-  if (const std::string why = test::python_missing("tokenizers"); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = test::python_missing("tokenizers"); !why.empty()) QUANTLAB_SKIP() << why;
   const auto expected_path = dir / "expected.json";
   std::ofstream(expected_path) << expected.dump();
-  const auto r = test::run_command("python3 " + test::shell_quote((test::source_dir() / "tools/check_hf_tokenizer.py").string()) +
+  const auto r = test::run_command(test::shell_quote(test::python()) + " " + test::shell_quote((test::source_dir() / "tools/check_hf_tokenizer.py").string()) +
                                    " " + test::shell_quote((dir / "tokenizer.json").string()) + " " +
                                    test::shell_quote(expected_path.string()));
   EXPECT_EQ(r.status, 0) << r.out << r.err;

@@ -77,7 +77,7 @@ std::vector<fs::path> vocab_files() {
 
 TEST(LlamaCppVectors, EveryVocabularyEveryInput) {
   const auto files = vocab_files();
-  if (files.empty()) GTEST_SKIP() << "input absent: " << test::shared_dir() / "data/tokenizer-tests";
+  if (files.empty()) QUANTLAB_SKIP() << "input absent: " << test::shared_dir() / "data/tokenizer-tests";
   size_t total = 0, passed = 0;
   for (const auto& path : files) {
     const auto inputs = read_inputs(path.string() + ".inp");
