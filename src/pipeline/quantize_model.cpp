@@ -75,11 +75,13 @@ void store_values(WeightMatrix& m, const std::vector<float>& values) {
 // group's linears quantized and swapped in before the next stage runs (true-sequential).
 class GptqHook : public LayerHook {
  public:
-  GptqHook(const QuantizeOptions& o, std::vector<QuantizedTensor>& out, LayerStats& stats)
-      : o_(o), out_(out), stats_(stats) {}
+  // The Hessian sums are split across `pool` by element; every element is summed token after
+  // token either way, so the pool changes no bit.
+  GptqHook(const QuantizeOptions& o, std::vector<QuantizedTensor>& out, LayerStats& stats, ThreadPool& pool)
+      : o_(o), out_(out), stats_(stats), pool_(pool) {}
 
   void observe(int, LinearInput, const float* x, int64_t, int64_t n_tokens, int64_t n_features) override {
-    if (!acc_) acc_.emplace(n_features);
+    if (!acc_) acc_.emplace(n_features, &pool_);
     acc_->add(x, n_tokens);
   }
 
@@ -125,19 +127,21 @@ class GptqHook : public LayerHook {
   const QuantizeOptions& o_;
   std::vector<QuantizedTensor>& out_;
   LayerStats& stats_;
+  ThreadPool& pool_;
   std::optional<HessianAccumulator> acc_;
 };
 
 // AWQ's statistics of every input group over every calibration token: mean |x| and second moments.
 class CaptureHook : public LayerHook {
  public:
+  explicit CaptureHook(ThreadPool& pool) : pool_(pool) {}
   AwqInputStats stats[4];
 
   void observe(int, LinearInput which, const float* x, int64_t, int64_t n, int64_t n_features) override {
     Accumulating& a = accumulating_[int(which)];
     if (!a.moments) {
       a.abs_sum.assign(size_t(n_features), 0.0);
-      a.moments.emplace(n_features);
+      a.moments.emplace(n_features, &pool_);
     }
     // Token by token, in batch order whatever the micro-batches: the same sums as in one pass (the
     // moments are summed over fixed 256-token chunks, HessianAccumulator).
@@ -167,6 +171,7 @@ class CaptureHook : public LayerHook {
     std::vector<double> abs_sum;
     std::optional<HessianAccumulator> moments;
   };
+  ThreadPool& pool_;
   Accumulating accumulating_[4];
 };
 
@@ -336,10 +341,10 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     }
     std::vector<QuantizedTensor> tensors;
     if (o.method == Method::Gptq) {
-      GptqHook hook(o, tensors, stats);
+      GptqHook hook(o, tensors, stats, pool);
       runner.run_layer(l, work, batch, &hook);
     } else if (o.method == Method::Awq) {
-      CaptureHook cap;
+      CaptureHook cap(pool);
       runner.observe_layer(l, work, batch, cap);  // the float pass only observes
       cap.finish();
       awq_layer(pool, l, work, cap, o, tensors, stats);

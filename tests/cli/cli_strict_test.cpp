@@ -410,7 +410,7 @@ TEST_F(Cli, BadInputToQuantizeImatrixEvalAndGenerate) {
       {"quantize --method rtn --bits 5 --model " + m + " --out " + o + "/q", "--bits"},
       {"quantize --method rtn --group-size -1 --model " + m + " --out " + o + "/q", "--group-size"},
       {"quantize --method rtn --model " + cut + " --out " + o + "/q", "past the end"},
-      {"quantize --method gptq --model " + m + " --calib " + q(dir() / "absent.jsonl") + " --out " + o + "/q", "absent.jsonl"},
+      {"quantize --method gptq --group-size 32 --model " + m + " --calib " + q(dir() / "absent.jsonl") + " --out " + o + "/q", "absent.jsonl"},
       // imatrix
       {"imatrix --model " + m + " --ids " + q(dir() / "absent.txt") + " --ctx 16 --out " + o + "/im.gguf", "absent.txt"},
       {"imatrix --model " + m + " --ids " + q(d / "bad-ids.txt") + " --ctx 16 --out " + o + "/im.gguf", "'x' is not a token id"},
