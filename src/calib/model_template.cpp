@@ -1,6 +1,7 @@
 #include "quantlab/calib/model_template.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/gguf.hpp"
 
 #include <filesystem>
@@ -37,7 +38,7 @@ std::optional<text::ChatTemplate> from_config(const std::string& path) {
 
 }  // namespace
 
-std::optional<text::ChatTemplate> load_model_chat_template(const std::string& model_path) {
+std::optional<text::ChatTemplate> load_model_chat_template(const std::string& model_path) try {
   namespace fs = std::filesystem;
   if (fs::is_directory(model_path)) {
     const fs::path cfg = fs::path(model_path) / "tokenizer_config.json";
@@ -65,6 +66,8 @@ std::optional<text::ChatTemplate> load_model_chat_template(const std::string& mo
   if (ends_with(model_path, ".json")) return from_config(model_path);
   if (!fs::exists(model_path)) throw Error(model_path, "", "no such file or folder");
   throw Error(model_path, "", "expected a model folder, a tokenizer_config.json or a .gguf file");
+} catch (...) {  // std::filesystem's errors (a path too long, no permission) name the model
+  rethrow_as_error(model_path, "chat template");
 }
 
 }  // namespace quantlab::calib

@@ -1,5 +1,6 @@
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/json.hpp"
@@ -13,7 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <type_traits>
 
 namespace quantlab::pipeline {
 namespace fs = std::filesystem;
@@ -423,13 +426,39 @@ void export_quantized(const QuantizeResult& q, const ExportInfo& info, const std
   w.finish(q);
 }
 
-Model load_quantized_export(const std::string& dir) {
+namespace {
+
+// A member of the export's config.json whose typed read names the key when the type is wrong.
+struct ConfigField {
+  const nlohmann::json& value;
+  const std::string& path;
+  std::string key;
+  operator const nlohmann::json&() const { return value; }
+  template <typename T>
+  T get() const {
+    if constexpr (std::is_same_v<T, std::string>) return json_string(wrap(), key, path);
+    else if constexpr (std::is_same_v<T, bool>) return json_bool(wrap(), key, path);
+    else if constexpr (std::is_integral_v<T>) {
+      const int64_t v = json_int(wrap(), key, path);
+      if (v < int64_t(std::numeric_limits<T>::min()) || v > int64_t(std::numeric_limits<T>::max()))
+        throw Error(path, key, "integer out of range");
+      return T(v);
+    } else {
+      return T(json_number(wrap(), key, path));
+    }
+  }
+  nlohmann::json wrap() const { return {{key, value}}; }
+};
+
+}  // namespace
+
+Model load_quantized_export(const std::string& dir) try {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   const nlohmann::json j = read_json_file(config_path);
-  auto need = [&](const nlohmann::json& obj, const std::string& key) -> const nlohmann::json& {
+  auto need = [&](const nlohmann::json& obj, const std::string& key) {
     const nlohmann::json* v = json_member(obj, key);
     if (!v) throw Error(config_path, key, "missing");
-    return *v;
+    return ConfigField{*v, config_path, key};
   };
   const nlohmann::json& qc = need(j, "quantization_config");
   const nlohmann::json& qm = need(j, "quantlab_model");
@@ -551,6 +580,8 @@ Model load_quantized_export(const std::string& dir) {
     m.layers.push_back(std::move(L));
   }
   return m;
+} catch (...) {
+  rethrow_as_error(dir, "config.json");
 }
 
 }  // namespace quantlab::pipeline

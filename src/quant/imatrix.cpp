@@ -1,6 +1,7 @@
 #include "quantlab/quant/imatrix.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/gguf_writer.hpp"
@@ -134,7 +135,7 @@ Imatrix read_dat_imatrix(const std::string& path) {
 
 }  // namespace
 
-Imatrix read_imatrix(const std::string& path) {
+Imatrix read_imatrix(const std::string& path) try {
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path, "", "cannot open");
@@ -143,6 +144,8 @@ Imatrix read_imatrix(const std::string& path) {
     if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) return read_gguf_imatrix(path);
   }
   return read_dat_imatrix(path);
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 void write_imatrix_dat(const Imatrix& m, const std::string& path) {
