@@ -6,6 +6,8 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/quant/imatrix.hpp"
 
+#include <cmath>
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace quantlab;
   const std::string& path = fuzz::write_input(data, size);
@@ -15,9 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const Error&) {
     return 0;
   }
+  // Importance weights are finite and non-negative; an entry that saw no tokens has none.
   for (const auto& [name, e] : m.entries) {
     const auto w = m.importance(name);
-    if (w.size() != e.sum_x2.size()) __builtin_trap();
+    if (w.size() != (e.count > 0 ? e.sum_x2.size() : 0)) __builtin_trap();
+    for (float x : w)
+      if (!std::isfinite(x) || x < 0) __builtin_trap();
   }
   const std::string again = fuzz::input_path() + ".again.gguf";
   try {

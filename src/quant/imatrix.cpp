@@ -66,6 +66,8 @@ Imatrix read_gguf_imatrix(const std::string& path) {
     const auto s2 = floats(t);
     const auto c = floats(*counts);
     if (c.size() != 1 || !(c[0] >= 0) || !std::isfinite(c[0])) throw Error(path, counts->name, "expected one finite non-negative count");
+    // Beyond 2^53 tokens a count is neither exact nor plausible (and beyond 2^63 not an integer).
+    if (c[0] > 9007199254740992.0f) throw Error(path, counts->name, "count " + std::to_string(c[0]) + " is implausibly large");
     ImatrixEntry e;
     e.sum_x2.assign(s2.begin(), s2.end());
     e.count = int64_t(c[0]);
