@@ -26,6 +26,7 @@ void read_id(const GgufFile& f, const std::string& key, size_t n_tokens, int32_t
   const GgufValue* v = f.find(key);
   if (!v) return;
   const int64_t x = v->as_int(f.path(), key);
+  if (x == 0xFFFFFFFF) return;  // u32 -1: "none", as llama.cpp's convert-llama2c (and ours) writes the separator
   if (x < 0 || x >= static_cast<int64_t>(n_tokens)) {
     if (tolerate) return;
     throw Error(f.path(), key, "token id " + std::to_string(x) + " outside the vocabulary of " + std::to_string(n_tokens));
