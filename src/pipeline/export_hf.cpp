@@ -492,6 +492,10 @@ Model load_quantized_export(const std::string& dir) try {
   const int bits = need(qc, "bits").get<int>();
   const int64_t group_size = need(qc, "group_size").get<int64_t>();
   const bool sym = method == "gptq" && need(qc, "sym").get<bool>();
+  // The unpackers index by these: a hostile config must not steer them out of bounds (fuzz_export).
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) throw Error(config_path, "bits", "expected 2, 3, 4 or 8");
+  if (method == "awq" && bits != 4) throw Error(config_path, "bits", "AWQ GEMM packing takes 4 bits");
+  if (method == "awq" && group_size <= 0) throw Error(config_path, "group_size", "AWQ needs a positive group size");
 
   auto ckpt = std::make_shared<SafetensorsCheckpoint>(dir);
   auto store = std::make_shared<WeightStore>();
@@ -529,6 +533,8 @@ Model load_quantized_export(const std::string& dir) try {
     const auto& se = tensor(base + "scales");
     if (se.tensor->dtype->name != "F16" || se.tensor->n_elements() != p.n_groups * rows)
       throw Error(ckpt->path(), base + "scales", "expected F16 [groups, out]");
+    if (method == "awq" ? rows % 8 != 0 : (cols * bits) % 32 != 0 || (rows * bits) % 32 != 0)
+      throw Error(ckpt->path(), base + "qweight", "shape does not pack into 32-bit words at " + std::to_string(bits) + " bits");
     const int64_t words_per_col = method == "awq" ? cols : cols * bits / 32;
     const int64_t zero_words = method == "awq" ? rows / 8 : rows * bits / 32;
     if (int64_t(p.qweight.size()) != words_per_col * (method == "awq" ? rows / 8 : rows))
@@ -545,6 +551,8 @@ Model load_quantized_export(const std::string& dir) try {
       std::vector<int64_t> g_shape;
       p.g_idx = i32(base + "g_idx", g_shape);
       if (int64_t(p.g_idx.size()) != cols) throw Error(ckpt->path(), base + "g_idx", "expected one entry per input column");
+      for (const int32_t g : p.g_idx)
+        if (g < 0 || g >= p.n_groups) throw Error(ckpt->path(), base + "g_idx", "group " + std::to_string(g) + " does not exist");
       mat = unpack_gptq(p, sym);
     }
     if (mat.rows != rows || mat.cols != cols) throw Error(ckpt->path(), base + "qweight", "shape does not match config.json");

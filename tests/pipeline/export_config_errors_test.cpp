@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iterator>
 
 namespace quantlab::pipeline {
 namespace {
@@ -60,6 +61,31 @@ TEST(ExportConfigErrors, NumberOverflowNamesTheFile) {
   std::string text = good_config().dump();
   text.replace(text.find("10000.0"), 7, "777e7777");
   expect_field(text, "JSON");
+}
+
+}  // namespace
+}  // namespace quantlab::pipeline
+
+namespace quantlab::pipeline {
+namespace {
+
+// fuzz_export's finding: a GPTQ folder whose g_idx names a group that does not exist made the
+// loader read beyond the group parameters. The reproducer (config.json, NUL, model.safetensors)
+// must now be refused, naming the tensor.
+TEST(ExportConfigErrors, GroupIndexOutOfRangeIsRefused) {
+  std::ifstream in(test::source_dir() / "fuzz/corpus/export/regression-g-idx-out-of-range", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t nul = bytes.find('\0');
+  ASSERT_NE(nul, std::string::npos);
+  const auto dir = test::temp_dir("export-g-idx");
+  std::ofstream(dir / "config.json", std::ios::binary) << bytes.substr(0, nul);
+  std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes.substr(nul + 1);
+  try {
+    (void)load_quantized_export(dir.string());
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.field().find("g_idx"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
