@@ -1,6 +1,6 @@
 #pragma once
-// Parsers that map a path get the fuzz input through a file in /dev/shm (memory-backed), one per
-// process so parallel fuzzing jobs do not collide. Inputs that stand for several files (a template
+// Parsers that map a path get the fuzz input through a file in /dev/shm (memory-backed; the temp
+// folder where there is none), one per process so parallel fuzzing jobs do not collide. Inputs that stand for several files (a template
 // and a conversation, a folder of config.json and model.safetensors) are split at NUL bytes: text
 // parts come first, a binary part last (it may hold NULs itself).
 #include <cstdint>
@@ -14,7 +14,9 @@
 namespace quantlab::fuzz {
 
 inline const std::string& input_path() {
-  static const std::string p = "/dev/shm/quantlab-fuzz-" + std::to_string(::getpid());
+  static const std::string p =
+      (std::filesystem::is_directory("/dev/shm") ? std::string("/dev/shm") : std::filesystem::temp_directory_path().string()) +
+      "/quantlab-fuzz-" + std::to_string(::getpid());
   return p;
 }
 

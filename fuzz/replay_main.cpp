@@ -2,6 +2,8 @@
 // main and replays files: the committed corpus and every finding's reproducer, as a ctest test.
 // A crash, a sanitizer report or an exception other than quantlab::Error (uncaught by the target,
 // so std::terminate) fails the test.
+#include "fuzz_file.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +40,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", f.c_str());  // the last name printed is the input that failed
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   }
+  // The scratch files the targets wrote (fuzz_file.hpp), so CI leaves nothing behind.
+  std::error_code ec;
+  for (const char* suffix : {"", ".d", ".folder", ".again.gguf"})
+    fs::remove_all(quantlab::fuzz::input_path() + suffix, ec);
   std::printf("replayed %zu inputs\n", files.size());
   return 0;
 }
