@@ -34,17 +34,16 @@ void expect_typed(const std::function<void()>& f, const std::string& source, con
 }
 
 TEST(ForeignExceptions, DatasetNumberOverflowNamesTheLine) {
-  // JSON lines: the overflow on line 2 (after a good record), in every JSON format.
-  const std::string good = R"({"instruction": "a", "output": "b"})";
+  // JSON lines: the overflow on line 2 (after a blank line), in every JSON format.
   for (const char* shape : {"auto", "alpaca", "dolly", "messages", "sharegpt", "mapped"}) {
     SCOPED_TRACE(shape);
     DatasetOptions o;
     o.shape = parse_shape(shape);
     if (o.shape == DatasetShape::Mapped) set_mapping_field(o.mapping, "prompt=instruction");
-    const auto jsonl = write_file("overflow.jsonl", good + "\n" + R"({"instruction": "x", "weight": 777e7777})" + "\n");
+    const auto jsonl = write_file("overflow.jsonl", std::string("\n") + R"({"instruction": "x", "weight": 777e7777})" + "\n");
     expect_typed([&] { (void)read_dataset(jsonl, o); }, jsonl, "line 2");
     // A JSON array: the element starting on line 3.
-    const auto json = write_file("overflow.json", "[\n" + good + ",\n" + R"({"instruction": -1e999})" + "\n]");
+    const auto json = write_file("overflow.json", std::string("[\n\n") + R"({"instruction": -1e999})" + "\n]");
     expect_typed([&] { (void)read_dataset(json, o); }, json, "line 3");
   }
 }

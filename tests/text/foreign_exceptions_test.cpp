@@ -41,7 +41,8 @@ void expect_typed(const std::function<void()>& f, const std::string& source, con
 }
 
 const char* kTinyBpe =
-    R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]},"added_tokens":[]})";
+    R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]},"added_tokens":[],)"
+    R"("pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true}})";
 
 }  // namespace
 
@@ -72,7 +73,8 @@ TEST(ForeignExceptions, TokenizerConfigOverflowAndPostProcessorShapes) {
                            R"({"type":"RobertaProcessing","cls":"a","sep":["b",1]})"}) {
     SCOPED_TRACE(post);
     const auto p = write_file(dir, "post.json",
-                              std::string(R"({"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":[]},"post_processor":)") + post + "}");
+                              std::string(R"({"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":[]},)")
+                                  + R"("pre_tokenizer":{"type":"ByteLevel"},"post_processor":)" + post + "}");
     expect_typed([&] { (void)vocab_from_hf_tokenizer_json(p.string()); }, p.string(), "post_processor.cls");
   }
 }
