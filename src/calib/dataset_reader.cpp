@@ -4,6 +4,7 @@
 #include "quantlab/calib/dataset.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/core/utf8.hpp"
 #include "record_to_sample.hpp"
@@ -53,6 +54,8 @@ json parse_record(std::string_view text, const std::string& path, size_t first_l
     const size_t column = line_start == std::string_view::npos ? at + 1 : at - line_start;
     throw Error(path, "line " + std::to_string(first_line + line_of_offset(text, at) - 1),
                 "invalid JSON at column " + std::to_string(column) + ": " + what);
+  } catch (const json::exception&) {  // a number that overflows a double (out_of_range.406), ...
+    rethrow_as_error(path, "line " + std::to_string(first_line));
   }
 }
 
@@ -63,7 +66,8 @@ class SampleBuilder {
     mapping_ = opt.mapping;
     if (shape_ == DatasetShape::Auto && !mapping_.empty()) shape_ = DatasetShape::Mapped;
   }
-  void add(const json& rec, size_t line, std::vector<Sample>& out) {
+  // A foreign exception from a record (a JSON type or range error) names the record's line.
+  void add(const json& rec, size_t line, std::vector<Sample>& out) try {
     if (shape_ == DatasetShape::Auto) {
       shape_ = detail::detect_record_shape(rec, path_, line);
       if (shape_ == DatasetShape::Mapped && rec.contains("text")) {
@@ -74,6 +78,8 @@ class SampleBuilder {
       }
     }
     out.push_back(detail::record_to_sample(rec, shape_, mapping_, path_, line));
+  } catch (...) {
+    rethrow_as_error(path_, "line " + std::to_string(line));
   }
   DatasetShape shape() const { return shape_; }
 
@@ -277,7 +283,7 @@ void set_mapping_field(FieldMapping& m, const std::string& assignment) {
                    "unknown role '" + role + "' (expected prompt, input, response, system, category, text or messages)");
 }
 
-Dataset read_dataset(const std::string& path, const DatasetOptions& options) {
+Dataset read_dataset(const std::string& path, const DatasetOptions& options) try {
   const bool text_shape = options.shape == DatasetShape::TextLines || options.shape == DatasetShape::TextParagraphs ||
                           options.shape == DatasetShape::TextFile;
   Dataset ds;
@@ -288,6 +294,8 @@ Dataset read_dataset(const std::string& path, const DatasetOptions& options) {
   else ds = read_text(path, DatasetShape::Auto);
   if (ds.samples.empty()) throw Error(path, "", "the dataset has no samples");
   return ds;
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab::calib

@@ -1,6 +1,7 @@
 #include "quantlab/calib/model_template.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/model/model.hpp"
 
@@ -38,7 +39,7 @@ std::optional<text::ChatTemplate> from_config(const std::string& path) {
 
 }  // namespace
 
-std::optional<text::ChatTemplate> load_model_chat_template(const std::string& model_path) {
+std::optional<text::ChatTemplate> load_model_chat_template(const std::string& model_path) try {
   namespace fs = std::filesystem;
   if (fs::is_directory(model_path)) {
     const fs::path cfg = fs::path(model_path) / "tokenizer_config.json";
@@ -67,7 +68,10 @@ std::optional<text::ChatTemplate> load_model_chat_template(const std::string& mo
     return text::ChatTemplate(t->as_string(model_path, "tokenizer.chat_template"),
                               model_path + ":tokenizer.chat_template", tokens);
   }
+  if (!fs::exists(model_path)) throw Error(model_path, "", "no such file or folder");
   throw Error(model_path, "", "expected a model folder, a tokenizer_config.json, a GGUF file or a llama2.c checkpoint");
+} catch (...) {  // std::filesystem's errors (a path too long, no permission) name the model
+  rethrow_as_error(model_path, "chat template");
 }
 
 }  // namespace quantlab::calib

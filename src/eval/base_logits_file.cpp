@@ -1,4 +1,5 @@
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/eval/kld.hpp"
 
 #include <cstdio>
@@ -55,7 +56,7 @@ void BaseLogitsWriter::finish() {
   }
 }
 
-BaseLogitsFile::BaseLogitsFile(const std::string& path) : path_(path) {
+BaseLogitsFile::BaseLogitsFile(const std::string& path) try : path_(path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(path, "", "cannot open");
   const uint64_t size = uint64_t(in.tellg());
@@ -77,6 +78,8 @@ BaseLogitsFile::BaseLogitsFile(const std::string& path) : path_(path) {
   in.read(reinterpret_cast<char*>(tokens_.data()), std::streamsize(4 * n_tokens));
   for (size_t i = 0; i < tokens_.size(); ++i)
     if (tokens_[i] < 0 || tokens_[i] >= n_vocab_) throw Error(path, "tokens[" + std::to_string(i) + "]", "token id out of range");
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 std::vector<uint16_t> BaseLogitsFile::chunk(int32_t c) const {

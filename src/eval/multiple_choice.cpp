@@ -1,5 +1,6 @@
 #include "quantlab/eval/multiple_choice.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,9 @@ int64_t int_field(const nlohmann::json& j, const char* key, const std::string& p
   if (!v.is_number_integer()) throw Error(path, cat({at_line(line), ": ", key}), "expected an integer");
   return v.get<int64_t>();
 }
+
+// A gold index beyond int's range is no choice's index (-1), not one wrapped into range.
+int gold_index(int64_t gold) { return gold < 0 || gold > std::numeric_limits<int>::max() ? -1 : int(gold); }
 
 // Shortest common prefix of the sequences, kept below the shortest one so every choice scores at
 // least one token.
@@ -107,7 +111,7 @@ const char* mc_rule_name(McRule r) {
   return "?";
 }
 
-std::vector<McQuestion> read_mc_questions(const std::string& path) {
+std::vector<McQuestion> read_mc_questions(const std::string& path) try {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "", "cannot open");
   std::vector<McQuestion> questions;
@@ -142,7 +146,7 @@ std::vector<McQuestion> read_mc_questions(const std::string& path) {
         McQuestion q;
         q.id = std::to_string(doc);
         q.context = context;
-        q.gold = int(int_field(field(j, "doc", path, line_no), "gold", path, line_no));
+        q.gold = gold_index(int_field(field(j, "doc", path, line_no), "gold", path, line_no));
         it = by_doc.emplace(doc, questions.size()).first;
         questions.push_back(std::move(q));
       }
@@ -160,7 +164,7 @@ std::vector<McQuestion> read_mc_questions(const std::string& path) {
         if (!c.is_string()) throw Error(path, cat({at_line(line_no), ": choices"}), "expected an array of strings");
         q.continuations.push_back(cat({" ", c.get<std::string>()}));
       }
-      q.gold = int(int_field(j, "gold", path, line_no));
+      q.gold = gold_index(int_field(j, "gold", path, line_no));
       by_doc.emplace(-int64_t(questions.size()) - 1, questions.size());
       questions.push_back(std::move(q));
     }
@@ -176,6 +180,8 @@ std::vector<McQuestion> read_mc_questions(const std::string& path) {
   }
   if (questions.empty()) throw Error(path, "", "no questions");
   return questions;
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 int McQuestionScore::answer(McRule rule) const {

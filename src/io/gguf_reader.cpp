@@ -1,4 +1,5 @@
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/utf8.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "src/io/quote.hpp"
@@ -182,7 +183,7 @@ int64_t GgufTensorInfo::n_elements() const {
   return n;
 }
 
-GgufFile::GgufFile(const std::string& path) : file_(path) {
+GgufFile::GgufFile(const std::string& path) try : file_(path) {
   Cursor c(path, file_.data(), file_.size());
   const uint32_t magic = c.read<uint32_t>("magic");
   if (magic != kMagic) throw Error(path, "magic", "not a GGUF file");
@@ -267,6 +268,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       throw Error(path, "tensor " + io_detail::printable_name(tensors_[order[k].second].name),
                   "data overlaps tensor " + io_detail::printable_name(prev.name));
   }
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 const GgufValue* GgufFile::find(const std::string& key) const {

@@ -1,6 +1,7 @@
 #include "quantlab/io/hf_model.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/json.hpp"
 
 #include <filesystem>
@@ -31,7 +32,7 @@ bool is_hf_model_dir(const std::string& dir) {
   return fs::is_directory(dir, ec) && fs::is_regular_file(fs::path(dir) / "config.json", ec);
 }
 
-HfModelDir read_hf_model_dir(const std::string& dir) {
+HfModelDir read_hf_model_dir(const std::string& dir) try {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(dir, "", "not a folder");
   const fs::path d(dir);
@@ -47,6 +48,8 @@ HfModelDir read_hf_model_dir(const std::string& dir) {
   m.weights = existing(d / "model.safetensors.index.json");
   if (!m.weights) m.weights = existing(d / "model.safetensors");
   return m;
+} catch (...) {
+  rethrow_as_error(dir, "");
 }
 
 std::string HfModelDir::architecture() const {

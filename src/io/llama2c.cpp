@@ -1,6 +1,7 @@
 #include "quantlab/io/llama2c.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -40,7 +41,7 @@ int64_t Llama2cTensor::n_elements() const {
   return n;
 }
 
-Llama2cConfig parse_llama2c_header(const std::string& source, const uint8_t* data, size_t size) {
+Llama2cConfig parse_llama2c_header(const std::string& source, const uint8_t* data, size_t size) try {
   static const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
   if (size < 28) throw Error(source, size < 4 ? "dim" : names[size / 4], "truncated header: file of " + std::to_string(size) + " bytes, the header takes 28");
   int32_t v[7];
@@ -64,9 +65,11 @@ Llama2cConfig parse_llama2c_header(const std::string& source, const uint8_t* dat
     throw Error(source, "size", "file has " + std::to_string(size) + " bytes, the header implies " + std::to_string(want) +
                                     (c.shared_classifier ? " (shared classifier)" : " (with a separate classifier)"));
   return c;
+} catch (...) {
+  rethrow_as_error(source, "header");
 }
 
-Llama2cCheckpoint::Llama2cCheckpoint(const std::string& path) : file_(path) {
+Llama2cCheckpoint::Llama2cCheckpoint(const std::string& path) try : file_(path) {
   config_ = parse_llama2c_header(path, file_.data(), file_.size());
   const Llama2cConfig& c = config_;
   const float* p = reinterpret_cast<const float*>(file_.data() + 28);  // 28 is a multiple of 4; mmap is page aligned
@@ -111,6 +114,8 @@ Llama2cCheckpoint::Llama2cCheckpoint(const std::string& path) : file_(path) {
   tensors_.push_back({"freqs_cos", {c.seq_len, c.head_size() / 2}, fr});
   tensors_.push_back({"freqs_sin", {c.seq_len, c.head_size() / 2}, fi});
   if (wcls) tensors_.push_back({"output.weight", {vocab, dim}, wcls});
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 const Llama2cTensor* Llama2cCheckpoint::find(const std::string& name) const {
@@ -119,7 +124,7 @@ const Llama2cTensor* Llama2cCheckpoint::find(const std::string& name) const {
   return nullptr;
 }
 
-Llama2cVocab parse_llama2c_tokenizer(const std::string& source, const uint8_t* data, size_t size, std::optional<int32_t> vocab_size) {
+Llama2cVocab parse_llama2c_tokenizer(const std::string& source, const uint8_t* data, size_t size, std::optional<int32_t> vocab_size) try {
   if (vocab_size && *vocab_size <= 0) throw Error(source, "vocab_size", "must be positive");
   if (size < 4) throw Error(source, "max_token_length", "truncated: file of " + std::to_string(size) + " bytes");
   Llama2cVocab v;
@@ -146,11 +151,15 @@ Llama2cVocab parse_llama2c_tokenizer(const std::string& source, const uint8_t* d
     throw Error(source, "size", std::to_string(size - pos) + " bytes after the last of " + std::to_string(v.pieces.size()) + " tokens");
   if (v.pieces.empty()) throw Error(source, "tokens", "no tokens");
   return v;
+} catch (...) {
+  rethrow_as_error(source, "");
 }
 
-Llama2cVocab read_llama2c_tokenizer(const std::string& path, std::optional<int32_t> vocab_size) {
+Llama2cVocab read_llama2c_tokenizer(const std::string& path, std::optional<int32_t> vocab_size) try {
   MappedFile f(path);
   return parse_llama2c_tokenizer(path, f.data(), f.size(), vocab_size);
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

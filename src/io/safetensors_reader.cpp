@@ -1,4 +1,5 @@
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/json.hpp"
 #include "quantlab/io/safetensors.hpp"
 #include "src/io/quote.hpp"
@@ -80,7 +81,7 @@ int64_t SafetensorsTensor::n_elements() const {
   return n;
 }
 
-SafetensorsHeader parse_safetensors(const std::string& source, const uint8_t* data, size_t size) {
+SafetensorsHeader parse_safetensors(const std::string& source, const uint8_t* data, size_t size) try {
   if (size < 8) throw Error(source, "header length", "file of " + std::to_string(size) + " bytes is too short for the 8-byte header length");
   uint64_t n;
   std::memcpy(&n, data, 8);
@@ -121,11 +122,15 @@ SafetensorsHeader parse_safetensors(const std::string& source, const uint8_t* da
     prev = &t;
   }
   return h;
+} catch (...) {
+  rethrow_as_error(source, "header");
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path) try : file_(path) {
   header_ = parse_safetensors(path, file_.data(), file_.size());
   for (size_t i = 0; i < header_.tensors.size(); ++i) index_.emplace(header_.tensors[i].name, i);
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 const SafetensorsTensor* SafetensorsFile::find(const std::string& name) const {
@@ -133,7 +138,7 @@ const SafetensorsTensor* SafetensorsFile::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &header_.tensors[it->second];
 }
 
-SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
+SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) try {
   namespace fs = std::filesystem;
   std::error_code ec;
   path_ = path;
@@ -178,6 +183,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
       index_.emplace(t.name, entries_.size());
       entries_.push_back({f.get(), &t});
     }
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 const SafetensorsCheckpoint::Entry* SafetensorsCheckpoint::find(const std::string& name) const {

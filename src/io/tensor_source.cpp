@@ -1,6 +1,7 @@
 #include "quantlab/io/tensor_source.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "src/io/quote.hpp"
 
 #include <algorithm>
@@ -132,7 +133,7 @@ nlohmann::json Llama2cSource::metadata(size_t) const {
           {"seq_len", c.seq_len},   {"shared_classifier", c.shared_classifier}};
 }
 
-std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
+std::unique_ptr<WeightSource> open_weight_source(const std::string& path) try {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return std::make_unique<SafetensorsSource>(path);
   if (!fs::exists(path, ec)) throw Error(path, "path", "no such file or folder");
@@ -149,6 +150,8 @@ std::unique_ptr<WeightSource> open_weight_source(const std::string& path) {
   if (ext == ".gguf") return std::make_unique<GgufSource>(path);
   if (ext == ".bin") return std::make_unique<Llama2cSource>(path);
   throw Error(path, "format", "not a model file (not a GGUF, safetensors or llama2.c file, nor a model folder)");
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

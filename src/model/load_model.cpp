@@ -3,6 +3,7 @@
 // header is a llama2.c checkpoint (that format has no magic, so plausibility is the test: every
 // size positive and at most 2^20, heads dividing the width). Anything else is not a model.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/hf_model.hpp"
 #include "quantlab/model/model.hpp"
 
@@ -51,13 +52,15 @@ ModelFileKind model_file_kind(const std::string& path) {
   throw Error(path, "", std::string("not a model file (") + kExpected + ")");
 }
 
-Model load_model(const std::string& path) {
+Model load_model(const std::string& path) try {
   switch (model_file_kind(path)) {
     case ModelFileKind::HfFolder: return load_hf_model(path);
     case ModelFileKind::Gguf: return load_gguf_model(path);
     case ModelFileKind::Llama2c: break;
   }
   return load_llama2c_model(path);
+} catch (...) {  // whatever a loader let through (a JSON type error, a size too large to allocate)
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

@@ -1,5 +1,6 @@
 #include "quantlab/pipeline/export_hf.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/json.hpp"
@@ -14,7 +15,9 @@
 #include <numeric>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <type_traits>
 
 namespace quantlab::pipeline {
 namespace fs = std::filesystem;

@@ -116,8 +116,8 @@ std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const Ggu
 
 GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o)
     : t0_(std::chrono::steady_clock::now()), in_path_(in_path), out_path_(out_path), o_(o), pool_(o.threads) {
-  if (std::filesystem::exists(out_path) && std::filesystem::exists(in_path) &&
-      std::filesystem::equivalent(in_path, out_path))
+  std::error_code ec;  // either path missing or unreadable: not the same file (and no filesystem_error)
+  if (std::filesystem::equivalent(in_path, out_path, ec) && !ec)
     throw Error(out_path, "", "output would overwrite the input");
   in_ = std::make_unique<GgufFile>(in_path);
   const GgufFile& in = *in_;

@@ -1,6 +1,7 @@
 #include "quantlab/quant/imatrix.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/gguf_writer.hpp"
@@ -65,6 +66,8 @@ Imatrix read_gguf_imatrix(const std::string& path) {
     const auto s2 = floats(t);
     const auto c = floats(*counts);
     if (c.size() != 1 || !(c[0] >= 0) || !std::isfinite(c[0])) throw Error(path, counts->name, "expected one finite non-negative count");
+    // Beyond 2^53 tokens a count is neither exact nor plausible (and beyond 2^63 not an integer).
+    if (c[0] > 9007199254740992.0f) throw Error(path, counts->name, "count " + std::to_string(c[0]) + " is implausibly large");
     ImatrixEntry e;
     e.sum_x2.assign(s2.begin(), s2.end());
     e.count = int64_t(c[0]);
@@ -134,7 +137,7 @@ Imatrix read_dat_imatrix(const std::string& path) {
 
 }  // namespace
 
-Imatrix read_imatrix(const std::string& path) {
+Imatrix read_imatrix(const std::string& path) try {
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path, "", "cannot open");
@@ -143,6 +146,8 @@ Imatrix read_imatrix(const std::string& path) {
     if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) return read_gguf_imatrix(path);
   }
   return read_dat_imatrix(path);
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 void write_imatrix_dat(const Imatrix& m, const std::string& path) {

@@ -1,6 +1,7 @@
 #include "quantlab/text/chat_template.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -22,7 +23,8 @@ std::optional<std::string> token_text(const nlohmann::ordered_json& cfg, const c
 ChatTemplate::ChatTemplate(std::string source, std::string name, ChatSpecialTokens tokens)
     : source_(std::move(source)), name_(std::move(name)), tokens_(std::move(tokens)), template_(source_, name_) {}
 
-ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
+// Foreign exceptions (a number that overflows, a list entry that is not an object) name the file.
+ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) try {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "", "cannot open file");
   std::ostringstream ss;
@@ -32,6 +34,8 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
     cfg = nlohmann::ordered_json::parse(ss.str());
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(path, "byte " + std::to_string(e.byte), "invalid JSON");
+  } catch (const nlohmann::json::exception&) {
+    rethrow_as_error(path, "JSON");
   }
   auto it = cfg.find("chat_template");
   if (it == cfg.end() || it->is_null()) throw Error(path, "chat_template", "missing: this tokenizer has no chat template");
@@ -51,6 +55,8 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
   t.unk_token = token_text(cfg, "unk_token", path);
   t.pad_token = token_text(cfg, "pad_token", path);
   return ChatTemplate(std::move(source), path + ":chat_template", std::move(t));
+} catch (...) {
+  rethrow_as_error(path, "chat_template");
 }
 
 std::string ChatTemplate::apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,

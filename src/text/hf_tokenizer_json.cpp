@@ -4,6 +4,7 @@
 // Metaspace and BERT pre-tokenizers; template/BERT/RoBERTa post-processors. Anything else is
 // refused with an error naming the JSON field, rather than tokenized differently.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/core/utf8.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
@@ -38,6 +39,8 @@ json parse_json_file(const std::string& path) {
   } catch (const json::parse_error& e) {
     if (too_deep) throw Error(path, "json", "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     throw Error(path, "json (byte " + std::to_string(e.byte) + ")", "malformed JSON");
+  } catch (const json::exception&) {  // a number that overflows a double (out_of_range.406), ...
+    rethrow_as_error(path, "json");
   }
 }
 
@@ -180,7 +183,8 @@ std::string config_token(const Reader& r, const json& j, const std::string& wher
 
 }  // namespace
 
-Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& config_path) {
+// Foreign exceptions (nlohmann's, allocation of absurd sizes) leave as quantlab::Error naming the file.
+Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& config_path) try {
   const Reader r(path);
   const json root = parse_json_file(path);
   if (!root.is_object()) r.fail("(root)", "is not an object");
@@ -351,8 +355,10 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
     } else if (type == "BertProcessing" || type == "RobertaProcessing") {
       const json& cls = r.member(p, "cls", where);
       const json& sep = r.member(p, "sep", where);
-      v.bos_id = static_cast<int32_t>(r.integer(cls.at(1), where + ".cls[1]"));
-      v.sep_id = static_cast<int32_t>(r.integer(sep.at(1), where + ".sep[1]"));
+      if (!cls.is_array() || cls.size() != 2) r.fail(where + ".cls", "is not a [token, id] pair");
+      if (!sep.is_array() || sep.size() != 2) r.fail(where + ".sep", "is not a [token, id] pair");
+      v.bos_id = static_cast<int32_t>(r.integer(cls[1], where + ".cls[1]"));
+      v.sep_id = static_cast<int32_t>(r.integer(sep[1], where + ".sep[1]"));
       v.add_bos = v.add_sep = true;
     } else if (type != "ByteLevel") {
       r.fail(where + ".type", "post-processor '" + type + "' is not supported");
@@ -391,6 +397,8 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
     }
   }
   return v;
+} catch (...) {
+  rethrow_as_error(path, "(root)");
 }
 
 }  // namespace quantlab

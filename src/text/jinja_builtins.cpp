@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -184,8 +185,12 @@ Value get_attribute(const Value& obj, const std::string& name, int line) {
   if (obj.is_dict()) {
     if (const Value* v = obj.dict->find(name)) return *v;
   }
-  if (obj.is_list() && !name.empty() && std::isdigit(static_cast<unsigned char>(name[0])))
-    return get_item(obj, Value::integer(std::stoll(name)), line);
+  if (obj.is_list() && !name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
+    long long index = 0;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
+    if (ec != std::errc() || end != name.data() + name.size()) fail(line, "list index ." + name + " is not a valid index");
+    return get_item(obj, Value::integer(index), line);
+  }
   return Value::undefined(name);
 }
 
@@ -596,7 +601,9 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
           const Value* v = nullptr;
           if (field.empty()) v = auto_index < a.positional.size() ? &a.positional[auto_index++] : nullptr;
           else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
-            const size_t k = std::stoul(field);
+            size_t k = 0;
+            const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), k);
+            if (ec != std::errc() || end != field.data() + field.size()) fail(line, "format: invalid field {" + field + "}");
             v = k < a.positional.size() ? &a.positional[k] : nullptr;
           } else {
             v = a.kw(field);

@@ -221,7 +221,10 @@ class Lexer {
         case 'U': {
           const size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           if (pos_ + n > s_.size()) fail(line, "truncated \\" + std::string(1, e) + " escape");
-          const uint32_t cp = static_cast<uint32_t>(std::stoul(s_.substr(pos_, n), nullptr, 16));
+          const std::string digits = s_.substr(pos_, n);
+          if (digits.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+            fail(line, "invalid \\" + std::string(1, e) + " escape (expected " + std::to_string(n) + " hex digits)");
+          const uint32_t cp = static_cast<uint32_t>(std::stoul(digits, nullptr, 16));
           pos_ += n;
           append_utf8(out, cp);
           break;

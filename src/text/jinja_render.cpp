@@ -5,6 +5,7 @@
 #include "jinja_builtins.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/text/jinja.hpp"
 
 #include <cmath>
@@ -408,7 +409,8 @@ class Renderer {
 }  // namespace jinja_detail
 
 JinjaTemplate::JinjaTemplate(std::string_view source, std::string name)
-    : name_(std::move(name)), program_(jinja_detail::parse_template(source, name_)) {}
+    : name_(std::move(name)),
+      program_(with_typed_errors(name_, "source", [&] { return jinja_detail::parse_template(source, name_); })) {}
 JinjaTemplate::~JinjaTemplate() = default;
 JinjaTemplate::JinjaTemplate(JinjaTemplate&&) noexcept = default;
 JinjaTemplate& JinjaTemplate::operator=(JinjaTemplate&&) noexcept = default;
@@ -430,6 +432,8 @@ std::string JinjaTemplate::render(const nlohmann::ordered_json& context) const {
     throw Error(name_, "raise_exception", e.message);
   } catch (const EvalError& e) {
     throw Error(name_, "line " + std::to_string(e.line), e.message);
+  } catch (...) {  // a foreign exception (allocation of a huge string, ...) names the template
+    rethrow_as_error(name_, "render");
   }
   return out;
 }

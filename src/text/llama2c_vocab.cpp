@@ -3,6 +3,7 @@
 // pieces with U+2581 turned into ' ' and BOS/EOS as "\n<s>\n" / "\n</s>\n"; this undoes both so
 // the vocabulary runs through the same SentencePiece BPE as a GGUF "llama" vocabulary.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
 
@@ -10,7 +11,7 @@
 
 namespace quantlab {
 
-Vocab vocab_from_llama2c(const std::string& path) {
+Vocab vocab_from_llama2c(const std::string& path) try {
   MappedFile file(path);
   const uint8_t* d = file.data();
   const size_t size = file.size();
@@ -72,6 +73,8 @@ Vocab vocab_from_llama2c(const std::string& path) {
   v.add_bos = true;
   v.add_space_prefix = true;
   return v;
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

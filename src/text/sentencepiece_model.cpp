@@ -3,6 +3,7 @@
 // type and special ids, and the normalizer flags. Only BPE models with the identity normalizer
 // run here exactly as SentencePiece runs them; anything else is refused by name.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
 
@@ -83,7 +84,7 @@ class WireReader {
 
 }  // namespace
 
-Vocab vocab_from_sentencepiece_model(const std::string& path) {
+Vocab vocab_from_sentencepiece_model(const std::string& path) try {
   MappedFile file(path);
   WireReader top(path, file.data(), file.size(), 0);
   Vocab v;
@@ -161,6 +162,8 @@ Vocab vocab_from_sentencepiece_model(const std::string& path) {
   v.add_bos = v.bos_id >= 0;
   v.add_space_prefix = add_dummy_prefix;
   return v;
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

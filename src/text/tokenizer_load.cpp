@@ -1,6 +1,7 @@
 // Tokenizer::load: tells a GGUF file, a tokenizer.json, a SentencePiece tokenizer.model, a
 // Hugging Face folder and a llama2.c tokenizer.bin apart by content, not by name.
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/foreign_error.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/text/tokenizer.hpp"
 #include "quantlab/text/vocab_loaders.hpp"
@@ -10,7 +11,7 @@
 
 namespace quantlab {
 
-Tokenizer Tokenizer::load(const std::string& path) {
+Tokenizer Tokenizer::load(const std::string& path) try {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -49,6 +50,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (got == 4 && static_cast<uint8_t>(head[0]) == 0x0A && head[1] != 0)
     return Tokenizer(vocab_from_sentencepiece_model(path));
   return Tokenizer(vocab_from_llama2c(path));
+} catch (...) {
+  rethrow_as_error(path, "");
 }
 
 }  // namespace quantlab

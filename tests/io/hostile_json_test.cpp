@@ -33,6 +33,39 @@ TEST(HostileJson, InvalidUtf8DuplicatesAndSyntax) {
   test::expect_rejected("control.json", text("{\"a\": \"x\ny\"}"), open_json, "JSON byte");
 }
 
+TEST(HostileJson, NumberOverflowIsAQuantlabError) {
+  // The fuzzer's first finding (a tokenizer.json holding 777e7777): nlohmann reports a number that
+  // overflows a double as out_of_range, which must leave as quantlab::Error too.
+  for (const char* t : {R"({"a": 777e7777})", R"([1, -1e999])", R"({"a": {"b": [0.5, 1E+400]}})"})
+    test::expect_rejected("overflow.json", text(t), open_json, "JSON");
+  // Large integers beyond 64 bits parse as floats and are then refused where an integer is needed.
+  const auto dir = test::temp_dir("json-bigint");
+  test::write_text(dir / "big.json", R"({"n": 123456789012345678901234567890, "u": 18446744073709551615})");
+  const auto j = read_json_file((dir / "big.json").string());
+  EXPECT_THROW(json_int(j, "n", "big.json"), Error);
+  EXPECT_THROW(json_int(j, "u", "big.json"), Error);
+  EXPECT_DOUBLE_EQ(json_number(j, "n", "big.json"), 1.2345678901234568e29);
+}
+
+TEST(HostileJson, HuggingFaceFolderOverflowNamesConfigJson) {
+  const auto dir = test::temp_dir("hostile-hf-overflow");
+  for (const char* name : {"config.json", "generation_config.json"}) {
+    SCOPED_TRACE(name);
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    test::write_text(dir / "config.json", R"({"model_type": "llama"})");
+    test::write_text(dir / name, R"({"model_type": "llama", "rope_theta": 777e7777})");
+    try {
+      read_hf_model_dir(dir.string());
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.source(), (dir / name).string()) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "foreign exception: " << e.what();
+    }
+  }
+}
+
 TEST(HostileJson, HuggingFaceFolderErrorsNameTheFileAndField) {
   const auto dir = test::temp_dir("hostile-hf");
   const auto config = (dir / "config.json").string();

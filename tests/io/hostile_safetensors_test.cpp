@@ -44,6 +44,12 @@ TEST(HostileSafetensors, HandCraftedCases) {
   test::expect_rejected("header-past-eof.safetensors", Bytes().put<uint64_t>(1000).raw("{}").b, open_st, "header length");
   test::expect_rejected("header-huge.safetensors", Bytes().put<uint64_t>(uint64_t(1) << 62).raw("{}").b, open_st, "header length");
   test::expect_rejected("not-object.safetensors", st("[1,2]", 0), open_st, "header");
+  // Numbers that overflow a double (nlohmann throws out_of_range, not parse_error) and relatives.
+  test::expect_rejected("overflow.safetensors", st(one(R"({"dtype":"F32","shape":[1],"data_offsets":[0,777e7777]})"), 4), open_st,
+                        "header");
+  test::expect_rejected("overflow-meta.safetensors", st(R"({"__metadata__":{"n":-1e999}})", 0), open_st, "header");
+  test::expect_rejected("float-shape.safetensors", st(one(R"({"dtype":"F32","shape":[1e300],"data_offsets":[0,4]})"), 4), open_st,
+                        "tensor 'x' shape");
   test::expect_rejected("bad-json.safetensors", st(R"({"x":{"dtype":"F32",})", 0), open_st, "header byte");
   test::expect_rejected("deep.safetensors", st("{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}", 0), open_st,
                         "header byte");
