@@ -225,6 +225,10 @@ TEST(CudaParity, Matmul) {
     const bool gemv = c.tokens <= 8;
     double bound = gemv ? 1e-6 : 2e-5;
     if (c.format == FormatId::F32) bound = 1e-10;
+    // Q4_1's block minimum adds m * sum(x) to d * sum(q * x), and the two largely cancel, so the
+    // rounding of either (in another order on the GPU) weighs more in the result: 2.9e-6 measured on
+    // an H100 (2026-12-07), with every other GEMV format under 1e-6.
+    if (c.format == FormatId::Q4_1 && gemv) bound = 5e-6;
     if (c.format == FormatId::F16) bound = gemv ? 1e-10 : 2e-6;
     if (c.format == FormatId::BF16) bound = gemv ? 1e-10 : 1e-4;
     const double err = normalized_error(got, ref);
