@@ -8,7 +8,8 @@
 // of 4 consecutive values (the lanes of VNNI's dpbusd); each lane is scaled and accumulated in
 // float by FMA into one of two accumulator sets (even and odd blocks, two chains in flight); the
 // per-block offset terms go to two scalars the same way. At the end: sets added, lanes summed by
-// one fixed tree, offsets added. The portable path does exactly this.
+// one fixed tree, offsets added. The portable path does exactly this. Every instruction set's
+// kernels (src/backend/cpu/kernels_*.cpp, reached through kernel_table.hpp) compute these bits.
 #include "quantlab/formats/format.hpp"
 
 #include <cstdint>
@@ -36,12 +37,8 @@ using QuantRowDot = float (*)(const void* w_row, const ActivationBlock* x, int64
 using QuantRowDot4 = void (*)(const void* w_row, const ActivationBlock* const* x, int64_t n_blocks, float* out);
 
 struct QuantDotKernels {
-  QuantRowDot fast;      // SIMD where the build has it, else the portable one
-  QuantRowDot4 fast4;
-  QuantRowDot portable;  // same result bit for bit
+  QuantRowDot dot;
+  QuantRowDot4 dot4;
 };
-
-// Null when the format has no integer kernel (it then goes through f32 decoding).
-const QuantDotKernels* find_quant_dot(FormatId format);
 
 }  // namespace quantlab::cpu
