@@ -117,19 +117,28 @@ void matmul_rows(const KernelTable& kt, const WeightMatrix& w, const float* x, i
 
 thread_local Scratch tls_scratch;
 thread_local std::vector<cpu::ActivationBlock> tls_quantized_x;
+thread_local std::vector<cpu::ActivationBlockK> tls_quantized_xk;
+
+// Activation blocks of the two integer families: 32-value blocks (Q4_0..Q8_0 weights) and Q8_K
+// super-blocks (K-quant weights).
+template <class XB> constexpr int64_t kActivationBlock = cpu::kQ8Block;
+template <> constexpr int64_t kActivationBlock<cpu::ActivationBlockK> = cpu::kQ8KBlock;
+inline void quantize_row(const float* x, cpu::ActivationBlock* out, int64_t n) { cpu::quantize_activations(x, out, n); }
+inline void quantize_row(const float* x, cpu::ActivationBlockK* out, int64_t n) { cpu::quantize_activations_k(x, out, n); }
 
 // Formats with integer kernels: activations quantized once, then one row dot per (row, token).
 // Used at every batch size, so decode and prefill still agree bit for bit.
-void matmul_quantized_rows(const WeightMatrix& w, const cpu::ActivationBlock* xq, int64_t n_tokens, float* y,
-                           int64_t r_begin, int64_t r_end, cpu::QuantRowDot dot, cpu::QuantRowDot4 dot4) {
-  const int64_t nb = w.cols / cpu::kQ8Block;
+template <class XB, class Dot, class Dot4>
+void matmul_quantized_rows(const WeightMatrix& w, const XB* xq, int64_t n_tokens, float* y, int64_t r_begin,
+                           int64_t r_end, Dot dot, Dot4 dot4) {
+  const int64_t nb = w.cols / kActivationBlock<XB>;
   // Groups of 4 tokens share each unpacked weight block; a row stays in L1 across all tokens.
   for (int64_t r = r_begin; r < r_end; ++r) {
     const uint8_t* row = w.row(r);
     int64_t t = 0;
     if (dot4)
       for (; t + 4 <= n_tokens; t += 4) {
-        const cpu::ActivationBlock* xs[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb, xq + (t + 3) * nb};
+        const XB* xs[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb, xq + (t + 3) * nb};
         float out[4];
         dot4(row, xs, nb, out);
         for (int c = 0; c < 4; ++c) y[(t + c) * w.rows + r] = out[c];
@@ -138,17 +147,34 @@ void matmul_quantized_rows(const WeightMatrix& w, const cpu::ActivationBlock* xq
   }
 }
 
-const cpu::ActivationBlock* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
-                                            std::vector<cpu::ActivationBlock>& buf) {
-  const int64_t nb = w.cols / cpu::kQ8Block;
+template <class XB>
+const XB* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
+                          std::vector<XB>& buf) {
+  const int64_t nb = w.cols / kActivationBlock<XB>;
   buf.resize(size_t(n_tokens * nb));
   auto run = [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) cpu::quantize_activations(x + t * w.cols, buf.data() + t * nb, w.cols);
+    for (int64_t t = t0; t < t1; ++t) quantize_row(x + t * w.cols, buf.data() + t * nb, w.cols);
   };
   // Each token is quantized on its own, so splitting the tokens across threads changes nothing.
   if (pool && pool->size() > 1 && n_tokens * w.cols >= (1 << 15)) pool->parallel_for(n_tokens, run);
   else run(0, n_tokens, 0);
   return buf.data();
+}
+
+// Quantized activations and integer row kernels (K: the Q8_K family), rows split across threads.
+template <class XB, class Kernels>
+void matmul_integer(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+                    const Kernels& q, std::vector<XB>& buf) {
+  const XB* xq = quantize_tokens(pool, w, x, n_tokens, buf);
+  const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
+  // Integer work is cheaper per weight than f32: a larger serial threshold.
+  if (!pool || pool->size() == 1 || units < 2 || w.rows * w.cols * n_tokens < 2 * kSerialWork) {
+    matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q.dot, q.dot4);
+    return;
+  }
+  pool->parallel_for(units, [&](int64_t u0, int64_t u1, int) {
+    matmul_quantized_rows(w, xq, n_tokens, y, u0 * kThreadRowUnit, std::min(w.rows, u1 * kThreadRowUnit), q.dot, q.dot4);
+  });
 }
 
 // The 8-bit format llama.cpp's CPU backend quantizes activations to before multiplying them with
@@ -207,16 +233,11 @@ void matmul_with(const KernelTable& kt, ThreadPool* pool, const WeightMatrix& w,
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
   const bool serial = !pool || pool->size() == 1 || units < 2;
   if (const cpu::QuantDotKernels* q = kt.quant_dot(w.format)) {
-    const cpu::ActivationBlock* xq = quantize_tokens(pool, w, x, n_tokens, tls_quantized_x);
-    // Integer work is cheaper per weight than f32: a larger serial threshold.
-    if (serial || w.rows * w.cols * n_tokens < 2 * kSerialWork) {
-      matmul_quantized_rows(w, xq, n_tokens, y, 0, w.rows, q->dot, q->dot4);
-      return;
-    }
-    pool->parallel_for(units, [&](int64_t u0, int64_t u1, int) {
-      matmul_quantized_rows(w, xq, n_tokens, y, u0 * kThreadRowUnit, std::min(w.rows, u1 * kThreadRowUnit), q->dot,
-                            q->dot4);
-    });
+    matmul_integer(pool, w, x, n_tokens, y, *q, tls_quantized_x);
+    return;
+  }
+  if (const cpu::KQuantDotKernels* q = kt.kquant_dot(w.format)) {
+    matmul_integer(pool, w, x, n_tokens, y, *q, tls_quantized_xk);
     return;
   }
   if (const FormatId r = activation_rounding(w.format); r != FormatId::F32)

@@ -2,6 +2,7 @@
 // are per instruction set (src/backend/cpu/kernels_*.cpp, over quant_blocks.hpp).
 #include "src/backend/quant_dot.hpp"
 #include "quantlab/core/half.hpp"
+#include "quantlab/formats/format.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +28,11 @@ void quantize_activations(const float* x, ActivationBlock* out, int64_t n) {
     o.d = fp16_to_f32(f32_to_fp16(d));
     o.s = fp16_to_f32(f32_to_fp16(d * float(o.qsum)));
   }
+}
+
+void quantize_activations_k(const float* x, ActivationBlockK* out, int64_t n) {
+  // The registry's Q8_K encoder is llama.cpp's quantize_row_q8_K_ref, bit for bit (formats tests).
+  format_traits(FormatId::Q8_K).from_float(x, out, n, nullptr);
 }
 
 }  // namespace quantlab::cpu

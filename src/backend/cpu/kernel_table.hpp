@@ -49,6 +49,8 @@ struct KernelTable {
                            float* out);
   // Integer block kernels of a weight format, null when it has none (then decoded to f32).
   const QuantDotKernels* (*quant_dot)(FormatId format);
+  // Integer kernels of the K-quant formats against Q8_K activations, null when none.
+  const KQuantDotKernels* (*kquant_dot)(FormatId format);
 };
 
 // The tables each instruction-set translation unit provides; null where the build lacks it

@@ -4,6 +4,7 @@
 // Compiled with -mavx2 -mfma -mf16c (CMakeLists.txt); only called where cpuid reports them.
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include "src/backend/cpu/lane_kernels.hpp"
+#include "src/backend/cpu/kquant_dot_x86.hpp"
 #include "src/backend/cpu/quant_dot_x86.hpp"
 
 #include <immintrin.h>
@@ -88,6 +89,7 @@ const KernelTable* avx2_kernels() {
   static const KernelTable table = [] {
     KernelTable t = make_lane_table<Avx2Arch>("avx2");
     t.quant_dot = find_quant_dot_simd<Avx2IntOps>;
+    t.kquant_dot = find_kquant_dot_simd;
     return t;
   }();
   return &table;

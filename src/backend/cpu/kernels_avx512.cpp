@@ -10,6 +10,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
     defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
 #include "src/backend/cpu/lane_kernels.hpp"
+#include "src/backend/cpu/kquant_dot_x86.hpp"
 #include "src/backend/cpu/quant_dot_x86.hpp"
 
 #include <immintrin.h>
@@ -59,6 +60,7 @@ const KernelTable* avx512_kernels() {
   static const KernelTable table = [] {
     KernelTable t = make_lane_table<Avx512Arch>("avx512");
     t.quant_dot = find_quant_dot_simd<VnniIntOps>;
+    t.kquant_dot = find_kquant_dot_simd;
     return t;
   }();
   return &table;

@@ -2,6 +2,7 @@
 // path is tested against bit for bit. Built with the baseline flags of the target.
 #include "quantlab/core/half.hpp"
 #include "src/backend/cpu/lane_kernels.hpp"
+#include "src/backend/cpu/kquant_blocks.hpp"
 #include "src/backend/cpu/quant_blocks.hpp"
 
 namespace quantlab::cpu {
@@ -75,12 +76,38 @@ const QuantDotKernels* find_quant_dot_portable(FormatId format) {
   }
 }
 
+template <class F>
+float kdot1(const void* w, const ActivationBlockK* x, int64_t nb) {
+  return kdot_portable<F>(w, x, nb, fp16_to_f32);
+}
+template <class F>
+void kdot4(const void* w, const ActivationBlockK* const* x, int64_t nb, float* out) {
+  for (int c = 0; c < 4; ++c) out[c] = kdot_portable<F>(w, x[c], nb, fp16_to_f32);
+}
+
+const KQuantDotKernels* find_kquant_dot_portable(FormatId format) {
+  static const KQuantDotKernels q2{kdot1<Q2_K>, kdot4<Q2_K>};
+  static const KQuantDotKernels q3{kdot1<Q3_K>, kdot4<Q3_K>};
+  static const KQuantDotKernels q4{kdot1<Q4_K>, kdot4<Q4_K>};
+  static const KQuantDotKernels q5{kdot1<Q5_K>, kdot4<Q5_K>};
+  static const KQuantDotKernels q6{kdot1<Q6_K>, kdot4<Q6_K>};
+  switch (format) {
+    case FormatId::Q2_K: return &q2;
+    case FormatId::Q3_K: return &q3;
+    case FormatId::Q4_K: return &q4;
+    case FormatId::Q5_K: return &q5;
+    case FormatId::Q6_K: return &q6;
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 const KernelTable* portable_kernels() {
   static const KernelTable table = [] {
     KernelTable t = make_lane_table<PortableArch>("portable");
     t.quant_dot = find_quant_dot_portable;
+    t.kquant_dot = find_kquant_dot_portable;
     return t;
   }();
   return &table;
