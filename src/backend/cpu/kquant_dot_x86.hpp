@@ -18,10 +18,36 @@ namespace {
 inline float kh2f(uint16_t h) { return _cvtsh_ss(h); }
 
 struct KRegs {
-  __m256i lv[8];          // levels (u8; Q3_K: s8)
-  alignas(32) int16_t sc16[16];
-  alignas(32) int16_t min16[16];
+  __m256i lv[8];     // levels (u8; Q3_K: s8)
+  __m256i scale[8];  // i16 scale of each byte pair of lv[c]: sub-block of the low / high 16 bytes
+  __m256i min16;     // Q2_K: the 16 minimums; Q6_K: the 16 scales (i16), for madd with bsums
+  __m128i min8;      // Q4_K/Q5_K: the 8 minimums (i16), for madd with 32-value sums
 };
+
+// Pair scales of the 8 registers from 16 scale bytes: register c takes byte lo(c) in its low
+// half and byte hi(c) in its high half (32-value sub-blocks: c, c; 16-value ones: 2c, 2c+1).
+template <bool kSigned, bool kSub32>
+inline void pair_scales(__m128i bytes, __m256i* out) {
+  for (int c = 0; c < 8; ++c) {
+    const char lo = char(kSub32 ? c : 2 * c), hi = char(kSub32 ? c : 2 * c + 1);
+    const __m128i pick = _mm_shuffle_epi8(bytes, _mm_setr_epi8(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi));
+    out[c] = kSigned ? _mm256_cvtepi8_epi16(pick) : _mm256_cvtepu8_epi16(pick);
+  }
+}
+
+// Q4_K/Q5_K's 12 scale bytes to 8 scales then 8 minimums (ggml's utmp rearrangement of get_scale_min_k4).
+inline __m128i scales_mins_k4(const uint8_t* q) {
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+  const uint32_t m_lo = u[1] & kmask1;
+  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+  u[2] = m_lo;
+  u[0] &= kmask1;
+  // bytes 0-3: scales 0-3, 4-7: scales 4-7, 8-11: mins 0-3, 12-15: mins 4-7
+  return _mm_setr_epi32(int(u[0]), int(u[1]), int(u[2]), int(u[3]));
+}
 
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m256i bits_at(__m256i v, int shift, int mask) {
@@ -30,7 +56,25 @@ inline __m256i bits_at(__m256i v, int shift, int mask) {
 
 template <class F>
 inline void unpack(const typename F::Block& b, KRegs& r) {
-  F::scales(b, r.sc16, r.min16);
+  if constexpr (std::is_same_v<F, Q4_K> || std::is_same_v<F, Q5_K>) {
+    const __m128i sm = scales_mins_k4(b.scales);
+    pair_scales<false, true>(sm, r.scale);
+    r.min8 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+  } else if constexpr (std::is_same_v<F, Q6_K>) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    pair_scales<true, false>(sc, r.scale);
+    r.min16 = _mm256_cvtepi8_epi16(sc);
+  } else if constexpr (std::is_same_v<F, Q2_K>) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    pair_scales<false, false>(_mm_and_si128(raw, _mm_set1_epi8(0xF)), r.scale);
+    r.min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0xF)));
+  } else {  // Q3_K
+    alignas(16) int16_t sc16[16];
+    q3_k_scales(b.scales, sc16);
+    int8_t bytes[16];
+    for (int i = 0; i < 16; ++i) bytes[i] = int8_t(sc16[i]);
+    pair_scales<true, false>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)), r.scale);
+  }
   if constexpr (std::is_same_v<F, Q4_K>) {
     for (int j = 0; j < 4; ++j) {
       const __m256i q = load32(b.qs + 32 * j);
@@ -70,11 +114,6 @@ inline void unpack(const typename F::Block& b, KRegs& r) {
   }
 }
 
-// i16 scale of each byte pair of register c: sub-block 2c in the low 128 bits, 2c+1 in the high.
-inline __m256i pair_scales(const int16_t* sc16, int c) {
-  return _mm256_set_m128i(_mm_set1_epi16(sc16[2 * c + 1]), _mm_set1_epi16(sc16[2 * c]));
-}
-
 struct KAccumSimd {
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
@@ -82,8 +121,8 @@ struct KAccumSimd {
 };
 
 template <class F>
-__attribute__((always_inline)) inline void kblock_token(const KRegs& r, const __m256i* scales, const ActivationBlockK& x,
-                                                        float dw, float dminw, KAccumSimd& a) {
+__attribute__((always_inline)) inline void kblock_token(const KRegs& r, const ActivationBlockK& x, float dw, float dminw,
+                                                        KAccumSimd& a) {
   __m256i s = _mm256_setzero_si256();
   for (int c = 0; c < 8; ++c) {
     __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * c));
@@ -92,25 +131,27 @@ __attribute__((always_inline)) inline void kblock_token(const KRegs& r, const __
       q = _mm256_sign_epi8(q, u);  // signed levels: |level| x (q with the level's sign)
       u = _mm256_abs_epi8(u);
     }
-    s = _mm256_add_epi32(s, _mm256_madd_epi16(scales[c], _mm256_maddubs_epi16(u, q)));
+    s = _mm256_add_epi32(s, _mm256_madd_epi16(r.scale[c], _mm256_maddubs_epi16(u, q)));
   }
   const float d = x.d * dw;
   if constexpr (F::kJoin != MinJoin::None) {
-    const __m256i m8 = _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(r.min16)),
-                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
     const float dmin = -x.d * dminw;
-    if constexpr (F::kJoin == MinJoin::Lanes4) {
-      const __m128i m4 = _mm_hadd_epi32(_mm256_castsi256_si128(m8), _mm256_extracti128_si256(m8, 1));
-      a.acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m4), a.acc_m);
-    } else if constexpr (F::kJoin == MinJoin::Scalar) {
-      const __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(m8), _mm256_extracti128_si256(m8, 1));
-      const __m128i m2 = _mm_add_epi32(m4, _mm_unpackhi_epi64(m4, m4));
-      const int32_t total = _mm_cvtsi128_si32(_mm_add_epi32(m2, _mm_shuffle_epi32(m2, 1)));
-      a.summs = __builtin_fmaf(dmin, float(total), a.summs);
-    } else if constexpr (F::kJoin == MinJoin::Lanes8First) {
-      a.acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m8), a.acc);
-    } else {  // Offset32
-      s = _mm256_sub_epi32(s, _mm256_slli_epi32(m8, 5));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
+    if constexpr (F::kJoin == MinJoin::Lanes4 || F::kJoin == MinJoin::Scalar) {
+      // lane i: min 2i * sum of values 64i..64i+31 + min 2i+1 * sum of the next 32 (m8[2i] + m8[2i+1])
+      const __m128i sums32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+      const __m128i m4 = _mm_madd_epi16(r.min8, sums32);
+      if constexpr (F::kJoin == MinJoin::Lanes4) {
+        a.acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(m4), a.acc_m);
+      } else {
+        const __m128i m2 = _mm_add_epi32(m4, _mm_unpackhi_epi64(m4, m4));
+        const int32_t total = _mm_cvtsi128_si32(_mm_add_epi32(m2, _mm_shuffle_epi32(m2, 1)));
+        a.summs = __builtin_fmaf(dmin, float(total), a.summs);
+      }
+    } else {
+      const __m256i m8 = _mm256_madd_epi16(r.min16, bsums);
+      if constexpr (F::kJoin == MinJoin::Lanes8First) a.acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(m8), a.acc);
+      else s = _mm256_sub_epi32(s, _mm256_slli_epi32(m8, 5));  // Offset32
     }
   }
   a.acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), a.acc);
@@ -135,16 +176,14 @@ template <class F, int C>
 void kdot_simd(const void* w, const ActivationBlockK* const* x, int64_t nb, float* out) {
   KAccumSimd a[C];
   KRegs r;
-  __m256i scales[8];
   const auto* blocks = static_cast<const typename F::Block*>(w);
   for (int64_t i = 0; i < nb; ++i) {
     unpack<F>(blocks[i], r);
-    for (int c = 0; c < 8; ++c) scales[c] = pair_scales(r.sc16, c);
     const float dw = kh2f(blocks[i].d);
     float dminw = 0.0f;
     if constexpr (F::kJoin == MinJoin::Lanes4 || F::kJoin == MinJoin::Scalar || F::kJoin == MinJoin::Lanes8First)
       dminw = kh2f(blocks[i].dmin);
-    for (int t = 0; t < C; ++t) kblock_token<F>(r, scales, x[t][i], dw, dminw, a[t]);
+    for (int t = 0; t < C; ++t) kblock_token<F>(r, x[t][i], dw, dminw, a[t]);
   }
   for (int t = 0; t < C; ++t) out[t] = kfinish<F>(a[t]);
 }
