@@ -123,8 +123,12 @@ thread_local std::vector<cpu::ActivationBlockK> tls_quantized_xk;
 // super-blocks (K-quant weights).
 template <class XB> constexpr int64_t kActivationBlock = cpu::kQ8Block;
 template <> constexpr int64_t kActivationBlock<cpu::ActivationBlockK> = cpu::kQ8KBlock;
-inline void quantize_row(const float* x, cpu::ActivationBlock* out, int64_t n) { cpu::quantize_activations(x, out, n); }
-inline void quantize_row(const float* x, cpu::ActivationBlockK* out, int64_t n) { cpu::quantize_activations_k(x, out, n); }
+inline void quantize_row(const KernelTable& kt, const float* x, cpu::ActivationBlock* out, int64_t n) {
+  kt.quantize_q8(x, out, n);
+}
+inline void quantize_row(const KernelTable&, const float* x, cpu::ActivationBlockK* out, int64_t n) {
+  cpu::quantize_activations_k(x, out, n);
+}
 
 // Formats with integer kernels: activations quantized once, then one row dot per (row, token).
 // Used at every batch size, so decode and prefill still agree bit for bit.
@@ -148,12 +152,12 @@ void matmul_quantized_rows(const WeightMatrix& w, const XB* xq, int64_t n_tokens
 }
 
 template <class XB>
-const XB* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
-                          std::vector<XB>& buf) {
+const XB* quantize_tokens(const KernelTable& kt, ThreadPool* pool, const WeightMatrix& w, const float* x,
+                          int64_t n_tokens, std::vector<XB>& buf) {
   const int64_t nb = w.cols / kActivationBlock<XB>;
   buf.resize(size_t(n_tokens * nb));
   auto run = [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) quantize_row(x + t * w.cols, buf.data() + t * nb, w.cols);
+    for (int64_t t = t0; t < t1; ++t) quantize_row(kt, x + t * w.cols, buf.data() + t * nb, w.cols);
   };
   // Each token is quantized on its own, so splitting the tokens across threads changes nothing.
   if (pool && pool->size() > 1 && n_tokens * w.cols >= (1 << 15)) pool->parallel_for(n_tokens, run);
@@ -163,9 +167,9 @@ const XB* quantize_tokens(ThreadPool* pool, const WeightMatrix& w, const float* 
 
 // Quantized activations and integer row kernels (K: the Q8_K family), rows split across threads.
 template <class XB, class Kernels>
-void matmul_integer(ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
-                    const Kernels& q, std::vector<XB>& buf) {
-  const XB* xq = quantize_tokens(pool, w, x, n_tokens, buf);
+void matmul_integer(const KernelTable& kt, ThreadPool* pool, const WeightMatrix& w, const float* x, int64_t n_tokens,
+                    float* y, const Kernels& q, std::vector<XB>& buf) {
+  const XB* xq = quantize_tokens(kt, pool, w, x, n_tokens, buf);
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
   // Integer work is cheaper per weight than f32: a larger serial threshold.
   if (!pool || pool->size() == 1 || units < 2 || w.rows * w.cols * n_tokens < 2 * kSerialWork) {
@@ -233,11 +237,11 @@ void matmul_with(const KernelTable& kt, ThreadPool* pool, const WeightMatrix& w,
   const int64_t units = (w.rows + kThreadRowUnit - 1) / kThreadRowUnit;
   const bool serial = !pool || pool->size() == 1 || units < 2;
   if (const cpu::QuantDotKernels* q = kt.quant_dot(w.format)) {
-    matmul_integer(pool, w, x, n_tokens, y, *q, tls_quantized_x);
+    matmul_integer(kt, pool, w, x, n_tokens, y, *q, tls_quantized_x);
     return;
   }
   if (const cpu::KQuantDotKernels* q = kt.kquant_dot(w.format)) {
-    matmul_integer(pool, w, x, n_tokens, y, *q, tls_quantized_xk);
+    matmul_integer(kt, pool, w, x, n_tokens, y, *q, tls_quantized_xk);
     return;
   }
   if (const FormatId r = activation_rounding(w.format); r != FormatId::F32)

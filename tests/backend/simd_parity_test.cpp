@@ -135,6 +135,23 @@ TEST_P(SimdParity, DotAndRowConversionEqualPortable) {
   }
 }
 
+TEST_P(SimdParity, ActivationQuantizationEqualsPortable) {
+  // Random blocks, an all-zero block, and values that land exactly on .5 after scaling (ties to even).
+  std::vector<float> x = random_values(32 * 40, 21, 2.0f);
+  for (int j = 0; j < 32; ++j) x[size_t(32 + j)] = 0.0f;
+  for (int j = 0; j < 32; ++j) x[size_t(64 + j)] = float(j - 16) * 0.5f + (j == 0 ? 127.0f : 0.0f);
+  std::vector<cpu::ActivationBlock> ref(40), got(40);
+  cpu::portable_kernels()->quantize_q8(x.data(), ref.data(), int64_t(x.size()));
+  const cpu::KernelTable* t = GetParam() == SimdPath::Avx512 ? cpu::avx512_kernels() : cpu::avx2_kernels();
+  t->quantize_q8(x.data(), got.data(), int64_t(x.size()));
+  for (size_t b = 0; b < ref.size(); ++b) {
+    EXPECT_EQ(ref[b].d, got[b].d) << b;
+    EXPECT_EQ(ref[b].s, got[b].s) << b;
+    EXPECT_EQ(ref[b].qsum, got[b].qsum) << b;
+    EXPECT_EQ(0, std::memcmp(ref[b].q, got[b].q, sizeof(ref[b].q))) << b;
+  }
+}
+
 // Attention with GQA, head sizes below, at and above the 16-lane blocks, windows, and prefill
 // after earlier positions; all the ops of a block besides.
 struct OpsOutputs {

@@ -49,6 +49,8 @@ struct KernelTable {
                            float* out);
   // Integer block kernels of a weight format, null when it has none (then decoded to f32).
   const QuantDotKernels* (*quant_dot)(FormatId format);
+  // quantize_activations (quant_dot.hpp), the same bits on every path.
+  void (*quantize_q8)(const float* x, ActivationBlock* out, int64_t n);
   // Integer kernels of the K-quant formats against Q8_K activations, null when none.
   const KQuantDotKernels* (*kquant_dot)(FormatId format);
 };

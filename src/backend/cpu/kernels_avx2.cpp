@@ -90,6 +90,7 @@ const KernelTable* avx2_kernels() {
     KernelTable t = make_lane_table<Avx2Arch>("avx2");
     t.quant_dot = find_quant_dot_simd<Avx2IntOps>;
     t.kquant_dot = find_kquant_dot_simd;
+    t.quantize_q8 = quantize_q8_simd;
     return t;
   }();
   return &table;

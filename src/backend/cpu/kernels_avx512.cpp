@@ -61,6 +61,7 @@ const KernelTable* avx512_kernels() {
     KernelTable t = make_lane_table<Avx512Arch>("avx512");
     t.quant_dot = find_quant_dot_simd<VnniIntOps>;
     t.kquant_dot = find_kquant_dot_simd;
+    t.quantize_q8 = quantize_q8_simd;
     return t;
   }();
   return &table;

@@ -108,6 +108,7 @@ const KernelTable* portable_kernels() {
     KernelTable t = make_lane_table<PortableArch>("portable");
     t.quant_dot = find_quant_dot_portable;
     t.kquant_dot = find_kquant_dot_portable;
+    t.quantize_q8 = quantize_activations;
     return t;
   }();
   return &table;

@@ -85,6 +85,42 @@ float dot1_simd(const void* w, const ActivationBlock* x, int64_t nb) {
   return out;
 }
 
+// quantize_activations with 8-wide vectors: the same scalar scale arithmetic, x * (127/amax)
+// rounded half to even (vroundps, as nearbyint in the default rounding mode), f16 via F16C (round
+// to nearest even, as f32_to_fp16 for every finite value).
+inline void quantize_q8_simd(const float* x, ActivationBlock* out, int64_t n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / kQ8Block; ++b, x += kQ8Block) {
+    __m256 v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(x + 8 * i);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i)
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+    const int32_t qsum = _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1)));
+    // int32 -> int8 (values within +-127, so the saturating packs are exact), then undo the
+    // packs' 128-bit lane interleave.
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    ActivationBlock& o = out[b];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q), p8);
+    o.qsum = qsum;
+    o.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    o.s = _cvtsh_ss(_cvtss_sh(d * float(qsum), _MM_FROUND_TO_NEAREST_INT));
+  }
+}
+
 template <class I>
 const QuantDotKernels* find_quant_dot_simd(FormatId format) {
   static const QuantDotKernels q4_0{dot1_simd<I, Q4_0>, dot_simd<I, Q4_0, 4>};
