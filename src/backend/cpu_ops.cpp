@@ -2,15 +2,13 @@
 #include "quantlab/backend/ops.hpp"
 
 #include "quantlab/core/half.hpp"
+#include "src/backend/cpu/kernel_table.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 namespace quantlab {
 
@@ -49,8 +47,10 @@ void rope_apply(const RopeParams& p, const float* cos_v, const float* sin_v, flo
       const int64_t a = p.style == RopeStyle::Normal ? 2 * i : i;
       const int64_t b = p.style == RopeStyle::Normal ? 2 * i + 1 : i + half;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * cos_v[i] - x1 * sin_v[i];
-      v[b] = x0 * sin_v[i] + x1 * cos_v[i];
+      // The first product fused, the second rounded: what GCC makes of ggml's
+      // x0*cos - x1*sin with FMA allowed (and of this code before contraction was turned off).
+      v[a] = std::fma(x0, cos_v[i], -(x1 * sin_v[i]));
+      v[b] = std::fma(x0, sin_v[i], x1 * cos_v[i]);
     }
   }
 }
@@ -84,7 +84,8 @@ const std::vector<uint16_t>& gelu_f16_table() {
     std::vector<uint16_t> t(1u << 16);
     for (uint32_t i = 0; i < (1u << 16); ++i) {
       const float x = fp16_to_f32(uint16_t(i));
-      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+      // 1 + a*x*x with the last product fused, as GCC contracts ggml's expression.
+      t[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * std::fma(kCoefA * x, x, 1.0f))));
     }
     return t;
   }();
@@ -110,68 +111,10 @@ void softcap(float* x, int64_t n, float cap) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
 }
 
-namespace {
-
-// scores[j] = scale * sum_d q[d] * keys_t[d][j] for j < n (d in order, one FMA chain per score).
-void attention_scores(const float* q, const float* keys_t, int64_t ctx_stride, int64_t head_dim, int64_t n,
-                      float scale, float* scores) {
-  int64_t j = 0;
-#if defined(__AVX512F__)
-  // 4 blocks of 16 positions at a time: 4 independent FMA chains hide the FMA latency.
-  for (; j + 64 <= n; j += 64) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t d = 0; d < head_dim; ++d) {
-      const __m512 qd = _mm512_set1_ps(q[d]);
-      const float* row = keys_t + d * ctx_stride + j;
-      for (int b = 0; b < 4; ++b) acc[b] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 16 * b), acc[b]);
-    }
-    for (int b = 0; b < 4; ++b) _mm512_storeu_ps(scores + j + 16 * b, _mm512_mul_ps(acc[b], _mm512_set1_ps(scale)));
-  }
-  for (; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1u);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t d = 0; d < head_dim; ++d)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(m, keys_t + d * ctx_stride + j), acc);
-    _mm512_mask_storeu_ps(scores + j, m, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
-  }
-#endif
-  for (; j < n; ++j) {
-    float acc = 0.0f;
-    for (int64_t d = 0; d < head_dim; ++d) acc = std::fma(q[d], keys_t[d * ctx_stride + j], acc);
-    scores[j] = acc * scale;
-  }
-}
-
-// out[d] = sum_j p[j] * v_j[d], j in order (one FMA chain per output element).
-void attention_values(const float* p, const float* values, int64_t v_stride, int64_t head_dim, int64_t n, float* out) {
-  int64_t d = 0;
-#if defined(__AVX512F__)
-  // Up to 16 blocks of 16 dimensions (head_dim <= 256, Gemma's) in flight, positions in order.
-  constexpr int kMaxBlocks = 16;
-  const int blocks = int(std::min<int64_t>(head_dim / 16, kMaxBlocks));
-  if (blocks > 0) {
-    __m512 acc[kMaxBlocks];
-    for (int b = 0; b < blocks; ++b) acc[b] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; ++j) {
-      const __m512 pj = _mm512_set1_ps(p[j]);
-      const float* row = values + j * v_stride;
-      for (int b = 0; b < blocks; ++b) acc[b] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * b), acc[b]);
-    }
-    for (int b = 0; b < blocks; ++b) _mm512_storeu_ps(out + 16 * b, acc[b]);
-    d = 16 * blocks;
-  }
-#endif
-  for (; d < head_dim; ++d) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < n; ++j) acc = std::fma(p[j], values[j * v_stride + d], acc);
-    out[d] = acc;
-  }
-}
-
-}  // namespace
-
 void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys_t, int64_t ctx_stride,
                const float* values, int64_t first_pos, int64_t n_tokens, float* out) {
+  // The scores and weighted sums run on the instruction set chosen at run time (same bits on each).
+  const cpu::KernelTable& kt = cpu::kernels();
   const int64_t group = s.n_head / s.n_head_kv;
   const int64_t q_stride = s.n_head * s.head_dim;
   const int64_t kv_stride = s.n_head_kv * s.head_dim;
@@ -186,10 +129,10 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
     const int64_t lo = s.window > 0 ? std::max<int64_t>(0, end - s.window) : 0;
     const int64_t n_keys = end - lo;
     scores.resize(size_t(n_keys));
-    attention_scores(q + t * q_stride + h * s.head_dim, keys_t + kvh * s.head_dim * ctx_stride + lo, ctx_stride,
+    kt.attention_scores(q + t * q_stride + h * s.head_dim, keys_t + kvh * s.head_dim * ctx_stride + lo, ctx_stride,
                      s.head_dim, n_keys, s.scale, scores.data());
     softmax(scores.data(), n_keys);
-    attention_values(scores.data(), values + lo * kv_stride + kvh * s.head_dim, kv_stride, s.head_dim, n_keys,
+    kt.attention_values(scores.data(), values + lo * kv_stride + kvh * s.head_dim, kv_stride, s.head_dim, n_keys,
                      out + t * q_stride + h * s.head_dim);
   };
   const int64_t items = n_tokens * s.n_head;

@@ -8,7 +8,8 @@
 // of 4 consecutive values (the lanes of VNNI's dpbusd); each lane is scaled and accumulated in
 // float by FMA into one of two accumulator sets (even and odd blocks, two chains in flight); the
 // per-block offset terms go to two scalars the same way. At the end: sets added, lanes summed by
-// one fixed tree, offsets added. The portable path does exactly this.
+// one fixed tree, offsets added. The portable path does exactly this. Every instruction set's
+// kernels (src/backend/cpu/kernels_*.cpp, reached through kernel_table.hpp) compute these bits.
 #include "quantlab/formats/format.hpp"
 
 #include <cstdint>
@@ -36,12 +37,41 @@ using QuantRowDot = float (*)(const void* w_row, const ActivationBlock* x, int64
 using QuantRowDot4 = void (*)(const void* w_row, const ActivationBlock* const* x, int64_t n_blocks, float* out);
 
 struct QuantDotKernels {
-  QuantRowDot fast;      // SIMD where the build has it, else the portable one
-  QuantRowDot4 fast4;
-  QuantRowDot portable;  // same result bit for bit
+  QuantRowDot dot;
+  QuantRowDot4 dot4;
 };
 
-// Null when the format has no integer kernel (it then goes through f32 decoding).
-const QuantDotKernels* find_quant_dot(FormatId format);
+// ---- K-quant weights (Q2_K..Q6_K) against activations in llama.cpp's Q8_K -----------------------
+//
+// Numerics (fixed; those of llama.cpp's x86 AVX2 kernels ggml_vec_dot_qN_K_q8_K, which its AVX-512
+// builds run too, so a K-quant model computes here what it computes there): per super-block of 256,
+// the integer products level*q times the sub-block scale are summed exactly into 8 int32 lanes, lane
+// l taking values k with (k mod 32) / 4 == l; the lanes are scaled by d = x.d * w.d and accumulated
+// by FMA into 8 float lanes (one set, super-blocks in order). The minimum terms (integer sums of
+// sub-block minimum * 16-value activation sums) join per format as llama.cpp joins them: Q4_K in 4
+// lanes of their own, Q5_K as one scalar FMA chain, Q2_K into the 8 lanes before the values, Q6_K
+// (its offset 32) subtracted from the integer lanes. At the end: the 8 lanes summed by the fixed
+// tree of the other kernels, then the minimum part added. The portable path does exactly this.
+
+constexpr int kQ8KBlock = 256;
+
+// ggml's block_q8_K, as the format registry's Q8_K encoder writes it.
+struct ActivationBlockK {
+  float d;
+  int8_t q[kQ8KBlock];
+  int16_t bsums[kQ8KBlock / 16];  // sums of 16 consecutive q
+};
+static_assert(sizeof(ActivationBlockK) == 292);
+
+// Quantizes n values (a multiple of 256) to Q8_K (llama.cpp's quantize_row_q8_K).
+void quantize_activations_k(const float* x, ActivationBlockK* out, int64_t n);
+
+using KQuantRowDot = float (*)(const void* w_row, const ActivationBlockK* x, int64_t n_blocks);
+using KQuantRowDot4 = void (*)(const void* w_row, const ActivationBlockK* const* x, int64_t n_blocks, float* out);
+
+struct KQuantDotKernels {
+  KQuantRowDot dot;
+  KQuantRowDot4 dot4;
+};
 
 }  // namespace quantlab::cpu

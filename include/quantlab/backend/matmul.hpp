@@ -9,11 +9,15 @@
 // (no SIMD) follows the same sequence and is the reference the SIMD kernels are tested against.
 //
 // Q4_0, Q4_1, Q5_0 and Q8_0 weights run as llama.cpp runs them: activations quantized to 8-bit
-// blocks of 32, exact integer block products (see src/backend/quant_dot.hpp). Every other format
-// is decoded to f32 block by block (registry to_float) and multiplied as above; for the other
+// blocks of 32, exact integer block products; Q2_K..Q6_K likewise with activations in Q8_K and
+// llama.cpp's x86 order of the float steps (see src/backend/quant_dot.hpp). Every other format is
+// decoded to f32 block by block (registry to_float) and multiplied as above; for the other
 // quantized formats the activations are first rounded to the 8-bit format llama.cpp's CPU backend
-// quantizes them to (Q8_K for K-quants and most IQ types, Q8_0 for Q5_1/IQ4_NL/MXFP4), so a
-// quantized model computes what it computes in llama.cpp, not a more precise variant of it.
+// quantizes them to (Q8_K for most IQ types, Q8_0 for Q5_1/IQ4_NL/MXFP4), so a quantized model
+// computes what it computes in llama.cpp, not a more precise variant of it.
+//
+// The SIMD instruction set (AVX-512, AVX2+FMA, or none) is chosen at run time and changes speed
+// only; QUANTLAB_CPU=avx512|avx2|portable forces one (src/backend/cpu/kernel_table.hpp).
 #include "quantlab/backend/tensor.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/formats/format.hpp"
@@ -43,7 +47,7 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // Decodes `n` values of one row (starting at a block boundary) to f32.
 void row_to_f32(FormatId format, const void* src, float* dst, int64_t n);
 
-// Whether this build runs the SIMD kernels (false: the portable path serves every call).
+// The instruction set the kernels run on: "avx512", "avx2" or "portable".
 const char* matmul_kernel_name();
 
 }  // namespace quantlab
