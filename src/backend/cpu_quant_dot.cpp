@@ -22,7 +22,10 @@ void quantize_activations(const float* x, ActivationBlock* out, int64_t n) {
     o.qsum = 0;
     for (int j = 0; j < kQ8Block; ++j) {
       const float v = x[j] * id;
-      o.q[j] = int8_t(std::nearbyint(v));
+      // A NaN activation (a broken model: a NaN scale, an overflow to inf) gets -128, what the SIMD
+      // paths' conversion gives (cvtps -> INT32_MIN, saturating packs); converting NaN to an
+      // integer would be undefined. The logits are NaN either way.
+      o.q[j] = v == v ? int8_t(std::nearbyint(v)) : int8_t(-128);
       o.qsum += o.q[j];
     }
     o.d = fp16_to_f32(f32_to_fp16(d));
