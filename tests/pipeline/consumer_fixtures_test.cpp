@@ -9,7 +9,9 @@
 // `positions` from the folder's weights as bitsandbytes dequantizes them (int8_vectorwise_dequant,
 // held to the bound above), and `int8_matmul_positions` from Linear8bitLt's own LLM.int8 matmul,
 // which also rounds the activations to int8 (quantlab evaluates the weights alone): held to
-// kInt8Matmul and, where the consumer's top two logits are further apart than that, the same top.
+// kInt8MatmulAbs + kInt8MatmulRel * |logit| (measured on the 2-core dev box: up to 0.35 on the
+// tiny model, 1.39 on a bench logit of 26.5 after 30 layers) and, where the consumer's top two
+// logits are further apart than kInt8MatmulAbs, the same top token.
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/io/json.hpp"
@@ -29,7 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kAbs = 2e-3, kRel = 1e-3, kInt8Matmul = 1.0;
+constexpr double kAbs = 2e-3, kRel = 1e-3, kInt8MatmulAbs = 1.0, kInt8MatmulRel = 0.05;
 
 std::string quote(const std::string& s) {
   std::string r(1, '\'');
@@ -96,7 +98,7 @@ void check_fixture(const std::string& name, const Inputs& in) {
       }
     };
     compare(e.at("positions"), kAbs, kRel, "positions");
-    if (e.contains("int8_matmul_positions")) compare(e.at("int8_matmul_positions"), kInt8Matmul, 0, "int8 matmul");
+    if (e.contains("int8_matmul_positions")) compare(e.at("int8_matmul_positions"), kInt8MatmulAbs, kInt8MatmulRel, "int8 matmul");
     fs::remove_all(dir);
   }
 }
