@@ -24,7 +24,7 @@ TEST(NonFiniteActivations, QuantizedMatmulGivesNanInsteadOfUndefinedBehaviour) {
     std::vector<uint8_t> bytes(row_bytes(f, c) * size_t(rows));
     for (int64_t r = 0; r < rows; ++r)
       format_traits(f).from_float(wc.data() + r * c, bytes.data() + size_t(r) * row_bytes(f, c), c, nullptr);
-    std::vector<float> x(size_t(c), 0.5f), y(size_t(rows));
+    std::vector<float> x(static_cast<size_t>(c), 0.5f), y(static_cast<size_t>(rows));
     x[3] = std::numeric_limits<float>::quiet_NaN();
     x[5] = std::numeric_limits<float>::infinity();
     ThreadPool pool(1);
