@@ -23,6 +23,8 @@
 #include "quantlab/core/half.hpp"
 #include "quantlab/formats/format.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -151,7 +153,7 @@ bool have_gpu() {
 }
 
 #define REQUIRE_GPU() \
-  if (!have_gpu()) GTEST_SKIP() << "no GPU"
+  if (!have_gpu()) QUANTLAB_SKIP() << "no GPU"
 
 // Rows x cols of `format` encoded from `values` (row by row, no importance), as bytes.
 std::vector<uint8_t> encode(FormatId format, const std::vector<float>& values, int64_t rows, int64_t cols) {
@@ -388,7 +390,7 @@ TEST(CudaParity, Attention) {
 
 // Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
 TEST(CudaBench, GemvBandwidth) {
-  if (!std::getenv("QUANTLAB_CUDA_BENCH")) GTEST_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
+  if (!std::getenv("QUANTLAB_CUDA_BENCH")) QUANTLAB_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
   REQUIRE_GPU();
   Backends& bk = *backends();
   auto seconds = [&](int iters, const std::function<void()>& fn) {
@@ -432,7 +434,7 @@ TEST(CudaBench, GemvBandwidth) {
 // layer's weights serve all 32 layers: each layer's ~100-200 MB is far over the 50 MB L2, so every
 // layer still reads its weights from device memory. No CUDA graph: every op is its own launch.
 TEST(CudaBench, DecodeStep7B) {
-  if (!std::getenv("QUANTLAB_CUDA_BENCH")) GTEST_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
+  if (!std::getenv("QUANTLAB_CUDA_BENCH")) QUANTLAB_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
   REQUIRE_GPU();
   Backend& g = *backends()->gpu;
   const int64_t E = 4096, H = 32, D = 128, F = 11008, V = 32000, L = 32, steps = 128;

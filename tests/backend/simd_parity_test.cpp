@@ -73,7 +73,7 @@ class SimdParity : public ::testing::TestWithParam<SimdPath> {
  protected:
   void SetUp() override {
     if (!cpu::simd_path_supported(GetParam()))
-      GTEST_SKIP() << "this CPU (or build) has no " << cpu::simd_path_name(GetParam()) << " path";
+      QUANTLAB_SKIP() << "this CPU (or build) has no " << cpu::simd_path_name(GetParam()) << " path";
   }
 };
 
@@ -244,7 +244,7 @@ TEST(SimdPathCli, EvalPplUnderAvx2EqualsAvx512) {
   QUANTLAB_REQUIRE_FILE(test::assets_dir() / "data/wikitext-2-raw/wiki.test.raw");
   QUANTLAB_REQUIRE_FILE(test::cli_path());
   for (const SimdPath p : {SimdPath::Avx512, SimdPath::Avx2})
-    if (!cpu::simd_path_supported(p)) GTEST_SKIP() << "this CPU (or build) has no " << cpu::simd_path_name(p) << " path";
+    if (!cpu::simd_path_supported(p)) QUANTLAB_SKIP() << "this CPU (or build) has no " << cpu::simd_path_name(p) << " path";
   const auto a = nlohmann::json::parse(ppl_json("avx512"));
   const auto b = nlohmann::json::parse(ppl_json("avx2"));
   EXPECT_EQ(a.at("mean_nll").get<double>(), b.at("mean_nll").get<double>());

@@ -14,7 +14,7 @@ namespace quantlab::pipeline {
 namespace {
 
 nlohmann::json good_config() {
-  return {{"hidden_size", 8}, {"intermediate_size", 16}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+  return {{"model_type", "llama"}, {"hidden_size", 8}, {"intermediate_size", 16}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
           {"num_key_value_heads", 2}, {"head_dim", 4}, {"vocab_size", 4}, {"max_position_embeddings", 8},
           {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", true},
           {"quantization_config", {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 8}, {"sym", true}}},
@@ -25,6 +25,8 @@ void expect_field(const std::string& text, const std::string& field) {
   SCOPED_TRACE(text.substr(0, 200));
   const auto dir = test::temp_dir("export-config");
   std::ofstream(dir / "config.json") << text;
+  // An empty but valid safetensors file: the folder is checked for weights before its config.
+  std::ofstream(dir / "model.safetensors", std::ios::binary).write("\x02\0\0\0\0\0\0\0{}", 10);
   try {
     (void)load_quantized_export(dir.string());
     ADD_FAILURE() << "accepted";
@@ -39,19 +41,19 @@ void expect_field(const std::string& text, const std::string& field) {
 TEST(ExportConfigErrors, WrongTypesNameTheKey) {
   auto j = good_config();
   j["quantization_config"]["quant_method"] = 5;
-  expect_field(j.dump(), "quant_method");
+  expect_field(j.dump(), "quantization_config.quant_method");
   j = good_config();
   j["quantization_config"]["bits"] = "4";
-  expect_field(j.dump(), "bits");
+  expect_field(j.dump(), "quantization_config.bits");
   j = good_config();
   j["quantization_config"]["bits"] = int64_t(1) << 40;  // beyond int
-  expect_field(j.dump(), "bits");
+  expect_field(j.dump(), "quantization_config.bits");
   j = good_config();
   j["hidden_size"] = 8.5;
   expect_field(j.dump(), "hidden_size");
   j = good_config();
   j["quantlab_model"]["add_bos"] = "yes";
-  expect_field(j.dump(), "add_bos");
+  expect_field(j.dump(), "quantlab_model.add_bos");
   j = good_config();
   j["rope_theta"] = "10000";
   expect_field(j.dump(), "rope_theta");
