@@ -32,6 +32,8 @@ if(QUANTLAB_CUDA)
     target_include_directories(quantlab_cuda PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR})
     target_link_libraries(quantlab_cuda PRIVATE CUDA::cudart CUDA::cublas)
     target_sources(quantlab_lib PRIVATE $<TARGET_OBJECTS:quantlab_cuda>)
+    # quantlab_lib was made before the architectures were known; its CUDA objects need them too.
+    set_property(TARGET quantlab_lib PROPERTY CUDA_ARCHITECTURES ${CMAKE_CUDA_ARCHITECTURES})
     target_link_libraries(quantlab_lib PUBLIC CUDA::cudart CUDA::cublas)
     target_compile_definitions(quantlab_lib PUBLIC QUANTLAB_HAVE_CUDA=1)
   endif()
