@@ -2,7 +2,6 @@
 // does: a fresh context per repetition, pseudo-random tokens, one warmup run, mean ± standard
 // deviation of tokens/s over the repetitions.
 #include "command.hpp"
-#include "eval_model.hpp"
 #include "progress_line.hpp"
 #include "device_option.hpp"
 
@@ -58,7 +57,7 @@ int run_bench(const Args& args) {
   if (n_prompt > (1 << 20) || n_gen > (1 << 20)) throw Error("-p/-n", "", "at most 1048576 tokens");
   if (reps < 1 || reps > 1000) throw Error("--reps", "", "must be between 1 and 1000");
   if (threads < 0 || threads > 1024) throw Error("--threads", "", "must be between 0 (all cores) and 1024");
-  const Model model = load_eval_model(model_path);
+  const Model model = load_model(model_path);
   ThreadPool pool(static_cast<int>(threads));
   const Device device = device_option(args);
   const int64_t V = model.config.n_vocab;

@@ -5,11 +5,11 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 #include "model_tokenizer.hpp"
 
 #include "quantlab/calib/dataset.hpp"
 #include "quantlab/calib/packing.hpp"
+#include "quantlab/model/model.hpp"
 #include "quantlab/calib/tokenizer_fn.hpp"
 #include "quantlab/core/atomic_file.hpp"
 #include "quantlab/core/sha256.hpp"
@@ -200,9 +200,9 @@ int run_eval_chat(const Args& a) {
   rules.decode = [&](std::span<const int32_t> ids) { return tok->decode(std::vector<int32_t>(ids.begin(), ids.end())); };
   rules.openers = template_turn_openers(*tmpl);
 
-  const Model base_model = load_eval_model(base_path);
+  const Model base_model = load_model(base_path);
   std::vector<std::unique_ptr<Model>> models;
-  for (const std::string& p : model_paths) models.push_back(std::make_unique<Model>(load_eval_model(p)));
+  for (const std::string& p : model_paths) models.push_back(std::make_unique<Model>(load_model(p)));
   size_t longest = 0;
   for (const ChatPrompt& p : ps.prompts) longest = std::max(longest, p.tokens.size());
   const int64_t n_ctx = int64_t(longest) + o.max_tokens + o.after_end + 1;

@@ -2,7 +2,6 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/eval/kl_divergence.hpp"
@@ -66,7 +65,7 @@ int run_eval_kld(const Args& args) {
     if (tty) std::fprintf(stderr, "\rchunk %lld/%lld", static_cast<long long>(i + 1), static_cast<long long>(n));
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const Model model = load_eval_model(model_path);
+  const Model model = load_model(model_path);
   if (!args.has("base")) check_context_length(args, model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
   o.add_bos = model.config.add_bos && !args.has("no-bos");
   o.bos_id = model.config.bos_id;
@@ -98,7 +97,7 @@ int run_eval_kld(const Args& args) {
     out["base"] = {{"path", args.require("base")}, {"n_ctx", base.n_ctx()}, {"n_chunks_in_file", base.n_chunk()}};
   } else {
     const std::string base_path = args.require("base-model");
-    const Model base_model = load_eval_model(base_path);
+    const Model base_model = load_model(base_path);
     check_context_length(args, base_model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
     const EvalInput input = load_eval_input(args, base_path);
     Session base(base_model, pool, o.n_ctx, device), test(model, pool, o.n_ctx, device);

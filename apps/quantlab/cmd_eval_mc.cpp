@@ -3,12 +3,12 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 #include "model_tokenizer.hpp"
 #include "progress_line.hpp"
 
 #include "quantlab/core/atomic_file.hpp"
 #include "quantlab/core/sha256.hpp"
+#include "quantlab/model/model.hpp"
 #include "quantlab/eval/multiple_choice.hpp"
 #include "quantlab/model/session.hpp"
 
@@ -77,7 +77,7 @@ int run_eval_mc(const Args& a) {
   auto score_model = [&](const std::string& path) {
     Scored s{path, {}, 0};
     const auto t0 = std::chrono::steady_clock::now();
-    const Model model = load_eval_model(path);
+    const Model model = load_model(path);
     Session session(model, pool, longest, device);
     ProgressLine progress("eval mc " + path);
     for (size_t i = 0; i < qs.size(); ++i) {

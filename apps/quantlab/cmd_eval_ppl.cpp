@@ -2,7 +2,6 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 #include "model_tokenizer.hpp"
 
 #include "quantlab/core/sha256.hpp"
@@ -86,7 +85,7 @@ int run_eval_ppl(const Args& args) {
   const std::string model_path = args.require("model");
   if (args.has("per-sample")) {
     if (args.has("ids")) throw Error("--per-sample", "", "takes --file, not --ids");
-    const Model model = load_eval_model(model_path);
+    const Model model = load_model(model_path);
     return run_per_sample(args, model_path, model);
   }
   const int threads = thread_count(args);
@@ -95,7 +94,7 @@ int run_eval_ppl(const Args& args) {
   o.n_chunks = args.get_int("chunks", -1);
   if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");
 
-  const Model model = load_eval_model(model_path);
+  const Model model = load_model(model_path);
   check_context_length(args, model, o.n_ctx, args.has("ctx") ? "--ctx" : "--ctx (default)");
   const EvalInput input = load_eval_input(args, model_path);
   const std::vector<int32_t>& tokens = input.tokens;

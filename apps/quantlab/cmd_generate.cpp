@@ -1,7 +1,6 @@
 // quantlab generate: runs the model on a prompt and samples a continuation.
 #include "command.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 #include "device_option.hpp"
 #include "model_tokenizer.hpp"
 #include "token_ids.hpp"
@@ -25,7 +24,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 int run_generate(const Args& args) {
   const std::string model_path = args.require("model");
   if (args.has("prompt") == args.has("prompt-ids")) throw Error("--prompt", "", "give exactly one of --prompt and --prompt-ids");
-  const Model model = load_eval_model(model_path);
+  const Model model = load_model(model_path);
   const std::optional<Tokenizer> tokenizer = tokenizer_for_model(args, model_path);
   std::vector<int32_t> prompt;
   if (args.has("prompt")) {

@@ -3,7 +3,6 @@
 #include "command.hpp"
 #include "device_option.hpp"
 #include "eval_input.hpp"
-#include "eval_model.hpp"
 #include "progress_line.hpp"
 
 #include "quantlab/core/sha256.hpp"
@@ -20,7 +19,7 @@ namespace {
 int run_imatrix(const Args& args) {
   const std::string model_path = args.require("model");
   const std::string out = args.get_or("out", "imatrix.gguf");
-  const Model model = load_eval_model(model_path);
+  const Model model = load_model(model_path);
   ImatrixOptions o;
   o.n_ctx = args.get_int("ctx", 512);
   if (o.n_ctx < 4 || o.n_ctx > (1 << 20)) throw Error("--ctx", std::to_string(o.n_ctx), "must be between 4 and 1048576");

@@ -3,12 +3,12 @@
 // quantized model against saved base log-probs.
 #include "command.hpp"
 #include "calibration_input.hpp"
-#include "eval_model.hpp"
 #include "gguf_options.hpp"
 #include "quantize_calibrated.hpp"
 
 #include "quantlab/calib/provenance.hpp"
 #include "quantlab/core/sha256.hpp"
+#include "quantlab/model/model.hpp"
 #include "quantlab/eval/kld.hpp"
 #include "quantlab/eval/kl_divergence.hpp"
 #include "quantlab/io/gguf.hpp"
@@ -122,7 +122,7 @@ int run_quantize_calibrated(const Args& a) {
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   // GGUF targets quantize the GGUF that supplies the file's other tensors, so names and bytes agree.
-  const Model model = load_eval_model(to_gguf ? gguf_source->path() : model_path);
+  const Model model = load_model(to_gguf ? gguf_source->path() : model_path);
   if (!to_gguf && !a.has("allow-requantize")) {
     // The same rule as for GGUF targets: weights that are already rounded are not rounded again silently.
     std::map<std::string, int64_t> quantized;

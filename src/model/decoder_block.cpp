@@ -60,6 +60,13 @@ HeadTensors place_head(Backend& be, const Model& model) {
   return h;
 }
 
+const float* host_values(Backend& be, const Tensor& t, std::vector<float>& scratch) {
+  if (t.device.is_cpu()) return t.f32();
+  scratch.resize(size_t(t.elements()));
+  be.to_host(t, scratch.data());
+  return scratch.data();
+}
+
 DecoderBlock::DecoderBlock(Backend& backend, const ModelConfig& config) : be_(backend), c_(config) {}
 
 Tensor DecoderBlock::scratch(Tensor& buffer, int64_t rows, int64_t cols) {

@@ -47,6 +47,10 @@ struct BlockSequence {
 enum class TapAction { Continue, Stop };
 using BlockTap = std::function<TapAction(LinearInput which, const Tensor& x)>;
 
+// The values of f32 tensor `t` in host memory, for observers that read host arrays: `t`'s own bytes
+// on the CPU, else a copy in `scratch` (valid until its next use).
+const float* host_values(Backend& backend, const Tensor& t, std::vector<float>& scratch);
+
 class DecoderBlock {
  public:
   DecoderBlock(Backend& backend, const ModelConfig& config);

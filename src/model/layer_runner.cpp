@@ -93,13 +93,7 @@ void LayerRunner::run_pass(int layer, const LayerWeights& weights, SampleBatch& 
     const detail::BlockTap tap = [&](LinearInput which, const Tensor& a) {
       const bool stop_here = pass.stop && which == pass.stop_at;
       if (!hook || !(stop_here || pass.observe_all)) return detail::TapAction::Continue;
-      const float* host = a.f32();
-      if (!a.device.is_cpu()) {
-        observed_.resize(size_t(a.elements()));
-        be.to_host(a, observed_.data());
-        host = observed_.data();
-      }
-      hook->observe(layer, which, host, t0, a.rows, a.cols);
+      hook->observe(layer, which, detail::host_values(be, a, observed_), t0, a.rows, a.cols);
       return stop_here ? detail::TapAction::Stop : detail::TapAction::Continue;
     };
     bool go_on = true;
@@ -151,7 +145,13 @@ void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s
   Backend& be = *backend_;
   const int64_t E = config_.n_embd;
   const int64_t begin = batch.offsets[size_t(s)], len = batch.sample_length(s);
-  const detail::HeadTensors head = detail::place_head(be, model);
+  // Placed once per model (on a GPU that is an upload of the output matrix), not once per sample.
+  if (!head_ || head_model_ != &model || head_output_ != model.output.data) {
+    head_ = std::make_unique<detail::HeadTensors>(detail::place_head(be, model));
+    head_model_ = &model;
+    head_output_ = model.output.data;
+  }
+  const detail::HeadTensors& head = *head_;
   out.resize(size_t(len * config_.n_vocab));
   const float* rows = batch.hidden.data() + begin * E;
   if (be.device().is_cpu()) {

@@ -80,13 +80,8 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
   detail::BlockTap tap;
   if (observer_) {
     tap = [&](LinearInput which, const Tensor& a) {
-      const float* host = a.f32();
-      if (!a.device.is_cpu()) {
-        observed_.resize(size_t(a.elements()));
-        be.to_host(a, observed_.data());
-        host = observed_.data();
-      }
-      observer_->on_linear_input(which == LinearInput::Output ? -1 : int(layer), which, host, a.rows, a.cols);
+      observer_->on_linear_input(which == LinearInput::Output ? -1 : int(layer), which,
+                                 detail::host_values(be, a, observed_), a.rows, a.cols);
       return detail::TapAction::Continue;
     };
   }

@@ -48,7 +48,8 @@ class LayerHook {
 
 namespace detail {
 class DecoderBlock;
-}
+struct HeadTensors;
+}  // namespace detail
 
 class LayerRunner {
  public:
@@ -101,6 +102,9 @@ class LayerRunner {
   int64_t micro_batch_tokens_ = 0;
   Tensor x_;                        // a micro-batch's hidden states on a GPU backend
   std::vector<float> observed_;     // a tapped activation copied back from a GPU
+  std::unique_ptr<detail::HeadTensors> head_;  // the output head placed for head_model_
+  const Model* head_model_ = nullptr;
+  const void* head_output_ = nullptr;
 };
 
 }  // namespace quantlab

@@ -6,6 +6,7 @@
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
+#include "src/backend/op_checks.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -23,12 +24,6 @@ void need(bool ok, const char* op, const std::string& what) {
 void need_f32(const Tensor& t, const char* op, const char* name) {
   need(t.format == FormatId::F32 && t.device.is_cpu(), op, std::string(name) + " must be an f32 host tensor");
   need(t.rows <= 1 || t.row_stride == size_t(t.cols) * sizeof(float), op, std::string(name) + " must be packed");
-}
-
-void need_same_shape(const Tensor& a, const Tensor& b, const char* op) {
-  need(a.rows == b.rows && a.cols == b.cols, op,
-       "shapes differ: " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " vs " + std::to_string(b.rows) +
-           " x " + std::to_string(b.cols));
 }
 
 // Keys transposed per head ([layer][kv_dim][capacity]: the scores of 16 positions are one vector of
@@ -112,9 +107,7 @@ class CpuBackend final : public Backend {
     need_f32(x, "matmul", "x");
     need_f32(y, "matmul", "y");
     need(w.device.is_cpu(), "matmul", "weights on " + w.device.name());
-    need(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
-         "shapes: w " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + ", x " + std::to_string(x.rows) +
-             " x " + std::to_string(x.cols) + ", y " + std::to_string(y.rows) + " x " + std::to_string(y.cols));
+    detail::check_matmul_shapes("cpu backend", w, x, y);
     quantlab::matmul(pool_, w, x.f32(), x.rows, y.f32());
   }
 
@@ -134,7 +127,7 @@ class CpuBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override {
     need_f32(x, "rms_norm", "x");
     need_f32(y, "rms_norm", "y");
-    need_same_shape(x, y, "rms_norm");
+    detail::check_same_shape("cpu backend", x, y, "rms_norm");
     need(weight.format == FormatId::F32 && weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0,
          "rms_norm", "weight must be 1 x group f32 with group dividing the row");
     const int64_t n = x.cols, group = weight.cols;
@@ -147,7 +140,7 @@ class CpuBackend final : public Backend {
   void add(Tensor& x, const Tensor& y) override {
     need_f32(x, "add", "x");
     need_f32(y, "add", "y");
-    need_same_shape(x, y, "add");
+    detail::check_same_shape("cpu backend", x, y, "add");
     const int64_t n = x.cols;
     for_rows(x.rows, n, [&](int64_t t) {
       float* a = x.f32() + t * n;
@@ -194,7 +187,7 @@ class CpuBackend final : public Backend {
   void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {
     need_f32(gate, "gated_activation", "gate");
     need_f32(up, "gated_activation", "up");
-    need_same_shape(gate, up, "gated_activation");
+    detail::check_same_shape("cpu backend", gate, up, "gated_activation");
     const int64_t n = gate.cols;
     for_rows(gate.rows, 8 * n, [&](int64_t t) {
       float* g = gate.f32() + t * n;
@@ -222,12 +215,7 @@ class CpuBackend final : public Backend {
     need_f32(v, "attention", "v");
     need_f32(out, "attention", "out");
     const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim, cap = c->capacity();
-    need(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
-             q.cols == s.n_head * s.head_dim && out.cols == q.cols && layer >= 0 && layer < c->n_layer(),
-         "attention", "shapes");
-    need(first_pos >= 0 && first_pos + n <= cap, "attention",
-         "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) + " tokens exceed the cache of " +
-             std::to_string(cap));
+    detail::check_attention_shapes("cpu backend", s, q, k, v, out, c->kv_dim(), c->n_layer(), cap, layer, first_pos);
     float* kc = c->keys(layer);
     float* vc = c->values(layer);
     for (int64_t t = 0; t < n; ++t)

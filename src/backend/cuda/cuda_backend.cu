@@ -1,6 +1,7 @@
 // The CUDA backend: device memory, one stream, one cuBLAS handle; ops check shapes on the host and
 // launch the kernels of matmul.cu, elementwise.cu and attention.cu. Weights keep their GGUF block
 // layout on the device (place() copies the bytes), activations are packed f32 tensors.
+#include "src/backend/op_checks.hpp"
 #include "src/backend/cuda/cuda_backend.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
 #include "src/backend/cuda/kernels.hpp"
@@ -42,7 +43,6 @@ namespace {
     if (!(ok)) fail(op, what); \
   } while (0)
 
-std::string shape(const Tensor& t) { return std::to_string(t.rows) + " x " + std::to_string(t.cols); }
 
 // Freed device buffers kept by size for the next alloc of that size (activations are allocated
 // and dropped every layer). Large ones (weights) go back to the driver at once.
@@ -191,8 +191,7 @@ class CudaBackend final : public Backend {
     need_f32(x, "matmul", "x");
     need_f32(y, "matmul", "y");
     NEED(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
-    NEED(x.cols == w.cols && y.cols == w.rows && y.rows == x.rows, "matmul",
-         "shapes: w " + shape(w) + ", x " + shape(x) + ", y " + shape(y));
+    ::quantlab::detail::check_matmul_shapes("cuda backend", w, x, y);
     NEED(cuda::matmul_supported(w.format), "matmul",
          "no CUDA kernel for weights in " + std::string(format_traits(w.format).name));
     const int mode = cuda::activation_rounding(w.format);
@@ -241,7 +240,7 @@ class CudaBackend final : public Backend {
     need_f32(x, "rms_norm", "x");
     need_f32(y, "rms_norm", "y");
     need_f32(weight, "rms_norm", "weight");
-    NEED(x.rows == y.rows && x.cols == y.cols, "rms_norm", "shapes differ: " + shape(x) + " vs " + shape(y));
+    ::quantlab::detail::check_same_shape("cuda backend", x, y, "rms_norm");
     NEED(weight.rows == 1 && weight.cols > 0 && x.cols % weight.cols == 0, "rms_norm",
          "weight must be 1 x group f32 with group dividing the row");
     cuda::rms_norm(ctx_, x.f32(), weight.f32(), x.rows, x.cols, weight.cols, eps, y.f32());
@@ -251,7 +250,7 @@ class CudaBackend final : public Backend {
     ++epoch_;
     need_f32(x, "add", "x");
     need_f32(y, "add", "y");
-    NEED(x.rows == y.rows && x.cols == y.cols, "add", "shapes differ: " + shape(x) + " vs " + shape(y));
+    ::quantlab::detail::check_same_shape("cuda backend", x, y, "add");
     cuda::add(ctx_, x.f32(), y.f32(), x.rows * x.cols);
   }
 
@@ -301,8 +300,7 @@ class CudaBackend final : public Backend {
     ++epoch_;
     need_f32(gate, "gated_activation", "gate");
     need_f32(up, "gated_activation", "up");
-    NEED(gate.rows == up.rows && gate.cols == up.cols, "gated_activation",
-         "shapes differ: " + shape(gate) + " vs " + shape(up));
+    ::quantlab::detail::check_same_shape("cuda backend", gate, up, "gated_activation");
     cuda::gated_activation(ctx_, act, gate.f32(), up.f32(), gate.rows * gate.cols);
   }
 
@@ -331,12 +329,7 @@ class CudaBackend final : public Backend {
     const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim, cap = c->capacity();
     NEED(s.n_head > 0 && s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0 && s.head_dim > 0 && s.head_dim <= 256,
          "attention", "heads: n_head a multiple of n_head_kv, head_dim 1..256");
-    NEED(k.rows == n && v.rows == n && out.rows == n && k.cols == kv_dim && v.cols == kv_dim && kv_dim == c->kv_dim() &&
-             q.cols == s.n_head * s.head_dim && out.cols == q.cols && layer >= 0 && layer < c->n_layer(),
-         "attention", "shapes");
-    NEED(first_pos >= 0 && first_pos + n <= cap, "attention",
-         "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) + " tokens exceed the cache of " +
-             std::to_string(cap));
+    ::quantlab::detail::check_attention_shapes("cuda backend", s, q, k, v, out, c->kv_dim(), c->n_layer(), cap, layer, first_pos);
     cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, first_pos, c->keys(layer), c->values(layer));
     cuda::attention(ctx_, s, q.f32(), c->keys(layer), c->values(layer), first_pos, n, out.f32());
   }

@@ -1,0 +1,42 @@
+#pragma once
+// The argument checks every backend makes before an op, written once so that a shape error reads
+// the same on the CPU and the GPU. Messages are built only on failure: these run on every op of a
+// decode step. `backend` names the source of the error ("cpu backend", "cuda backend").
+#include "quantlab/backend/ops.hpp"
+#include "quantlab/backend/tensor.hpp"
+#include "quantlab/core/error.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace quantlab::detail {
+
+inline std::string shape_text(const Tensor& t) { return std::to_string(t.rows) + " x " + std::to_string(t.cols); }
+
+inline void check_same_shape(const char* backend, const Tensor& a, const Tensor& b, const char* op) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    throw Error(backend, op, "shapes differ: " + shape_text(a) + " vs " + shape_text(b));
+}
+
+// y[tokens][w.rows] = x[tokens][w.cols] * w^T.
+inline void check_matmul_shapes(const char* backend, const Tensor& w, const Tensor& x, const Tensor& y) {
+  if (x.cols != w.cols || y.cols != w.rows || y.rows != x.rows)
+    throw Error(backend, "matmul", "shapes: w " + shape_text(w) + ", x " + shape_text(x) + ", y " + shape_text(y));
+}
+
+// q/out [n][n_head * head_dim], k/v [n][n_head_kv * head_dim] into layer `layer` of a cache of
+// `n_layer` layers x `capacity` positions x `cache_kv_dim`, at positions first_pos .. first_pos + n - 1.
+inline void check_attention_shapes(const char* backend, const AttentionShape& s, const Tensor& q, const Tensor& k,
+                                   const Tensor& v, const Tensor& out, int64_t cache_kv_dim, int64_t n_layer,
+                                   int64_t capacity, int64_t layer, int64_t first_pos) {
+  const int64_t n = q.rows, kv_dim = s.n_head_kv * s.head_dim;
+  if (k.rows != n || v.rows != n || out.rows != n || k.cols != kv_dim || v.cols != kv_dim || kv_dim != cache_kv_dim ||
+      q.cols != s.n_head * s.head_dim || out.cols != q.cols || layer < 0 || layer >= n_layer)
+    throw Error(backend, "attention", "shapes");
+  if (first_pos < 0 || first_pos + n > capacity)
+    throw Error(backend, "attention",
+                "context overflow: " + std::to_string(first_pos) + " + " + std::to_string(n) +
+                    " tokens exceed the cache of " + std::to_string(capacity));
+}
+
+}  // namespace quantlab::detail
