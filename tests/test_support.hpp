@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fnmatch.h>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -98,6 +99,15 @@ inline std::filesystem::path temp_dir(const std::string& name) {
   auto p = std::filesystem::temp_directory_path() / ("quantlab-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::create_directories(p);
   return p;
+}
+
+// n normally distributed values (mean 0, standard deviation `scale`) from a fixed seed.
+inline std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
 }
 
 }  // namespace quantlab::test

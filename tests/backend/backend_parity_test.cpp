@@ -46,13 +46,7 @@
 namespace quantlab {
 namespace {
 
-std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randoms;
 
 double normalized_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
   double num = 0, den = 0;

@@ -1,6 +1,8 @@
 // Element-wise ops and attention against direct double-precision formulas.
 #include "quantlab/backend/ops.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,13 +13,7 @@
 namespace quantlab {
 namespace {
 
-std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randoms;
 
 TEST(RmsNorm, MatchesFormula) {
   const auto x = randoms(67, 1, 3.0f), w = randoms(67, 2);
