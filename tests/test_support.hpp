@@ -4,10 +4,13 @@
 // (QUANTLAB_SKIP, never a bare GTEST_SKIP or an early return): outside CI that is a skip; in CI
 // ($CI=true) it is a failure unless tests/skip-allowlist.txt names the test, because CI makes
 // everything a test needs and a skip there would be a claim left unchecked without a word.
+#include "quantlab/core/error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fnmatch.h>
 #include <fstream>
 #include <random>
@@ -108,6 +111,21 @@ inline std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+// `f` must throw a quantlab::Error (one line) whose source contains `source` and field contains
+// `field`; any other exception type fails the test.
+inline void expect_typed(const std::function<void()>& f, const std::string& source, const std::string& field) {
+  try {
+    f();
+    ADD_FAILURE() << "accepted; expected an error naming " << source << " / " << field;
+  } catch (const ::quantlab::Error& e) {
+    EXPECT_NE(e.source().find(source), std::string::npos) << "source '" << e.source() << "' in: " << e.what();
+    EXPECT_NE(e.field().find(field), std::string::npos) << "field '" << e.field() << "' in: " << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "foreign exception escaped: " << e.what();
+  }
 }
 
 }  // namespace quantlab::test

@@ -20,18 +20,7 @@ std::string write_file(const std::string& name, const std::string& content) {
   return p.string();
 }
 
-void expect_typed(const std::function<void()>& f, const std::string& source, const std::string& field) {
-  try {
-    f();
-    ADD_FAILURE() << "accepted; expected an error naming " << source << " / " << field;
-  } catch (const Error& e) {
-    EXPECT_NE(e.source().find(source), std::string::npos) << "source '" << e.source() << "' in: " << e.what();
-    EXPECT_NE(e.field().find(field), std::string::npos) << "field '" << e.field() << "' in: " << e.what();
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "foreign exception escaped: " << e.what();
-  }
-}
+using test::expect_typed;
 
 TEST(ForeignExceptions, DatasetNumberOverflowNamesTheLine) {
   // JSON lines: the overflow on line 2 (after a blank line), in every JSON format.

@@ -25,20 +25,7 @@ fs::path write_file(const fs::path& dir, const std::string& name, const std::str
   return p;
 }
 
-// `f` must throw a quantlab::Error (one line) whose source contains `source` and field contains
-// `field`; any other exception type fails the test.
-void expect_typed(const std::function<void()>& f, const std::string& source, const std::string& field) {
-  try {
-    f();
-    ADD_FAILURE() << "accepted; expected an error naming " << source << " / " << field;
-  } catch (const Error& e) {
-    EXPECT_NE(e.source().find(source), std::string::npos) << "source '" << e.source() << "' in: " << e.what();
-    EXPECT_NE(e.field().find(field), std::string::npos) << "field '" << e.field() << "' in: " << e.what();
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "foreign exception escaped: " << e.what();
-  }
-}
+using test::expect_typed;
 
 const char* kTinyBpe =
     R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]},"added_tokens":[],)"
