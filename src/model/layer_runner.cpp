@@ -59,28 +59,31 @@ std::vector<std::pair<int64_t, int64_t>> LayerRunner::micro_batches(const Sample
   return out;
 }
 
-void LayerRunner::run_pass(int layer, const LayerWeights& weights, SampleBatch& batch, const Pass& pass,
-                           LayerHook* hook, bool write_back) {
+void LayerRunner::prepare_cache(const SampleBatch& batch) {
+  int64_t longest = 0;
+  for (int64_t s = 0; s < batch.n_samples(); ++s) longest = std::max(longest, batch.sample_length(s));
+  if (!cache_ || cache_->capacity() < longest)
+    cache_ = backend_->make_kv_cache(1, longest, config_.n_head_kv * config_.head_dim);
+}
+
+void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const SampleBatch& batch, const Pass& pass,
+                           LayerHook* hook, float* hidden_out) {
   Backend& be = *backend_;
   const bool on_host = be.device().is_cpu();
   const int64_t E = config_.n_embd;
-  int64_t longest = 0;
-  for (int64_t s = 0; s < batch.n_samples(); ++s) longest = std::max(longest, batch.sample_length(s));
-  if (!cache_ || cache_->capacity() < longest) cache_ = be.make_kv_cache(1, longest, config_.n_head_kv * config_.head_dim);
-  const detail::LayerTensors w = detail::place_layer(be, weights);
-
   std::vector<float> copy;  // a pass that must leave the batch as it was runs on a copy
   std::vector<detail::BlockSequence> sequences;
   for (const auto& [s0, s1] : micro_batches(batch)) {
     const int64_t t0 = batch.offsets[size_t(s0)], n = batch.offsets[size_t(s1)] - t0;
-    float* rows = batch.hidden.data() + t0 * E;
+    const float* rows = batch.hidden.data() + t0 * E;
+    float* out = hidden_out ? hidden_out + t0 * E : nullptr;
     Tensor x;
     if (on_host) {
-      if (!write_back && !pass.stop) {  // a pass that stops never gets to a residual add
+      if (!out && !pass.stop) {  // a pass that stops never gets to a residual add
         copy.assign(rows, rows + n * E);
         rows = copy.data();
       }
-      x = host_tensor(FormatId::F32, rows, n, E);
+      x = host_tensor(FormatId::F32, rows, n, E);  // in place when `out` is these rows
     } else {
       if (x_.empty() || x_.rows < n) x_ = be.alloc(FormatId::F32, n, E);
       x = x_.row_range(0, n);
@@ -99,22 +102,25 @@ void LayerRunner::run_pass(int layer, const LayerWeights& weights, SampleBatch& 
     bool go_on = true;
     if (pass.attention) go_on = block_->attention(layer, w, x, sequences, tap);
     if (go_on && pass.ffn) block_->ffn(layer, w, x, tap);
-    if (!on_host && write_back) be.to_host(x, rows);
+    if (!on_host && out) be.to_host(x, out);
   }
 }
 
 void LayerRunner::run_layer(int layer, const LayerWeights& weights, SampleBatch& batch) {
-  run_pass(layer, weights, batch, Pass{}, nullptr, true);
+  prepare_cache(batch);
+  run_pass(layer, detail::place_layer(*backend_, weights), batch, Pass{}, nullptr, batch.hidden.data());
 }
 
 void LayerRunner::observe_layer(int layer, const LayerWeights& weights, const SampleBatch& batch, LayerHook& hook) {
+  prepare_cache(batch);
   Pass pass;
   pass.observe_all = true;
-  run_pass(layer, weights, const_cast<SampleBatch&>(batch), pass, &hook, false);  // runs on copies: batch unchanged
+  run_pass(layer, detail::place_layer(*backend_, weights), batch, pass, &hook, nullptr);
 }
 
 void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch, LayerHook* hook) {
   if (!hook) return run_layer(layer, static_cast<const LayerWeights&>(weights), batch);
+  prepare_cache(batch);
   auto stop_at = [](LinearInput which, bool attention) {
     Pass p;
     p.attention = attention;
@@ -123,22 +129,28 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
     p.stop_at = which;
     return p;
   };
-  // Each stage observes its input with the weights final so far, then may replace its own weights.
-  // A pass that stops leaves the hidden states as they were.
-  run_pass(layer, weights, batch, stop_at(LinearInput::AttnQKV, true), hook, false);
-  hook->stage_done(layer, LinearInput::AttnQKV, weights);
-  run_pass(layer, weights, batch, stop_at(LinearInput::AttnOutput, true), hook, false);
-  hook->stage_done(layer, LinearInput::AttnOutput, weights);
+  // Each stage observes its input with the weights final so far, then may replace its own weights
+  // (placed on the device again once they have changed). A pass that stops leaves the hidden
+  // states as they were.
+  detail::LayerTensors w = detail::place_layer(*backend_, weights);
+  const auto stage_done = [&](LinearInput which) {
+    hook->stage_done(layer, which, weights);
+    w = detail::place_layer(*backend_, weights);
+  };
+  run_pass(layer, w, batch, stop_at(LinearInput::AttnQKV, true), hook, nullptr);
+  stage_done(LinearInput::AttnQKV);
+  run_pass(layer, w, batch, stop_at(LinearInput::AttnOutput, true), hook, nullptr);
+  stage_done(LinearInput::AttnOutput);
   // The residual through the final attention, then the FFN's input.
   Pass residual = stop_at(LinearInput::FfnGateUp, false);
   residual.attention = true;
-  run_pass(layer, weights, batch, residual, hook, true);
-  hook->stage_done(layer, LinearInput::FfnGateUp, weights);
-  run_pass(layer, weights, batch, stop_at(LinearInput::FfnDown, false), hook, false);
-  hook->stage_done(layer, LinearInput::FfnDown, weights);
+  run_pass(layer, w, batch, residual, hook, batch.hidden.data());
+  stage_done(LinearInput::FfnGateUp);
+  run_pass(layer, w, batch, stop_at(LinearInput::FfnDown, false), hook, nullptr);
+  stage_done(LinearInput::FfnDown);
   Pass ffn;
   ffn.attention = false;
-  run_pass(layer, weights, batch, ffn, nullptr, true);
+  run_pass(layer, w, batch, ffn, nullptr, batch.hidden.data());
 }
 
 void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& out) {

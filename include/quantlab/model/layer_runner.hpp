@@ -49,6 +49,7 @@ class LayerHook {
 namespace detail {
 class DecoderBlock;
 struct HeadTensors;
+struct LayerTensors;
 }  // namespace detail
 
 class LayerRunner {
@@ -90,9 +91,12 @@ class LayerRunner {
  private:
   // Which sublayers of one micro-batch to run, and what the tap shows.
   struct Pass;
-  // Runs one pass over every micro-batch; with `write_back`, the hidden states are updated.
-  void run_pass(int layer, const LayerWeights& weights, SampleBatch& batch, const Pass& pass, LayerHook* hook,
-                bool write_back);
+  // A KV cache as long as the batch's longest sample (samples run one by one through it).
+  void prepare_cache(const SampleBatch& batch);
+  // Runs one pass over every micro-batch with the layer's placed weights; the new hidden states go
+  // to `hidden_out` (the batch's own, to advance it) or nowhere (null: the batch is left as it was).
+  void run_pass(int layer, const detail::LayerTensors& weights, const SampleBatch& batch, const Pass& pass,
+                LayerHook* hook, float* hidden_out);
 
   const ModelConfig& config_;
   ThreadPool& pool_;
