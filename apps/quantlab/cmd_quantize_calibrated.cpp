@@ -129,14 +129,8 @@ int run_quantize_calibrated(const Args& a) {
     for (const LayerWeights& l : model.layers)
       for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
         if (!w->empty() && format_traits(w->format).is_quantized) ++quantized[std::string(format_traits(w->format).name)];
-    if (!quantized.empty()) {
-      std::string types;
-      int64_t n = 0;
-      for (const auto& [t, k] : quantized) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t, n += k;
-      throw Error(model_path, "", std::to_string(n) + " linear weights are already quantized (" + types +
-                                      "): quantizing them again rounds rounded values and loses more than quantizing "
-                                      "the F16/F32 original would; quantize the original, or pass --allow-requantize");
-    }
+    if (!quantized.empty())
+      refuse_requantize(model_path, quantized, "linear weights", "quantize the original, or pass --allow-requantize");
   }
   if (auto_group) o.grid.group_size = pipeline::auto_group_size(model.config, 128);
   const pipeline::HfExportFormat export_format = pipeline::parse_export_format(a.get("export-format").value_or("native"));

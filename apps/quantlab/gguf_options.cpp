@@ -79,12 +79,17 @@ int64_t check_requantize(const Args& args, const std::string& model_path, const 
     ++from[std::string(format_traits(p.from).name)];
   }
   if (n == 0 || args.has("allow-requantize")) return n;
+  refuse_requantize(model_path, from, "tensors", "quantize the original, dequantize first (--type F32), or pass --allow-requantize");
+}
+
+void refuse_requantize(const std::string& model_path, const std::map<std::string, int64_t>& from, const std::string& what,
+                       const std::string& remedy) {
   std::string types;
-  for (const auto& [t, k] : from) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t;
-  throw Error(model_path, "", std::to_string(n) + " tensors are already quantized (" + types +
+  int64_t n = 0;
+  for (const auto& [t, k] : from) types += (types.empty() ? "" : ", ") + std::to_string(k) + " " + t, n += k;
+  throw Error(model_path, "", std::to_string(n) + " " + what + " are already quantized (" + types +
                                   "): quantizing them again rounds rounded values and loses more than quantizing the "
-                                  "F16/F32 original would; quantize the original, dequantize first (--type F32), or "
-                                  "pass --allow-requantize");
+                                  "F16/F32 original would; " + remedy);
 }
 
 }  // namespace quantlab::cli

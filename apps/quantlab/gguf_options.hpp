@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <string>
+
 namespace quantlab::cli {
 
 // Fills `o` (o.imatrix points at `imatrix` when --imatrix is given) and returns the parameters as
@@ -20,6 +23,9 @@ nlohmann::json gguf_options_from_args(const Args& args, GgufQuantizeOptions& o, 
 // errors). Dequantizing (an F32/F16/BF16 target) and copying a tensor in its own type stay
 // allowed. Throws Error naming the model otherwise; returns how many tensors are requantized.
 int64_t check_requantize(const Args& args, const std::string& model_path, const std::vector<GgufTensorPlan>& plan);
+// Throws the one refusal of requantizing: `from` counts the already quantized `what` by source type.
+[[noreturn]] void refuse_requantize(const std::string& model_path, const std::map<std::string, int64_t>& from,
+                                    const std::string& what, const std::string& remedy);
 
 // The GGUF file llama.cpp-style quantization reads for --model: the model itself when it is a
 // GGUF; for a llama2.c checkpoint (with --tokenizer for its vocabulary), its conversion
