@@ -50,6 +50,16 @@ inline void scale_min_k4(int j, const uint8_t* q, int16_t* sc, int16_t* m) {
   }
 }
 
+// Every sub-block's scale and minimum of a Q4_K/Q5_K block, each repeated for its two 16-value halves.
+inline void scales_k4(const uint8_t* packed, int16_t* sc16, int16_t* min16) {
+  for (int j = 0; j < 8; ++j) {
+    int16_t sc, m;
+    scale_min_k4(j, packed, &sc, &m);
+    sc16[2 * j] = sc16[2 * j + 1] = sc;
+    min16[2 * j] = min16[2 * j + 1] = m;
+  }
+}
+
 struct Q2_K {
   using Block = BlockQ2_K;
   static constexpr MinJoin kJoin = MinJoin::Lanes8First;
@@ -105,14 +115,7 @@ struct Q4_K {
     scales(b, v.scale16, v.min16);
     v.d = b.d, v.dmin = b.dmin;
   }
-  static void scales(const Block& b, int16_t* sc16, int16_t* min16) {
-    for (int j = 0; j < 8; ++j) {
-      int16_t sc, m;
-      scale_min_k4(j, b.scales, &sc, &m);
-      sc16[2 * j] = sc16[2 * j + 1] = sc;
-      min16[2 * j] = min16[2 * j + 1] = m;
-    }
-  }
+  static void scales(const Block& b, int16_t* sc16, int16_t* min16) { scales_k4(b.scales, sc16, min16); }
 };
 
 struct Q5_K {
@@ -128,14 +131,7 @@ struct Q5_K {
     scales(b, v.scale16, v.min16);
     v.d = b.d, v.dmin = b.dmin;
   }
-  static void scales(const Block& b, int16_t* sc16, int16_t* min16) {
-    for (int j = 0; j < 8; ++j) {
-      int16_t sc, m;
-      scale_min_k4(j, b.scales, &sc, &m);
-      sc16[2 * j] = sc16[2 * j + 1] = sc;
-      min16[2 * j] = min16[2 * j + 1] = m;
-    }
-  }
+  static void scales(const Block& b, int16_t* sc16, int16_t* min16) { scales_k4(b.scales, sc16, min16); }
 };
 
 struct Q6_K {
