@@ -157,6 +157,14 @@ __device__ __forceinline__ void k4_scale_min(const uint8_t* s, int j, int& sc, i
   }
 }
 
+// Scale and minimum of 32-value sub-block j of a Q4_K/Q5_K block at p (d, dmin, packed scales).
+__device__ __forceinline__ void k4_scales(const uint8_t* p, int j, Block32& o) {
+  int sc, m;
+  k4_scale_min(p + 4, j, sc, m);
+  o.d0 = o.d1 = f16_at(p) * float(sc);
+  o.m0 = o.m1 = -(f16_at(p + 2) * float(m));
+}
+
 template <>
 struct Fmt<FormatId::Q4_K> {
   static constexpr int kBytes = 144, kValues = 256;
@@ -164,10 +172,7 @@ struct Fmt<FormatId::Q4_K> {
   __device__ static void decode(const uint8_t* row, int64_t b, Block32& o) {
     const uint8_t* p = row + (b >> 3) * kBytes;
     const int j = int(b & 7);
-    int sc, m;
-    k4_scale_min(p + 4, j, sc, m);
-    o.d0 = o.d1 = f16_at(p) * float(sc);
-    o.m0 = o.m1 = -(f16_at(p + 2) * float(m));
+    k4_scales(p, j, o);
     const uint8_t* qs = p + 16 + 32 * (j >> 1);
     const int shift = 4 * (j & 1);
 #pragma unroll
@@ -182,10 +187,7 @@ struct Fmt<FormatId::Q5_K> {
   __device__ static void decode(const uint8_t* row, int64_t b, Block32& o) {
     const uint8_t* p = row + (b >> 3) * kBytes;
     const int j = int(b & 7);
-    int sc, m;
-    k4_scale_min(p + 4, j, sc, m);
-    o.d0 = o.d1 = f16_at(p) * float(sc);
-    o.m0 = o.m1 = -(f16_at(p + 2) * float(m));
+    k4_scales(p, j, o);
     const uint8_t* qh = p + 16;
     const uint8_t* qs = p + 48 + 32 * (j >> 1);
     const int shift = 4 * (j & 1);
