@@ -30,11 +30,14 @@ if(QUANTLAB_CUDA)
       target_compile_options(quantlab_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xcompiler=-Werror>)
     endif()
     target_include_directories(quantlab_cuda PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR})
-    target_link_libraries(quantlab_cuda PRIVATE CUDA::cudart CUDA::cublas)
+    # The runtime is linked statically (it opens the driver itself, at the first CUDA call) and cuBLAS
+    # is opened with dlopen by the backend (src/backend/cuda/cublas_library.hpp): a CPU-only run loads
+    # no CUDA library, and the binary starts where none is installed.
+    target_include_directories(quantlab_cuda PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
     target_sources(quantlab_lib PRIVATE $<TARGET_OBJECTS:quantlab_cuda>)
     # quantlab_lib was made before the architectures were known; its CUDA objects need them too.
     set_property(TARGET quantlab_lib PROPERTY CUDA_ARCHITECTURES ${CMAKE_CUDA_ARCHITECTURES})
-    target_link_libraries(quantlab_lib PUBLIC CUDA::cudart CUDA::cublas)
+    target_link_libraries(quantlab_lib PUBLIC CUDA::cudart_static ${CMAKE_DL_LIBS})
     target_compile_definitions(quantlab_lib PUBLIC QUANTLAB_HAVE_CUDA=1)
   endif()
 endif()

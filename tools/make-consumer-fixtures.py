@@ -50,6 +50,20 @@ def assets(name):
     return out.stdout.strip().splitlines()[-1]
 
 
+def bench_f32(ql):
+    """The bench model's F32 base (its shipped Q4_1 weights, dequantized; quantize refuses to round the
+    Q4_1 file again), where the tests find it: made by `quantlab quantize --method gguf --type F32`,
+    the same file as ctest's setup.bench_f32_base."""
+    shipped = assets("bench")
+    cache = os.environ.get("QUANTLAB_ASSETS", os.path.expanduser("~/.cache/quantlab/assets"))
+    path = os.path.join(cache, "derived", "SmolLM2-135M-Instruct.Q4_1.f32.gguf")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run([ql, "quantize", "--method", "gguf", "--type", "F32", "--allow-requantize",
+                        "--model", shipped, "--out", path], check=True)
+    return path
+
+
 def shared_dir():
     """As tests/test_support.hpp: $QUANTLAB_SHARED, else ../shared beside the checkout, else the asset cache."""
     if os.environ.get("QUANTLAB_SHARED"):
@@ -60,7 +74,7 @@ def shared_dir():
     return os.environ.get("QUANTLAB_ASSETS", os.path.expanduser("~/.cache/quantlab/assets"))
 
 
-def models():
+def models(ql):
     shared = shared_dir()
     return {
         "tiny": {
@@ -83,7 +97,7 @@ def models():
             },
         },
         "bench": {
-            "path": assets("bench"),
+            "path": bench_f32(ql),
             "calib": assets("groups_merged"),
             "exports": {
                 "nf4": ["--method", "nf4"],
@@ -288,7 +302,7 @@ def main():
         except importlib.metadata.PackageNotFoundError:
             versions[p] = "not installed"
     versions["python"] = platform.python_version()
-    table = models()
+    table = models(a.quantlab)
     for mname in a.models.split(","):
         model = table[mname]
         work = os.path.join(a.work, mname)

@@ -48,7 +48,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
   std::vector<FlagSpec> flags = {{"model", Takes::Value, "source model (GGUF, llama2.c checkpoint, Hugging Face folder); its weights are decoded to f32"},
           {"method", Takes::Value, "rtn, gptq, awq, nf4, fp4 or int8"},
           {"bits", Takes::Value, "integer grid bits: 2, 3, 4 or 8 (default 4)"},
-          {"group-size", Takes::Value, "columns per group (default 128; 0 = per channel; auto = the largest up to 128 that every exported linear's loader reads)"},
+          {"group-size", Takes::Value, "columns per group (0 = per channel; default auto = 128, or the largest below it that every exported linear's loader reads)"},
           {"sym", Takes::Nothing, "symmetric grid (rtn/gptq)"},
           {"act-order", Takes::Nothing, "GPTQ: columns by decreasing Hessian diagonal"},
           {"static-groups", Takes::Nothing, "GPTQ with --act-order: group parameters fitted before the updates"},
@@ -76,7 +76,9 @@ int run_quantize_calibrated(const Args& a) {
   o.grid.bits = int(a.get_int("bits", 4));
   if (o.grid.bits != 2 && o.grid.bits != 3 && o.grid.bits != 4 && o.grid.bits != 8)
     throw Error("--bits", std::to_string(o.grid.bits), "expected 2, 3, 4 or 8");
-  const bool auto_group = a.get("group-size") == std::optional<std::string>("auto");
+  // Left out, the group is "auto": 128 where every linear's inputs divide by it, else the largest
+  // size below that does (a user naming 128 explicitly is told why it cannot be exported instead).
+  const bool auto_group = !a.has("group-size") || a.get("group-size") == std::optional<std::string>("auto");
   o.grid.group_size = auto_group ? 128 : positive(a, "group-size", 128);
   o.grid.symmetric = a.has("sym");
   o.gptq.act_order = a.has("act-order");

@@ -2,6 +2,7 @@
 // launch the kernels of matmul.cu, elementwise.cu and attention.cu. Weights keep their GGUF block
 // layout on the device (place() copies the bytes), activations are packed f32 tensors.
 #include "src/backend/op_checks.hpp"
+#include "src/backend/cuda/cublas_library.hpp"
 #include "src/backend/cuda/cuda_backend.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
 #include "src/backend/cuda/kernels.hpp"
@@ -116,8 +117,9 @@ class CudaBackend final : public Backend {
     check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
     name_ = prop.name;
     check(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    if (cublasCreate(&ctx_.cublas) != CUBLAS_STATUS_SUCCESS) throw Error("cuda backend", "cuBLAS", "cublasCreate failed");
-    cublasSetStream(ctx_.cublas, ctx_.stream);
+    const CublasLibrary& blas = cublas_library();
+    if (blas.create(&ctx_.cublas) != CUBLAS_STATUS_SUCCESS) throw Error("cuda backend", "cuBLAS", "cublasCreate failed");
+    blas.set_stream(ctx_.cublas, ctx_.stream);
     ctx_.ws = &workspace_;
     ctx_.sm_count = prop.multiProcessorCount;
     // ggml's GELU table (ops.hpp geglu), computed here exactly as the CPU computes it.
@@ -135,7 +137,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(ctx_.stream);
     cudaFree(gelu_);
-    cublasDestroy(ctx_.cublas);
+    cublas_library().destroy(ctx_.cublas);
     cudaStreamDestroy(ctx_.stream);
   }
 

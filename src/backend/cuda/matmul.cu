@@ -13,6 +13,7 @@
 // GEMV for decode, cuBLAS GemmEx with the activations rounded to f16/bf16 for prefill.
 // Every output element is reduced in a fixed order (warp shuffle trees, cuBLAS's fixed algorithms
 // on one stream), so the same inputs give the same bits run to run.
+#include "src/backend/cuda/cublas_library.hpp"
 #include "src/backend/cuda/kernels.hpp"
 #include "src/backend/cuda/quant_blocks.cuh"
 
@@ -316,7 +317,7 @@ void gemv_dense_launch(const Context& ctx, const W* w, int64_t rows, int64_t col
 void gemm_ex(const Context& ctx, const void* w, cudaDataType wt, const void* x, cudaDataType xt, int64_t rows,
              int64_t cols, int64_t n, float* y, int64_t ldc) {
   const float one = 1.0f, zero = 0.0f;
-  check_cublas(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w, wt, int(cols), x,
+  check_cublas(cublas_library().gemm_ex(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w, wt, int(cols), x,
                             xt, int(cols), &zero, y, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx");
 }
@@ -340,7 +341,7 @@ bool matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_
     }
     if (f == FormatId::F32) {
       const float one = 1.0f, zero = 0.0f;
-      check_cublas(cublasSgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one,
+      check_cublas(cublas_library().sgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one,
                                static_cast<const float*>(w), int(cols), x, int(cols), &zero, y, int(rows)),
                    "cublasSgemm");
       return false;
