@@ -9,6 +9,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/io/gguf_writer.hpp"
+#include "quantlab/io/json.hpp"
 #include "quantlab/model/model.hpp"
 
 #include <gtest/gtest.h>
@@ -321,6 +322,20 @@ TEST_F(Cli, RequantizingNeedsAllowRequantizeDequantizingDoesNot) {
   EXPECT_TRUE(refused(rtn));
   EXPECT_TRUE(contains(rtn.err, "--allow-requantize")) << rtn.err;
   EXPECT_FALSE(fs::exists(out / "rtn"));
+}
+
+// Left out, the group size is the largest up to 128 that every linear's inputs divide by (the
+// model's 32-wide inputs: 32); a size named explicitly that a loader could not read is refused.
+TEST_F(Cli, GroupSizeLeftOutIsTheLargestEveryLinearTakes) {
+  const fs::path out = out_dir("group-auto");
+  const auto chosen = ql("quantize --method rtn --model " + q(gguf()) + " --out " + q(out / "rtn") + " --json");
+  ASSERT_EQ(chosen.status, 0) << chosen.err;
+  EXPECT_EQ(nlohmann::json::parse(chosen.out)["group_size"].get<int>(), 32);
+  EXPECT_EQ(read_json_file((out / "rtn/config.json").string())["quantization_config"]["group_size"].get<int>(), 32);
+  const auto named = ql("quantize --method rtn --group-size 128 --model " + q(gguf()) + " --out " + q(out / "g128"));
+  EXPECT_TRUE(refused(named));
+  EXPECT_TRUE(contains(named.err, "auto picks 32")) << named.err;
+  EXPECT_FALSE(fs::exists(out / "g128"));
 }
 
 TEST_F(Cli, ContextLongerThanTrainedIsRefusedUnlessAllowed) {
