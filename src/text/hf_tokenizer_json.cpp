@@ -141,6 +141,7 @@ struct NormalizerSetup {
   bool nfc = false;
   bool bert = false;
   bool lowercase = false;
+  bool strip_accents = false;
   bool prepend_space_marker = false;
   bool spaces_to_marker = false;
 };
@@ -158,6 +159,9 @@ void read_normalizer(const Reader& r, const json& n, const std::string& where, N
   } else if (type == "BertNormalizer") {
     out.bert = true;
     out.lowercase = r.opt_bool(n, "lowercase", where, true);
+    // strip_accents null (the usual) follows lowercase, as in the tokenizers library.
+    const bool explicit_strip = n.contains("strip_accents") && !n["strip_accents"].is_null();
+    out.strip_accents = explicit_strip ? r.opt_bool(n, "strip_accents", where, true) : out.lowercase;
   } else if (type == "Prepend") {
     if (r.string(r.member(n, "prepend", where), where + ".prepend") != "\xE2\x96\x81")
       r.fail(where + ".prepend", "only U+2581 is supported");
@@ -322,6 +326,15 @@ Vocab vocab_from_hf_tokenizer_json(const std::string& path, const std::string& c
     v.algorithm = TokenizerAlgorithm::WordPiece;
     v.pre = "";
     v.lowercase = norm.bert ? norm.lowercase : false;
+    if (norm.bert && norm.strip_accents != norm.lowercase)
+      r.fail("normalizer.strip_accents", "stripping accents without lower-casing (or the reverse) is not supported");
+    v.full_decomposition = true;
+    v.max_word_chars = 100;  // the tokenizers library's default
+    if (model.contains("max_input_chars_per_word")) {
+      const json& m = model["max_input_chars_per_word"];
+      if (!m.is_number_integer() || m.get<int64_t>() < 1) r.fail("model.max_input_chars_per_word", "is not a positive integer");
+      v.max_word_chars = m.get<int64_t>();
+    }
     if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"] != "##")
       r.fail("model.continuing_subword_prefix", "only \"##\" is supported");
     if (model.contains("unk_token")) v.unk_id = token_id_of(r.string(model["unk_token"], "model.unk_token"));

@@ -26,8 +26,25 @@ std::vector<std::string> WordPiece::words(std::string_view text) const {
   using unicode::CharClass;
   std::vector<uint32_t> cps = unicode::decode_utf8(text);
   const bool strip_accents = vocab_.lowercase;
-  if (strip_accents)
-    for (auto& c : cps) c = unicode::nfd_first(c);
+  if (strip_accents) {
+    // Canonical decomposition, then the marks are dropped below. Outside Hangul a decomposition is a
+    // base letter followed by marks, so its first code point is what remains; a Hangul syllable
+    // decomposes (algorithmically) into two or three jamo, all kept where the decomposition is full.
+    std::vector<uint32_t> decomposed;
+    decomposed.reserve(cps.size());
+    for (uint32_t c : cps) {
+      constexpr uint32_t kSyllables = 0xAC00, kCount = 11172, kVowels = 21, kTrailing = 28;
+      if (vocab_.full_decomposition && c >= kSyllables && c < kSyllables + kCount) {
+        const uint32_t i = c - kSyllables;
+        decomposed.push_back(0x1100 + i / (kVowels * kTrailing));
+        decomposed.push_back(0x1161 + (i % (kVowels * kTrailing)) / kTrailing);
+        if (i % kTrailing) decomposed.push_back(0x11A7 + i % kTrailing);
+      } else {
+        decomposed.push_back(unicode::nfd_first(c));
+      }
+    }
+    cps = std::move(decomposed);
+  }
   std::vector<std::string> words(1);
   for (uint32_t cp : cps) {
     if (unicode::is_white_space(cp)) {
@@ -54,8 +71,12 @@ std::vector<std::string> WordPiece::words(std::string_view text) const {
 void WordPiece::encode(std::string_view text, std::vector<int32_t>& out) const {
   for (const std::string& word : words(text)) {
     if (word.empty()) continue;
-    const std::string w = "\xE2\x96\x81" + word;
     const size_t before = out.size();
+    if (vocab_.max_word_chars > 0 && int64_t(unicode::decode_utf8(word).size()) > vocab_.max_word_chars) {
+      if (vocab_.unk_id >= 0) out.push_back(vocab_.unk_id);
+      continue;
+    }
+    const std::string w = "\xE2\x96\x81" + word;
     for (size_t i = 0; i < w.size(); ++i) {
       bool matched = false;
       for (size_t j = std::min(w.size(), i + max_token_len_ + 1); j > i; --j) {

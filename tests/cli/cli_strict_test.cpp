@@ -127,6 +127,7 @@ class Cli : public ::testing::Test {
         {"quantize", "--method gguf --type Q8_0 --model " + m + " --out {OUT}/q.gguf"},
         {"calib inspect", q(d / "calib.jsonl") + " --model " + m + " --out {OUT}/report.json"},
         {"convert", "--model " + m + " --tokenizer " + q(tok()) + " --out {OUT}/c.gguf"},
+        {"embed", "--model " + m + " " + q(d / "text.txt")},
     };
   }
 
@@ -172,6 +173,12 @@ TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
     for (const auto& [c, args] : model_invocations(model)) {
       SCOPED_TRACE(c + " on " + model.string());
       if (model == gguf() && c == "convert") continue;  // convert reads llama2.c checkpoints only
+      if (c == "embed") {  // sentence encoders are BERT folders: a decoder is refused, naming it
+        const auto refused_run = ql(c + " " + with_out(args, out_dir("run-" + c)));
+        EXPECT_TRUE(refused(refused_run));
+        EXPECT_TRUE(contains(refused_run.err, model.string())) << refused_run.err;
+        continue;
+      }
       // A llama2.c checkpoint carries no vocabulary: commands that need one are given its tokenizer.bin.
       std::string run = with_out(args, out_dir("run-" + c));
       if (model == bin() && c == "tokenize") run = with_out(model_invocations(tok()).at(c), out_dir("run-" + c));

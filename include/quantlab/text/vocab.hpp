@@ -49,6 +49,12 @@ struct Vocab {
   bool add_space_prefix = false;  // SentencePiece: prepend a space to the first text piece
   bool ignore_merges = false;     // byte-level BPE: a word that is a whole token is taken as is
   bool lowercase = true;          // WordPiece: lowercase and strip accents (BERT uncased)
+  // WordPiece as Hugging Face's tokenizers runs it (tokenizer.json): accents are stripped after the
+  // full canonical decomposition (a Hangul syllable becomes its jamo; llama.cpp keeps only the first
+  // code point of the decomposition), and a word longer than max_word_chars code points is [UNK]
+  // (model.max_input_chars_per_word; 0 = no limit, as llama.cpp).
+  bool full_decomposition = false;
+  int64_t max_word_chars = 0;
   bool normalize_nfc = false;     // tokenizer.json normalizer NFC (Qwen2/3)
 
   std::string chat_template;  // Jinja text, when the source has one
