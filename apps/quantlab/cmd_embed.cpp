@@ -6,7 +6,6 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/embed/sentence_encoder.hpp"
 
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -32,12 +31,6 @@ std::vector<std::string> read_lines(const std::string& path) {
   }
   if (lines.empty()) throw Error(path == "-" ? "stdin" : path, "", "no text (one text per line)");
   return lines;
-}
-
-double l1_distance(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += std::fabs(double(a[i]) - double(b[i]));
-  return s;
 }
 
 int run_embed(const Args& a) {

@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <span>
 #include <unistd.h>
 
 namespace quantlab::cli {
@@ -110,6 +112,8 @@ nlohmann::ordered_json stats_json(const ChatModelStats& s, bool with_kld) {
                            {"runaway", s.runaway},
                            {"wrong_language_rate", rate(s.wrong_language, s.replies)},
                            {"wrong_language", s.wrong_language}};
+  if (s.mean_cosine_to_base) j["mean_cosine_to_base"] = *s.mean_cosine_to_base;
+  if (s.mean_l1_to_base) j["mean_l1_to_base"] = *s.mean_l1_to_base;
   if (with_kld) {
     const KldSummary& k = s.kld;
     j["kld_assistant_tokens"] = {{"n_tokens", k.count},    {"mean", k.kld_mean},     {"stderr", k.kld_err},
@@ -136,6 +140,8 @@ nlohmann::ordered_json reply_json(const GeneratedReply& r, const Tokenizer& tok,
                            {"wrong_language", b.wrong_language}};
   if (!b.new_turn_line.empty()) j["new_turn_line"] = b.new_turn_line;
   if (with_kld) j["kld_mean"] = r.kld_mean;
+  if (r.cosine_to_base) j["cosine_to_base"] = *r.cosine_to_base;
+  if (r.l1_to_base) j["l1_to_base"] = *r.l1_to_base;
   // Invalid UTF-8 (a cut multi-byte character) is replaced when dumped.
   j["text"] = tok.decode(reply);
   j["after_end"] = tok.decode(after);
@@ -160,6 +166,10 @@ void print_table(const ChatEvalResult& r, const std::string& base_path, const st
   };
   row(base_path + " (base)", r.base, false);
   for (size_t m = 0; m < paths.size(); ++m) row(paths[m], r.models[m], true);
+  for (size_t m = 0; m < paths.size(); ++m)
+    if (r.models[m].mean_cosine_to_base)
+      std::printf("%-40s reply embedding vs the base's: mean cosine %.4f, mean L1 %.4f\n", paths[m].c_str(),
+                  *r.models[m].mean_cosine_to_base, *r.models[m].mean_l1_to_base);
 }
 
 int run_eval_chat(const Args& a) {
@@ -208,6 +218,9 @@ int run_eval_chat(const Args& a) {
   const int64_t n_ctx = int64_t(longest) + o.max_tokens + o.after_end + 1;
   ThreadPool pool(thread_count(a));
   const Device device = device_option(a);
+  // Read before any model runs, so that a wrong folder fails at once.
+  std::optional<SentenceEncoder> embed_encoder;
+  if (auto e = a.get("embed-model")) embed_encoder.emplace(*e, pool);
   Session base(base_model, pool, n_ctx, device);
   std::vector<std::unique_ptr<Session>> sessions;
   std::vector<Session*> ptrs;
@@ -215,10 +228,14 @@ int run_eval_chat(const Args& a) {
     sessions.push_back(std::make_unique<Session>(*m, pool, n_ctx, device));
     ptrs.push_back(sessions.back().get());
   }
-  const ChatEvalResult r = chat_eval(base, ptrs, ps.prompts, o, rules, [&](size_t i, size_t n) {
+  ChatEvalResult r = chat_eval(base, ptrs, ps.prompts, o, rules, [&](size_t i, size_t n) {
     if (tty) std::fprintf(stderr, "\rprompt %zu/%zu", i + 1, n);
   });
   if (tty) std::fprintf(stderr, "\n");
+  if (embed_encoder)
+    add_reply_distances(r, *embed_encoder, [&](std::span<const int32_t> ids) {
+      return tok->decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special=*/true);
+    });
 
   nlohmann::ordered_json out{{"command", "eval chat"}, {"base_model", base_path}, {"models", model_paths}};
   out["data"] = {{"path", data_path},
@@ -238,6 +255,7 @@ int run_eval_chat(const Args& a) {
   out["settings"] = {{"max_tokens", o.max_tokens}, {"after_end", o.after_end},      {"samples", a.get_int("samples", 0)},
                      {"seed", a.get_int("seed", 0)}, {"skip_first", skip_first}, {"max_prompt_tokens", max_prompt},
                      {"end_tokens", end_texts}};
+  if (embed_encoder) out["settings"]["embed_model"] = *a.get("embed-model");
   nlohmann::ordered_json results{{"base", stats_json(r.base, false)}};
   results["models"] = nlohmann::ordered_json::array();
   for (size_t m = 0; m < model_paths.size(); ++m) {
@@ -282,6 +300,7 @@ QUANTLAB_COMMAND(Command{
      {"max-prompt-tokens", Takes::Value, "skip prompts longer than this (default 1024)"},
      {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
      {"out", Takes::Value, "also write the JSON report (with every reply) to this file"},
+     {"embed-model", Takes::Value, "sentence-transformers folder (e.g. the embed asset): cosine/L1 of each reply to the base's"},
      {"json", Takes::Nothing, "print one JSON object on stdout"}},
     run_eval_chat});
 

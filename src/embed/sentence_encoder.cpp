@@ -336,9 +336,22 @@ std::vector<std::vector<float>> SentenceEncoder::encode(const std::vector<std::s
   return out;
 }
 
-double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b) {
+namespace {
+void check_same_length(const char* what, const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size())
-    throw Error("cosine similarity", "", "vectors of " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " values");
+    throw Error(what, "", "vectors of " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " values");
+}
+}  // namespace
+
+double l1_distance(const std::vector<float>& a, const std::vector<float>& b) {
+  check_same_length("L1 distance", a, b);
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += std::fabs(double(a[i]) - double(b[i]));
+  return s;
+}
+
+double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b) {
+  check_same_length("cosine similarity", a, b);
   double ab = 0, aa = 0, bb = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     ab += double(a[i]) * b[i];

@@ -125,4 +125,31 @@ ChatEvalResult chat_eval(Session& base, const std::vector<Session*>& models, con
   return res;
 }
 
+void add_reply_distances(ChatEvalResult& r, const SentenceEncoder& encoder, const DecodeFn& reply_text) {
+  auto text_of = [&](const GeneratedReply& g) {
+    const int64_t n = g.behaviour.reply_tokens - (g.end_index >= 0 ? 1 : 0);
+    return reply_text(std::span<const int32_t>(g.tokens.data(), size_t(std::max<int64_t>(0, n))));
+  };
+  std::vector<std::vector<float>> base;
+  for (const GeneratedReply& g : r.base.per_prompt) base.push_back(encoder.encode(text_of(g)));
+  for (ChatModelStats& m : r.models) {
+    if (m.per_prompt.size() != base.size())
+      throw Error("chat eval", "replies", "a model has " + std::to_string(m.per_prompt.size()) + " replies, the base " +
+                                              std::to_string(base.size()));
+    double cos_sum = 0, l1_sum = 0;
+    for (size_t p = 0; p < base.size(); ++p) {
+      GeneratedReply& g = m.per_prompt[p];
+      const std::vector<float> e = encoder.encode(text_of(g));
+      g.cosine_to_base = cosine_similarity(e, base[p]);
+      g.l1_to_base = l1_distance(e, base[p]);
+      cos_sum += *g.cosine_to_base;
+      l1_sum += *g.l1_to_base;
+    }
+    if (!base.empty()) {
+      m.mean_cosine_to_base = cos_sum / double(base.size());
+      m.mean_l1_to_base = l1_sum / double(base.size());
+    }
+  }
+}
+
 }  // namespace quantlab

@@ -58,6 +58,27 @@ TEST(EvalChatCli, OneJsonObjectWithRatesThatAddUp) {
   EXPECT_EQ(j["prompts"][0]["base"]["text"], j["prompts"][0]["models"][0]["text"]);
 }
 
+// --embed-model: each reply's sentence-embedding distance to the base's (the model is its own base
+// here, so every reply is the base's: cosine 1, L1 0); a folder that is not an encoder fails first.
+TEST(EvalChatCli, EmbedModelGivesEachReplysDistanceToTheBase) {
+  const auto embed = test::assets_dir() / "models/all-minilm-l6-v2";
+  QUANTLAB_REQUIRE_FILE(test::aidreams_model());
+  QUANTLAB_REQUIRE_FILE(tokenizer());
+  QUANTLAB_REQUIRE_FILE(embed / "model.safetensors");
+  const std::string data = "--data " + write_file("chats.jsonl", kChats) + " --max-tokens 16 --after-end 4 ";
+  const test::CommandResult r = run_chat(data + "--json --embed-model " + embed.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["settings"]["embed_model"], embed.string());
+  EXPECT_NEAR(j["results"]["models"][0]["mean_cosine_to_base"].get<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(j["results"]["models"][0]["mean_l1_to_base"].get<double>(), 0.0, 1e-6);
+  for (const auto& p : j["prompts"]) EXPECT_NEAR(p["models"][0]["cosine_to_base"].get<double>(), 1.0, 1e-6);
+  EXPECT_FALSE(j["results"]["base"].contains("mean_cosine_to_base"));
+  const test::CommandResult bad = run_chat(data + "--embed-model " + test::aidreams_model().string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find(test::aidreams_model().string()), std::string::npos) << bad.err;
+}
+
 TEST(EvalChatCli, BadInputIsOneLineAndNoOutputFile) {
   QUANTLAB_REQUIRE_FILE(test::aidreams_model());
   QUANTLAB_REQUIRE_FILE(tokenizer());

@@ -11,12 +11,14 @@
 //     generates its own greedy reply without stopping at its end-of-turn token, then is classified.
 // Everything runs one prompt after another on the sessions given, so results do not depend on the
 // thread count.
+#include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/eval/chat_behaviour.hpp"
 #include "quantlab/eval/kld.hpp"
 #include "quantlab/model/session.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,6 +49,9 @@ struct GeneratedReply {
   int64_t end_index = -1;       // index of the reply's end token in `tokens`, or -1
   ReplyBehaviour behaviour;
   double kld_mean = 0;          // this prompt's mean KLD on the base reply (not for the base)
+  // Sentence-embedding cosine similarity and L1 distance of this reply to the base's reply to the same
+  // prompt (add_reply_distances; absent for the base and when no encoder was given).
+  std::optional<double> cosine_to_base, l1_to_base;
 };
 
 struct ChatModelStats {
@@ -57,6 +62,7 @@ struct ChatModelStats {
   int64_t wrong_language = 0;
   double mean_reply_tokens = 0, mean_repeated_4grams = 0;
   KldSummary kld;                          // count == 0 for the base
+  std::optional<double> mean_cosine_to_base, mean_l1_to_base;  // add_reply_distances
   std::vector<GeneratedReply> per_prompt;  // in prompt order
 };
 
@@ -79,5 +85,11 @@ GeneratedReply generate_chat_reply(Session& session, std::span<const float> firs
 ChatEvalResult chat_eval(Session& base, const std::vector<Session*>& models, const std::vector<ChatPrompt>& prompts,
                          const ChatEvalOptions& o, const ChatTextRules& rules,
                          const std::function<void(size_t, size_t)>& on_prompt = {});
+
+// Seed 001's measure of how far the answers moved: each model's reply (up to its end token, which
+// is left out, as is the window after it) and the base's reply to the same prompt are embedded with
+// `encoder` (text from `reply_text`), and their cosine similarity and L1 distance stored per prompt
+// and averaged per model.
+void add_reply_distances(ChatEvalResult& r, const SentenceEncoder& encoder, const DecodeFn& reply_text);
 
 }  // namespace quantlab
