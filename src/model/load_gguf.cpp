@@ -37,6 +37,7 @@ class GgufModelReader {
     if (!fmt || !fmt->to_float) throw Error(f_->path(), name, "tensor type cannot be decoded");
     std::vector<float> out(static_cast<size_t>(n));
     fmt->to_float(f_->tensor_data(t), out.data(), n);
+    detail::release_copied_pages(f_->tensor_data(t), size_t(t.nbytes));
     return out;
   }
 

@@ -52,7 +52,9 @@ Model load_llama2c_model(const std::string& path) {
     }
     std::vector<float> vec(const std::string& name, int64_t n) const {
       const float* p = tensor(name, n).data;
-      return std::vector<float>(p, p + n);
+      std::vector<float> out(p, p + n);
+      detail::release_copied_pages(p, size_t(n) * sizeof(float));
+      return out;
     }
   };
   detail::assemble_weights(m, Reader{*ckpt, path}, detail::llama2c_tensor_names());
