@@ -70,6 +70,7 @@ struct SentenceEncoder::Impl {
   ThreadPool& pool;
   SentenceEncoderInfo info;
   std::unique_ptr<WeightSource> source;
+  std::string weights_path;  // the file errors name (model.safetensors or its index), not the folder
   std::optional<Tokenizer> tokenizer;
   WeightMatrix word, position, token_type;
   std::vector<float> embed_norm_w, embed_norm_b;
@@ -88,22 +89,30 @@ struct SentenceEncoder::Impl {
         for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
         return r + "]";
       };
-      throw Error(source->path(), name, "shape " + dims(t.shape) + ", expected " + dims(shape));
+      throw Error(weights_path, name, "shape " + dims(t.shape) + ", expected " + dims(shape));
     }
     if (!t.format || (*t.format != FormatId::F32 && *t.format != FormatId::F16 && *t.format != FormatId::BF16))
-      throw Error(source->path(), name, "dtype " + t.dtype + ": the encoder reads F32, F16 or BF16 weights");
+      throw Error(weights_path, name, "dtype " + t.dtype + ": the encoder reads F32, F16 or BF16 weights");
     return t;
   }
   WeightMatrix weight_matrix(const std::string& name, int64_t rows, int64_t cols) const {
     const TensorView& t = tensor(name, {rows, cols});
-    return make_weight_matrix(*t.format, t.data, rows, cols);
+    WeightMatrix m = make_weight_matrix(*t.format, t.data, rows, cols);
+    // A NaN or infinity would silently turn every embedding into NaN: refused here, naming the tensor.
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      row_to_f32(m.format, m.row(r), row.data(), cols);
+      for (float x : row)
+        if (!std::isfinite(x)) throw Error(weights_path, name, "non-finite value in row " + std::to_string(r));
+    }
+    return m;
   }
   std::vector<float> weight_vector(const std::string& name, int64_t n) const {
     const TensorView& t = tensor(name, {n});
     std::vector<float> v(static_cast<size_t>(n));
     row_to_f32(*t.format, t.data, v.data(), n);
     for (float x : v)
-      if (!std::isfinite(x)) throw Error(source->path(), name, "non-finite value");
+      if (!std::isfinite(x)) throw Error(weights_path, name, "non-finite value");
     return v;
   }
 
@@ -181,6 +190,8 @@ struct SentenceEncoder::Impl {
       throw Error(folder, "tokenizer", "does not add [CLS] and [SEP] around a text (a BERT tokenizer does)");
 
     source = open_weight_source(folder);
+    const auto* st = dynamic_cast<const SafetensorsSource*>(source.get());
+    weights_path = st ? st->checkpoint().path() : source->path();
     const std::string p = source->find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
     word = weight_matrix(p + "embeddings.word_embeddings.weight", vocab, d);
     position = weight_matrix(p + "embeddings.position_embeddings.weight", max_positions, d);

@@ -5,6 +5,7 @@
 #include "quantlab/core/error.hpp"
 #include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/io/json.hpp"
+#include "quantlab/io/safetensors.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 namespace quantlab {
 namespace {
@@ -141,6 +143,35 @@ TEST(SentenceEncoder, EmbedCompareCommand) {
   const std::string message((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
   EXPECT_NE(message.find("one.txt"), std::string::npos) << message;
   fs::remove_all(dir);
+}
+
+// A NaN in a weight matrix is refused at load, naming the file and the tensor (it would otherwise
+// make every embedding NaN).
+TEST(SentenceEncoder, NonFiniteWeightIsRefusedNamingTheTensor) {
+  QUANTLAB_REQUIRE_FILE(model_dir() / "model.safetensors");
+  const fs::path copy = test::temp_dir("encoder-nan");
+  for (const auto& e : fs::directory_iterator(model_dir()))
+    if (e.path().filename() != "model.safetensors" && (e.is_regular_file() || e.is_symlink()))
+      fs::create_symlink(fs::absolute(e.path()), copy / e.path().filename());
+  fs::copy_file(model_dir() / "model.safetensors", copy / "model.safetensors");
+  fs::permissions(copy / "model.safetensors", fs::perms::owner_write, fs::perm_options::add);
+  const std::string name = "encoder.layer.3.intermediate.dense.weight";
+  uint64_t offset = 0;
+  {
+    const SafetensorsFile f((copy / "model.safetensors").string());
+    const SafetensorsTensor* t = f.find(name);
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->dtype->name, "F32");
+    offset = f.data_offset() + t->begin + 4 * 1000;
+  }
+  {
+    std::fstream io(copy / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    io.seekp(std::streamoff(offset));
+    io.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+  }
+  test::expect_typed([&] { ThreadPool pool(1); SentenceEncoder(copy.string(), pool); }, "model.safetensors", name);
+  fs::remove_all(copy);
 }
 
 TEST(SentenceEncoder, CosineSimilarity) {
