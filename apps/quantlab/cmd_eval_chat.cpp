@@ -13,6 +13,7 @@
 #include "quantlab/calib/tokenizer_fn.hpp"
 #include "quantlab/core/atomic_file.hpp"
 #include "quantlab/core/sha256.hpp"
+#include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/eval/chat_eval.hpp"
 #include "quantlab/model/session.hpp"
 #include "quantlab/text/script_mix.hpp"

@@ -1,6 +1,7 @@
 #include "quantlab/embed/sentence_encoder.hpp"
 
 #include "quantlab/backend/matmul.hpp"
+#include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/io/json.hpp"
 #include "quantlab/io/tensor_source.hpp"
@@ -244,18 +245,12 @@ struct SentenceEncoder::Impl {
       for (int64_t item = begin; item < end; ++item) {
         const int64_t h = item / t, i = item % t;
         const float* qi = q.data() + i * d + h * hd;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < t; ++j) {
-          p[size_t(j)] = dot_f32(qi, k.data() + j * d + h * hd, hd) * scale;
-          mx = std::max(mx, p[size_t(j)]);
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < t; ++j) sum += (p[size_t(j)] = std::exp(p[size_t(j)] - mx));
-        const float inv = float(1.0 / sum);
+        for (int64_t j = 0; j < t; ++j) p[size_t(j)] = dot_f32(qi, k.data() + j * d + h * hd, hd) * scale;
+        softmax(p.data(), t);
         float* out = ctx.data() + i * d + h * hd;
         std::fill(out, out + hd, 0.0f);
         for (int64_t j = 0; j < t; ++j) {
-          const float w = p[size_t(j)] * inv;
+          const float w = p[size_t(j)];
           const float* vj = v.data() + j * d + h * hd;
           for (int64_t c = 0; c < hd; ++c) out[c] += w * vj[c];
         }

@@ -1,6 +1,7 @@
 #include "quantlab/eval/chat_eval.hpp"
 
 #include "quantlab/core/error.hpp"
+#include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/model/sampler.hpp"
 
 #include <algorithm>

@@ -3,18 +3,11 @@
 // file format only says what the tensors are called (a TensorNames table) and how to read one (a
 // reader with has/matrix/vec that throws Error naming the file and tensor). GGUF and Hugging Face
 // folders and llama2.c checkpoints differ in names only, so they share this code and cannot drift apart.
-#include "quantlab/core/mapped_file.hpp"
 #include "quantlab/model/model.hpp"
 
 #include <string>
 
 namespace quantlab::detail {
-
-// A norm or bias vector is copied out of the mapped file when the model is loaded; the pages it was
-// read from are released at once. Where the page cache holds the file in large folios, reading those
-// few KiB maps up to 2 MiB around them, and a model's norms alone would keep ~2 MiB per layer
-// resident for the whole run (a streamed quantization must keep only the current layer).
-inline void release_copied_pages(const void* data, size_t bytes) { release_mapped_pages(data, bytes); }
 
 struct TensorNames {
   std::string token_embd, output_norm, output;
@@ -55,6 +48,11 @@ inline const TensorNames& llama2c_tensor_names() {
   return n;
 }
 
+// A reader's vec() copies a norm or bias out of the mapped file and then releases the pages it read
+// (release_mapped_pages): where the page cache holds the file in large folios, reading those few KiB
+// maps up to 2 MiB around them, and a model's norms alone would keep ~2 MiB per layer resident for a
+// whole streamed quantization, which must keep only the current layer.
+//
 // Fills m.token_embd, m.layers, m.output_norm and m.output from `r` for the validated m.config
 // (qkv_bias, qk_norm, post_norms and tied_embeddings decide which optional tensors are read).
 template <class Reader>

@@ -8,6 +8,8 @@
 #include "quantlab/model/model.hpp"
 #include "src/model/assemble_weights.hpp"
 
+#include "quantlab/core/mapped_file.hpp"
+
 #include <cmath>
 #include <memory>
 #include <string>
@@ -37,7 +39,7 @@ class GgufModelReader {
     if (!fmt || !fmt->to_float) throw Error(f_->path(), name, "tensor type cannot be decoded");
     std::vector<float> out(static_cast<size_t>(n));
     fmt->to_float(f_->tensor_data(t), out.data(), n);
-    detail::release_copied_pages(f_->tensor_data(t), size_t(t.nbytes));
+    release_mapped_pages(f_->tensor_data(t), size_t(t.nbytes));
     return out;
   }
 

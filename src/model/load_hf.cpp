@@ -14,6 +14,8 @@
 #include "quantlab/model/model.hpp"
 #include "src/model/assemble_weights.hpp"
 
+#include "quantlab/core/mapped_file.hpp"
+
 #include <deque>
 #include <memory>
 #include <string>
@@ -108,7 +110,7 @@ class HfTensors {
     if (t.n_elements() != n) throw Error(s_.path(), name, "shape " + shape(t) + ", expected " + std::to_string(n) + " values");
     std::vector<float> out(static_cast<size_t>(n));
     row_to_f32(format(t), t.data, out.data(), n);
-    detail::release_copied_pages(t.data, t.nbytes);
+    release_mapped_pages(t.data, t.nbytes);
     if (q_.interleaved_rope && is_rotary(name)) out = to_interleaved(out, 1);
     return out;
   }

@@ -6,6 +6,8 @@
 #include "quantlab/model/model.hpp"
 #include "src/model/assemble_weights.hpp"
 
+#include "quantlab/core/mapped_file.hpp"
+
 #include <memory>
 #include <string>
 
@@ -53,7 +55,7 @@ Model load_llama2c_model(const std::string& path) {
     std::vector<float> vec(const std::string& name, int64_t n) const {
       const float* p = tensor(name, n).data;
       std::vector<float> out(p, p + n);
-      detail::release_copied_pages(p, size_t(n) * sizeof(float));
+      release_mapped_pages(p, size_t(n) * sizeof(float));
       return out;
     }
   };

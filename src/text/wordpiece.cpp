@@ -72,7 +72,9 @@ void WordPiece::encode(std::string_view text, std::vector<int32_t>& out) const {
   for (const std::string& word : words(text)) {
     if (word.empty()) continue;
     const size_t before = out.size();
-    if (vocab_.max_word_chars > 0 && int64_t(unicode::decode_utf8(word).size()) > vocab_.max_word_chars) {
+    // Characters = bytes that do not continue a UTF-8 sequence (words() produced valid UTF-8).
+    const auto chars = std::count_if(word.begin(), word.end(), [](char c) { return (uint8_t(c) & 0xC0) != 0x80; });
+    if (vocab_.max_word_chars > 0 && chars > vocab_.max_word_chars) {
       if (vocab_.unk_id >= 0) out.push_back(vocab_.unk_id);
       continue;
     }

@@ -1,5 +1,6 @@
 // eval chat's reply distances (seed 001): each model's reply against the base's reply to the same
 // prompt, the end token and the window after it left out.
+#include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/eval/chat_eval.hpp"
 #include "test_support.hpp"
 

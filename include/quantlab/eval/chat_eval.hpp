@@ -11,7 +11,6 @@
 //     generates its own greedy reply without stopping at its end-of-turn token, then is classified.
 // Everything runs one prompt after another on the sessions given, so results do not depend on the
 // thread count.
-#include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/eval/chat_behaviour.hpp"
 #include "quantlab/eval/kld.hpp"
 #include "quantlab/model/session.hpp"
@@ -85,6 +84,8 @@ GeneratedReply generate_chat_reply(Session& session, std::span<const float> firs
 ChatEvalResult chat_eval(Session& base, const std::vector<Session*>& models, const std::vector<ChatPrompt>& prompts,
                          const ChatEvalOptions& o, const ChatTextRules& rules,
                          const std::function<void(size_t, size_t)>& on_prompt = {});
+
+class SentenceEncoder;
 
 // Seed 001's measure of how far the answers moved: each model's reply (up to its end token, which
 // is left out, as is the window after it) and the base's reply to the same prompt are embedded with
