@@ -85,26 +85,38 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
       return detail::TapAction::Continue;
     };
   }
+  // Logits go straight to the caller's memory on the CPU, through a device buffer elsewhere.
+  const int64_t n_out = n - first_output;
+  const bool on_cpu = be.device().is_cpu();
+  if (!on_cpu && n_out > 0 && (logits_dev_.empty() || logits_dev_.rows < n_out))
+    logits_dev_ = be.alloc(FormatId::F32, kMicroBatch, c.n_vocab);
+  Tensor logits = n_out <= 0 ? Tensor{}
+                  : on_cpu   ? host_tensor(FormatId::F32, logits_out, n_out, c.n_vocab)
+                             : logits_dev_.row_range(0, n_out);
   const detail::BlockSequence seq{0, n, cache_.get(), 0, n_past_};
-  for (layer = 0; layer < c.n_layer; ++layer) {
-    detail::BlockSequence s = seq;
-    s.cache_layer = layer;
-    block_->attention(layer, layers_[size_t(layer)], x, {&s, 1}, tap);
-    block_->ffn(layer, layers_[size_t(layer)], x, tap);
+  auto layers_and_logits = [&] {
+    for (layer = 0; layer < c.n_layer; ++layer) {
+      detail::BlockSequence s = seq;
+      s.cache_layer = layer;
+      block_->attention(layer, layers_[size_t(layer)], x, {&s, 1}, tap);
+      block_->ffn(layer, layers_[size_t(layer)], x, tap);
+    }
+    if (n_out > 0) block_->logits(*head_, x.row_range(first_output, n_out), logits, tap);
+  };
+  // A one-token step is recorded once and replayed (a CUDA graph) where the backend records:
+  // the same buffers serve every step, and the recording follows the position.
+  const bool decode_step = n == 1 && n_out == 1 && !observer_ && !on_cpu;
+  if (!decode_step) layers_and_logits();
+  else if (!(step_graph_ && step_graph_->replay(n_past_))) {
+    if (records_steps_) {
+      step_graph_ = be.run_and_record(n_past_, layers_and_logits);
+      records_steps_ = step_graph_ != nullptr;
+    } else {
+      layers_and_logits();
+    }
   }
   n_past_ += n;
-
-  const int64_t n_out = n - first_output;
-  if (n_out <= 0) return;
-  if (be.device().is_cpu()) {
-    Tensor logits = host_tensor(FormatId::F32, logits_out, n_out, c.n_vocab);
-    block_->logits(*head_, x.row_range(first_output, n_out), logits, tap);
-    return;
-  }
-  if (logits_dev_.empty() || logits_dev_.rows < n_out) logits_dev_ = be.alloc(FormatId::F32, kMicroBatch, c.n_vocab);
-  Tensor logits = logits_dev_.row_range(0, n_out);
-  block_->logits(*head_, x.row_range(first_output, n_out), logits, tap);
-  be.to_host(logits, logits_out);
+  if (!on_cpu && n_out > 0) be.to_host(logits, logits_out);
 }
 
 }  // namespace quantlab

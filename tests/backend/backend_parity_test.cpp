@@ -383,6 +383,94 @@ TEST(CudaParity, Attention) {
 }
 
 // Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
+// A recorded decode step replayed at later positions gives, step after step, the bits of issuing
+// the same ops one by one (positions move rope, the KV store and attention; a sliding window and
+// GQA included), and declines to replay once a device buffer has been given back.
+TEST(CudaParity, StepGraphReplaysGiveTheBitsOfOpByOp) {
+  REQUIRE_GPU();
+  Backend& g = *backends()->gpu;
+  const int64_t E = 256, H = 4, Hkv = 2, D = 64, F = 320, V = 300, L = 2, steps = 40;
+  auto weight = [&](FormatId f, int64_t rows, int64_t cols, uint32_t seed) {
+    const std::vector<uint8_t> bytes = encode(f, randoms(size_t(rows * cols), seed, 0.05f), rows, cols);
+    return g.place(host_tensor(f, bytes.data(), rows, cols));
+  };
+  const Tensor wq = weight(FormatId::Q4_0, H * D, E, 1), wk = weight(FormatId::Q8_0, Hkv * D, E, 2),
+               wv = weight(FormatId::Q4_K, Hkv * D, E, 3), wo = weight(FormatId::F16, E, H * D, 4),
+               wg = weight(FormatId::Q6_K, F, E, 5), wu = weight(FormatId::Q5_0, F, E, 6),
+               wd = weight(FormatId::F32, E, F, 7), out = weight(FormatId::Q4_1, V, E, 8);
+  const std::vector<float> norm_host = randoms(size_t(E), 9, 1.0f), head_norm_host = randoms(size_t(D), 10, 1.0f);
+  const Tensor norm = on(g, norm_host, 1, E), head_norm = on(g, head_norm_host, 1, D);
+  AttentionShape s;
+  s.n_head = H;
+  s.n_head_kv = Hkv;
+  s.head_dim = D;
+  s.scale = 1.0f / std::sqrt(float(D));
+  RopeParams rp;
+  rp.n_rot = D;
+  rp.style = RopeStyle::NeoX;
+  const std::vector<float> inputs = randoms(size_t(steps * E), 11);
+
+  // Runs `steps` decode steps from fresh buffers and a fresh cache; returns every step's logits.
+  auto run = [&](bool graphed) {
+    auto cache = g.make_kv_cache(L, 64, Hkv * D);
+    Tensor x = g.alloc(FormatId::F32, 1, E), h = g.alloc(FormatId::F32, 1, E), q = g.alloc(FormatId::F32, 1, H * D),
+           k = g.alloc(FormatId::F32, 1, Hkv * D), v = g.alloc(FormatId::F32, 1, Hkv * D),
+           a = g.alloc(FormatId::F32, 1, H * D), gate = g.alloc(FormatId::F32, 1, F), up = g.alloc(FormatId::F32, 1, F),
+           logits = g.alloc(FormatId::F32, 1, V);
+    int32_t at = 0;
+    auto ops = [&] {
+      const int32_t positions[1] = {at};
+      for (int64_t l = 0; l < L; ++l) {
+        AttentionShape sl = s;
+        sl.window = l == 1 ? 16 : 0;
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wq, h, q);
+        g.matmul(wk, h, k);
+        g.matmul(wv, h, v);
+        g.rms_norm(q, head_norm, 1e-6f, q);
+        g.rope(q, D, rp, positions);
+        g.rope(k, D, rp, positions);
+        g.attention(sl, q, k, v, *cache, l, at, a);
+        g.matmul(wo, a, h);
+        g.add(x, h);
+        g.rms_norm(x, norm, 1e-5f, h);
+        g.matmul(wg, h, gate);
+        g.matmul(wu, h, up);
+        g.gated_activation(FfnActivation::SiLU, gate, up);
+        g.matmul(wd, gate, h);
+        g.add(x, h);
+      }
+      g.rms_norm(x, norm, 1e-5f, h);
+      g.matmul(out, h, logits);
+    };
+    std::unique_ptr<StepGraph> graph;
+    int recordings = 0;
+    std::vector<float> all;
+    for (int32_t p = 0; p < int32_t(steps); ++p) {
+      g.from_host(inputs.data() + size_t(p) * size_t(E), x);
+      at = p;
+      if (!graphed) ops();
+      else if (!(graph && graph->replay(p))) {
+        graph = g.run_and_record(p, ops);
+        ++recordings;
+      }
+      const std::vector<float> l = back(g, logits);
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    if (graphed) {
+      EXPECT_TRUE(graph != nullptr) << "the CUDA backend records decode steps";
+      EXPECT_EQ(1, recordings) << "one recording serves every position";
+      { Tensor dropped = g.alloc(FormatId::F32, 1, 1); }
+      EXPECT_FALSE(graph->replay(steps)) << "a buffer was given back: the recording may hold it";
+    }
+    return all;
+  };
+  const std::vector<float> op_by_op = run(false), replayed = run(true);
+  ASSERT_EQ(op_by_op.size(), replayed.size());
+  EXPECT_EQ(0, std::memcmp(op_by_op.data(), replayed.data(), op_by_op.size() * sizeof(float)))
+      << "replayed steps differ from the same ops issued one by one";
+}
+
 TEST(CudaBench, GemvBandwidth) {
   if (!std::getenv("QUANTLAB_CUDA_BENCH")) QUANTLAB_SKIP() << "set QUANTLAB_CUDA_BENCH=1 to measure";
   REQUIRE_GPU();
@@ -459,9 +547,10 @@ TEST(CudaBench, DecodeStep7B) {
     rp.n_rot = D;
     const std::vector<float> x0 = randoms(size_t(E), 9);
     std::vector<float> host_logits(static_cast<size_t>(V));
-    auto step = [&](int32_t pos) {
-      g.from_host(x0.data(), x);
-      const int32_t positions[1] = {pos};
+    // One decode step: the input row uploaded, the layers and the logits (recordable), read back.
+    int32_t at = 0;
+    auto layers = [&] {
+      const int32_t positions[1] = {at};
       for (int64_t l = 0; l < L; ++l) {
         g.rms_norm(x, norm, 1e-5f, h);
         g.matmul(wq, h, q);
@@ -469,7 +558,7 @@ TEST(CudaBench, DecodeStep7B) {
         g.matmul(wv, h, v);
         g.rope(q, D, rp, positions);
         g.rope(k, D, rp, positions);
-        g.attention(s, q, k, v, *cache, l, pos, a);
+        g.attention(s, q, k, v, *cache, l, at, a);
         g.matmul(wo, a, h);
         g.add(x, h);
         g.rms_norm(x, norm, 1e-5f, h);
@@ -481,16 +570,25 @@ TEST(CudaBench, DecodeStep7B) {
       }
       g.rms_norm(x, norm, 1e-5f, h);
       g.matmul(out, h, logits);
-      g.to_host(logits, host_logits.data());
     };
-    step(0);  // warm-up (also fills position 0 again below)
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int32_t p = 0; p < steps; ++p) step(p);
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double tps = double(steps) / sec;
-    std::printf("bench %s: 7B-shaped decode (tg%lld) %-5s %7.1f tokens/s, %.2f GB of weights per token, %6.0f GB/s\n",
-                g.describe().c_str(), (long long)steps, name_of(f).c_str(), tps, bytes_per_token / 1e9,
-                bytes_per_token * tps / 1e9);
+    for (const bool graphed : {false, true}) {
+      std::unique_ptr<StepGraph> graph;
+      auto step = [&](int32_t pos) {
+        g.from_host(x0.data(), x);
+        at = pos;
+        if (!graphed) layers();
+        else if (!(graph && graph->replay(pos))) graph = g.run_and_record(pos, layers);
+        g.to_host(logits, host_logits.data());
+      };
+      step(0);  // warm-up (also fills position 0 again below)
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int32_t p = 0; p < steps; ++p) step(p);
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double tps = double(steps) / sec;
+      std::printf("bench %s: 7B-shaped decode (tg%lld) %-5s %-12s %7.1f tokens/s, %.2f GB of weights per token, %6.0f GB/s\n",
+                  g.describe().c_str(), (long long)steps, name_of(f).c_str(), graphed ? "step graph" : "op by op", tps,
+                  bytes_per_token / 1e9, bytes_per_token * tps / 1e9);
+    }
   }
 }
 

@@ -14,6 +14,7 @@
 #include "quantlab/backend/thread_pool.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,6 +27,19 @@ class KvCache {
  public:
   virtual ~KvCache() = default;
   virtual int64_t capacity() const = 0;
+};
+
+// The ops of one decode step recorded once and replayed at later positions (a CUDA graph): a GPU
+// spends a few microseconds launching each of the ~20 kernels per layer, longer than most of them
+// run, so a 7B decode step issued op by op leaves the GPU idle half the time.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
+  // Issues the recorded ops again as if they had been issued at `position` instead of the
+  // recording's: every position given to rope and attention moves by the same amount. Returns
+  // false, issuing nothing, when a buffer the recording used has been freed or regrown since
+  // (record again then).
+  virtual bool replay(int64_t position) = 0;
 };
 
 class Backend {
@@ -78,6 +92,17 @@ class Backend {
   // window is set) into out ([n][n_head * head_dim]). Throws if the cache would overflow.
   virtual void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
                          int64_t layer, int64_t first_pos, Tensor& out) = 0;
+
+  // ---- step graphs
+  // Runs `ops` (the backend ops of one decode step at `position`) and returns them recorded for
+  // replay, or null where this backend gains nothing from recording (the CPU). `ops` must issue
+  // the same ops with the same shapes and buffers at every position, must not read results back
+  // to the host, and must not allocate. Replays give the bits of issuing the ops again.
+  virtual std::unique_ptr<StepGraph> run_and_record(int64_t position, const std::function<void()>& ops) {
+    (void)position;
+    ops();
+    return nullptr;
+  }
 };
 
 // The CPU backend over `pool` (the pool must outlive it).

@@ -63,6 +63,9 @@ class Session {
   int64_t n_past_ = 0;
   Tensor x_, logits_dev_;
   std::vector<float> logits_, observed_;
+  // The recorded one-token step (GPU backends), and whether the backend records at all.
+  std::unique_ptr<StepGraph> step_graph_;
+  bool records_steps_ = true;
 };
 
 }  // namespace quantlab

@@ -22,11 +22,14 @@ constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = kRowsPerCta / kWarps;
 constexpr int kKeyTile = 32;
 
-__global__ void kv_store_kernel(const float* k, const float* v, int64_t n, __half* kc, __half* vc) {
+// Rows of k and v into the cache from position first_pos (+ *base within a step graph).
+__global__ void kv_store_kernel(const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
+                                const int32_t* base, __half* kc, __half* vc) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  kc[i] = __float2half_rn(k[i]);
-  vc[i] = __float2half_rn(v[i]);
+  const int64_t at = (first_pos + (base ? *base : 0)) * kv_dim + i;
+  kc[at] = __float2half_rn(k[i]);
+  vc[at] = __float2half_rn(v[i]);
 }
 
 struct AttnArgs {
@@ -34,6 +37,7 @@ struct AttnArgs {
   const __half* kc;
   const __half* vc;
   int64_t n_tokens, first_pos, window;
+  const int32_t* pos_base;  // within a step graph: first_pos is an offset from *pos_base
   int n_head, n_head_kv, head_dim, group, splits;
   float scale;
   float* out;        // final output when splits == 1
@@ -55,6 +59,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
   const int64_t r0 = int64_t(blockIdx.x) * kRowsPerCta;
   const int64_t kv_dim = int64_t(a.n_head_kv) * a.head_dim, q_dim = int64_t(a.n_head) * a.head_dim;
   const int D = a.head_dim;
+  const int64_t first_pos = a.first_pos + (a.pos_base ? *a.pos_base : 0);
 
   for (int i = threadIdx.x; i < kRowsPerCta * kD; i += blockDim.x) {
     const int64_t r = r0 + i / kD;
@@ -69,8 +74,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 
   // Keys the CTA's rows see: [lo of its first row, end of its last row), then this split's share.
   const int64_t r_last = std::min(rows, r0 + kRowsPerCta) - 1;
-  const int64_t end_cta = a.first_pos + r_last / a.group + 1;
-  const int64_t first_end = a.first_pos + r0 / a.group + 1;
+  const int64_t end_cta = first_pos + r_last / a.group + 1;
+  const int64_t first_end = first_pos + r0 / a.group + 1;
   const int64_t lo_cta = a.window > 0 ? std::max<int64_t>(0, first_end - a.window) : 0;
   const int64_t chunk = ceil_div(ceil_div(end_cta - lo_cta, a.splits), kKeyTile) * kKeyTile;
   const int64_t s_lo = lo_cta + split * chunk;
@@ -85,7 +90,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 #pragma unroll
     for (int i = 0; i < DPL; ++i) acc[j][i] = 0.0f;
     const int64_t r = r0 + warp * kRowsPerWarp + j;
-    hi_r[j] = r < rows ? a.first_pos + r / a.group + 1 : 0;
+    hi_r[j] = r < rows ? first_pos + r / a.group + 1 : 0;
     lo_r[j] = a.window > 0 ? std::max<int64_t>(0, hi_r[j] - a.window) : 0;
   }
 
@@ -198,13 +203,13 @@ void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int
               __half* kc, __half* vc) {
   const int64_t count = n * kv_dim;
   if (count <= 0) return;
-  kv_store_kernel<<<unsigned(ceil_div(count, 256)), 256, 0, ctx.stream>>>(k, v, count, kc + first_pos * kv_dim,
-                                                                          vc + first_pos * kv_dim);
+  kv_store_kernel<<<unsigned(ceil_div(count, 256)), 256, 0, ctx.stream>>>(k, v, count, kv_dim, first_pos,
+                                                                          ctx.step_position, kc, vc);
   check_launch("kv_store");
 }
 
 void attention(const Context& ctx, const AttentionShape& s, const float* q, const __half* kc, const __half* vc,
-               int64_t first_pos, int64_t n, float* out) {
+               int64_t first_pos, int64_t n, int64_t capacity, float* out) {
   if (n <= 0) return;
   AttnArgs a{};
   a.q = q;
@@ -212,6 +217,7 @@ void attention(const Context& ctx, const AttentionShape& s, const float* q, cons
   a.vc = vc;
   a.n_tokens = n;
   a.first_pos = first_pos;
+  a.pos_base = ctx.step_position;
   a.window = s.window;
   a.n_head = int(s.n_head);
   a.n_head_kv = int(s.n_head_kv);
@@ -222,8 +228,11 @@ void attention(const Context& ctx, const AttentionShape& s, const float* q, cons
   const int64_t rows = n * a.group;
   const int64_t tiles = ceil_div(rows, kRowsPerCta);
   const int64_t ctas = tiles * s.n_head_kv;
-  // Keys one CTA visits at most: split them when the CTAs alone would leave most SMs idle.
-  const int64_t keys = s.window > 0 ? std::min<int64_t>(s.window + kRowsPerCta, first_pos + n) : first_pos + n;
+  // Keys one CTA visits at most: split them when the CTAs alone would leave most SMs idle. A
+  // one-token step counts the cache's capacity (splits past the last key find nothing to do): the
+  // split, and so the bits, must not depend on the position for step graphs to replay it.
+  const int64_t end = n == 1 ? capacity : first_pos + n;
+  const int64_t keys = s.window > 0 ? std::min<int64_t>(s.window + kRowsPerCta, end) : end;
   int64_t splits = 1;
   if (ctas < 2 * ctx.sm_count)
     splits = std::clamp<int64_t>(ceil_div(2 * ctx.sm_count, ctas), 1, std::max<int64_t>(1, keys / 128));

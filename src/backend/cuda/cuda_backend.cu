@@ -6,11 +6,13 @@
 #include "src/backend/cuda/cuda_backend.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
 #include "src/backend/cuda/kernels.hpp"
+#include "src/backend/cuda/step_graph.cuh"
 
 #include "quantlab/core/half.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -26,7 +28,10 @@ Workspace::~Workspace() {
 
 void* Workspace::get(Slot slot, size_t bytes) {
   if (bytes <= size_[slot]) return ptr_[slot];
-  if (ptr_[slot]) check(cudaFree(ptr_[slot]), "workspace free");  // waits for the kernels using it
+  if (ptr_[slot]) {
+    check(cudaFree(ptr_[slot]), "workspace free");  // waits for the kernels using it
+    if (events) events->note();
+  }
   ptr_[slot] = nullptr;
   size_[slot] = 0;
   const size_t want = std::max<size_t>(bytes + bytes / 4, 1 << 16);
@@ -49,7 +54,7 @@ namespace {
 // and dropped every layer). Large ones (weights) go back to the driver at once.
 class BufferPool {
  public:
-  explicit BufferPool(int device) : device_(device) {}
+  BufferPool(int device, std::shared_ptr<BufferEvents> events) : device_(device), events_(std::move(events)) {}
   ~BufferPool() {
     for (auto& [size, p] : free_) cudaFree(p);
   }
@@ -73,6 +78,7 @@ class BufferPool {
     return p;
   }
   void give(void* p, size_t bytes) {
+    events_->note();
     if (bytes >= kMaxCached) {
       cudaFree(p);
       return;
@@ -84,6 +90,7 @@ class BufferPool {
  private:
   static constexpr size_t kMaxCached = size_t(64) << 20;
   int device_;
+  std::shared_ptr<BufferEvents> events_;
   std::mutex mu_;
   std::multimap<size_t, void*> free_;
 };
@@ -110,8 +117,13 @@ class CudaKvCache final : public KvCache {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int index, ThreadPool& pool) : index_(index), pool_(pool), buffers_(std::make_shared<BufferPool>(index)) {
+  CudaBackend(int index, ThreadPool& pool)
+      : index_(index), pool_(pool), events_(std::make_shared<BufferEvents>()),
+        buffers_(std::make_shared<BufferPool>(index, events_)) {
     (void)pool_;
+    workspace_.events = events_.get();
+    const char* graphs = std::getenv("QUANTLAB_STEP_GRAPHS");
+    graphs_ = !(graphs && std::string(graphs) == "0");
     check(cudaSetDevice(index), "cudaSetDevice");
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
@@ -282,9 +294,13 @@ class CudaBackend final : public Backend {
     tables.has_factors = p.freq_factors != nullptr;
     const bool inline_pos = positions.size() <= size_t(cuda::RopeTables::kInlinePositions);
     const bool inline_ff = !p.freq_factors || n_ff <= size_t(cuda::RopeTables::kInlineFactors);
-    if (inline_pos) std::copy(positions.begin(), positions.end(), tables.inline_positions);
+    if (inline_pos)
+      for (size_t i = 0; i < positions.size(); ++i) tables.inline_positions[i] = int32_t(positions[i] - recorded_at_);
     if (p.freq_factors && inline_ff) std::copy(p.freq_factors, p.freq_factors + n_ff, tables.inline_factors);
     if (!inline_pos || !inline_ff) {
+      NEED(ctx_.step_position == nullptr, "rope", "a step graph records at most " +
+           std::to_string(cuda::RopeTables::kInlinePositions) + " positions and " +
+           std::to_string(cuda::RopeTables::kInlineFactors) + " frequency factors");
       // One upload for what does not fit the kernel's arguments.
       const size_t pos_bytes = inline_pos ? 0 : (positions.size() * sizeof(int32_t) + 15) / 16 * 16;
       const size_t ff_bytes = inline_ff ? 0 : n_ff * sizeof(float);
@@ -332,8 +348,49 @@ class CudaBackend final : public Backend {
     NEED(s.n_head > 0 && s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0 && s.head_dim > 0 && s.head_dim <= 256,
          "attention", "heads: n_head a multiple of n_head_kv, head_dim 1..256");
     ::quantlab::detail::check_attention_shapes("cuda backend", s, q, k, v, out, c->kv_dim(), c->n_layer(), cap, layer, first_pos);
-    cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, first_pos, c->keys(layer), c->values(layer));
-    cuda::attention(ctx_, s, q.f32(), c->keys(layer), c->values(layer), first_pos, n, out.f32());
+    const int64_t pos = first_pos - recorded_at_;
+    cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, pos, c->keys(layer), c->values(layer));
+    cuda::attention(ctx_, s, q.f32(), c->keys(layer), c->values(layer), pos, n, cap, out.f32());
+  }
+
+  std::unique_ptr<StepGraph> run_and_record(int64_t position, const std::function<void()>& ops) override {
+    ops();  // also sizes every workspace slot the step uses: recording must not allocate
+    if (!graphs_) return nullptr;
+    int32_t* position_dev = nullptr;
+    check(cudaMalloc(&position_dev, sizeof(int32_t)), "step position");
+    const uint64_t stamp = events_->stamp();
+    ++epoch_;
+    check(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal), "step graph capture");
+    ctx_.step_position = position_dev;
+    recorded_at_ = position;
+    cudaGraph_t graph = nullptr;
+    try {
+      ops();
+    } catch (const Error&) {
+      // An op this backend cannot record (e.g. a RoPE with more frequency factors than a kernel's
+      // arguments hold): the step has run above, later steps run op by op.
+      ctx_.step_position = nullptr;
+      recorded_at_ = 0;
+      cudaStreamEndCapture(ctx_.stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // the capture's error is not sticky; clear it
+      cudaFree(position_dev);
+      ++epoch_;
+      return nullptr;
+    }
+    ctx_.step_position = nullptr;
+    recorded_at_ = 0;
+    ++epoch_;  // replays leave the workspace's rounded activations unknown to the host
+    check(cudaStreamEndCapture(ctx_.stream, &graph), "step graph capture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+      cudaFree(position_dev);
+      check(e, "step graph instantiate");
+    }
+    // A buffer freed meanwhile (any thread) leaves `stamp` behind: the first replay then declines.
+    return std::make_unique<cuda::CudaStepGraph>(ctx_.stream, exec, position_dev, events_, stamp);
   }
 
  private:
@@ -386,7 +443,10 @@ class CudaBackend final : public Backend {
   int index_;
   ThreadPool& pool_;
   std::string name_;
+  std::shared_ptr<cuda::BufferEvents> events_;
   std::shared_ptr<BufferPool> buffers_;
+  bool graphs_ = true;      // QUANTLAB_STEP_GRAPHS=0 turns recording off (to compare)
+  int64_t recorded_at_ = 0;  // while recording: the step's position, which positions are taken from
   cuda::Workspace workspace_;
   cuda::Context ctx_;
   uint16_t* gelu_ = nullptr;

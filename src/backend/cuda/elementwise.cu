@@ -74,12 +74,13 @@ __global__ void geglu_kernel(float* gate, const float* up, int64_t n, const uint
 // One thread per rotated pair. The angle follows rope_angles: theta = pos * theta_scale^i by
 // repeated float multiplication, angle = freq_scale * (theta / factor).
 __global__ void rope_kernel(float* x, int64_t rows, int64_t cols, int64_t head_dim, int64_t n_rot, bool neox,
-                            float theta_scale, float freq_scale, const RopeTables tables) {
+                            float theta_scale, float freq_scale, const RopeTables tables, const int32_t* base) {
   const int64_t half = n_rot / 2, heads = cols / head_dim;
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * heads * half) return;
   const int64_t i = idx % half, h = (idx / half) % heads, t = idx / (half * heads);
-  float theta = float(tables.positions ? tables.positions[t] : tables.inline_positions[t]);
+  const int32_t pos = (tables.positions ? tables.positions[t] : tables.inline_positions[t]) + (base ? *base : 0);
+  float theta = float(pos);
   for (int64_t j = 0; j < i; ++j) theta = __fmul_rn(theta, theta_scale);
   const float ff = !tables.has_factors ? 1.0f : tables.factors ? tables.factors[i] : tables.inline_factors[i];
   const float angle = __fmul_rn(freq_scale, __fdiv_rn(theta, ff));
@@ -138,7 +139,7 @@ void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head
   // theta_scale as rope_angles computes it (host pow, the same float on both sides).
   const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
   rope_kernel<<<grid_of(pairs), kThreads, 0, ctx.stream>>>(x, rows, cols, head_dim, p.n_rot, p.style == RopeStyle::NeoX,
-                                                           theta_scale, p.freq_scale, tables);
+                                                           theta_scale, p.freq_scale, tables, ctx.step_position);
   check_launch("rope");
 }
 

@@ -8,11 +8,20 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace quantlab::cuda {
+
+// Counts the events that invalidate step graphs (step_graph.cuh): device buffers given back (any
+// of them may be one a graph uses) and workspace slots regrown. Tensors may be dropped on any thread.
+struct BufferEvents {
+  std::atomic<uint64_t> count{0};
+  void note() { count.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t stamp() const { return count.load(std::memory_order_relaxed); }
+};
 
 // Scratch buffers that grow on demand, one per slot, reused by every op (one stream: an op's
 // scratch is free once the next op starts). Growing frees the old buffer, which waits for the GPU.
@@ -24,6 +33,8 @@ class Workspace {
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
   void* get(Slot slot, size_t bytes);
+  // Told when a slot moves to a larger buffer (step graphs recorded before hold the old one).
+  BufferEvents* events = nullptr;
 
  private:
   std::vector<void*> ptr_;
@@ -36,6 +47,9 @@ struct Context {
   Workspace* ws = nullptr;
   int sm_count = 1;
   const uint16_t* gelu_table = nullptr;  // 65536 f16 values, ggml's GELU table (see ops.hpp geglu)
+  // While a step graph is recorded: a device int the graph's replays set to their position; the
+  // positions handed to rope, kv_store and attention are then offsets from it. Null otherwise.
+  const int32_t* step_position = nullptr;
 };
 
 // ---- matmul.cu
@@ -79,7 +93,9 @@ void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head
 // Keys and values of one layer, f16, [capacity][kv_dim] each.
 void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
               __half* kc, __half* vc);
+// `capacity`: positions the cache holds (a one-token step splits its keys by it, not by its own
+// position, so that a step graph recorded at one position replays the same split at every other).
 void attention(const Context& ctx, const AttentionShape& s, const float* q, const __half* kc, const __half* vc,
-               int64_t first_pos, int64_t n, float* out);
+               int64_t first_pos, int64_t n, int64_t capacity, float* out);
 
 }  // namespace quantlab::cuda
