@@ -87,9 +87,9 @@ bool DecoderBlock::attention(int64_t layer, const LayerTensors& w, Tensor& x, st
   be_.rms_norm(x, w.attn_norm, c_.rms_eps, xn);
   if (stopped(tap, LinearInput::AttnQKV, xn)) return false;
   Tensor q = scratch(q_, n, q_dim), k = scratch(k_, n, kv_dim), v = scratch(v_, n, kv_dim);
-  be_.matmul(w.wq, xn, q);
-  be_.matmul(w.wk, xn, k);
-  be_.matmul(w.wv, xn, v);
+  const Tensor* qkv_w[] = {&w.wq, &w.wk, &w.wv};
+  Tensor* qkv[] = {&q, &k, &v};
+  be_.matmul_group(qkv_w, xn, qkv);
   if (!w.q_bias.empty()) be_.add_row(q, w.q_bias);
   if (!w.k_bias.empty()) be_.add_row(k, w.k_bias);
   if (!w.v_bias.empty()) be_.add_row(v, w.v_bias);
@@ -122,8 +122,9 @@ bool DecoderBlock::ffn(int64_t /*layer*/, const LayerTensors& w, Tensor& x, cons
   be_.rms_norm(x, w.ffn_norm, c_.rms_eps, xn);
   if (stopped(tap, LinearInput::FfnGateUp, xn)) return false;
   Tensor gate = scratch(gate_, n, F), up = scratch(up_, n, F);
-  be_.matmul(w.ffn_gate, xn, gate);
-  be_.matmul(w.ffn_up, xn, up);
+  const Tensor* gate_up_w[] = {&w.ffn_gate, &w.ffn_up};
+  Tensor* gate_up[] = {&gate, &up};
+  be_.matmul_group(gate_up_w, xn, gate_up);
   be_.gated_activation(c_.ffn_act, gate, up);
   if (stopped(tap, LinearInput::FfnDown, gate)) return false;
   be_.matmul(w.ffn_down, gate, xn);

@@ -383,6 +383,46 @@ TEST(CudaParity, Attention) {
 }
 
 // Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
+// Weight matrices that share an input, multiplied in one call (one kernel where their formats
+// agree, several where they do not), give the bits of one matmul call each.
+TEST(CudaParity, MatmulGroupGivesTheBitsOfSeparateCalls) {
+  REQUIRE_GPU();
+  Backend& g = *backends()->gpu;
+  const int64_t cols = 512;
+  const std::vector<std::vector<FormatId>> groups = {{FormatId::Q4_0, FormatId::Q4_0, FormatId::Q4_0},
+                                                      {FormatId::Q4_K, FormatId::Q4_K, FormatId::Q6_K},
+                                                      {FormatId::F16, FormatId::F16},
+                                                      {FormatId::Q8_0, FormatId::F32}};
+  const std::vector<int64_t> rows = {67, 256, 33};
+  for (const auto& formats : groups) {
+    for (int64_t n : {1, 3, 8, 19}) {
+      std::vector<Tensor> ws, ys_group, ys_alone;
+      uint32_t seed = 100;
+      for (size_t i = 0; i < formats.size(); ++i) {
+        const std::vector<uint8_t> bytes = encode(formats[i], randoms(size_t(rows[i] * cols), seed++, 0.05f), rows[i], cols);
+        ws.push_back(g.place(host_tensor(formats[i], bytes.data(), rows[i], cols)));
+        ys_group.push_back(g.alloc(FormatId::F32, n, rows[i]));
+        ys_alone.push_back(g.alloc(FormatId::F32, n, rows[i]));
+      }
+      const std::vector<float> xv = randoms(size_t(n * cols), seed++);
+      const Tensor x = on(g, xv, n, cols);
+      std::vector<const Tensor*> wp;
+      std::vector<Tensor*> yp;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        wp.push_back(&ws[i]);
+        yp.push_back(&ys_group[i]);
+      }
+      g.matmul_group(wp, x, yp);
+      for (size_t i = 0; i < ws.size(); ++i) g.matmul(ws[i], x, ys_alone[i]);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const std::vector<float> a = back(g, ys_group[i]), b = back(g, ys_alone[i]);
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+            << name_of(formats[i]) << " matrix " << i << " of a group, " << n << " tokens";
+      }
+    }
+  }
+}
+
 // A recorded decode step replayed at later positions gives, step after step, the bits of issuing
 // the same ops one by one (positions move rope, the KV store and attention; a sliding window and
 // GQA included), and declines to replay once a device buffer has been given back.
@@ -424,9 +464,9 @@ TEST(CudaParity, StepGraphReplaysGiveTheBitsOfOpByOp) {
         AttentionShape sl = s;
         sl.window = l == 1 ? 16 : 0;
         g.rms_norm(x, norm, 1e-5f, h);
-        g.matmul(wq, h, q);
-        g.matmul(wk, h, k);
-        g.matmul(wv, h, v);
+        const Tensor* qkv_w[] = {&wq, &wk, &wv};
+        Tensor* qkv[] = {&q, &k, &v};
+        g.matmul_group(qkv_w, h, qkv);
         g.rms_norm(q, head_norm, 1e-6f, q);
         g.rope(q, D, rp, positions);
         g.rope(k, D, rp, positions);
@@ -553,17 +593,18 @@ TEST(CudaBench, DecodeStep7B) {
       const int32_t positions[1] = {at};
       for (int64_t l = 0; l < L; ++l) {
         g.rms_norm(x, norm, 1e-5f, h);
-        g.matmul(wq, h, q);
-        g.matmul(wk, h, k);
-        g.matmul(wv, h, v);
+        const Tensor* qkv_w[] = {&wq, &wk, &wv};
+        Tensor* qkv[] = {&q, &k, &v};
+        g.matmul_group(qkv_w, h, qkv);
         g.rope(q, D, rp, positions);
         g.rope(k, D, rp, positions);
         g.attention(s, q, k, v, *cache, l, at, a);
         g.matmul(wo, a, h);
         g.add(x, h);
         g.rms_norm(x, norm, 1e-5f, h);
-        g.matmul(wg, h, gate);
-        g.matmul(wu, h, up);
+        const Tensor* gate_up_w[] = {&wg, &wu};
+        Tensor* gate_up[] = {&gate, &up};
+        g.matmul_group(gate_up_w, h, gate_up);
         g.gated_activation(FfnActivation::SiLU, gate, up);
         g.matmul(wd, gate, h);
         g.add(x, h);

@@ -64,6 +64,11 @@ class Backend {
   // ---- ops; every output is overwritten, inputs and outputs may alias only where stated.
   // y[t][r] = sum_k w[r][k] * x[t][k]: x is [tokens][w.cols] f32, y is [tokens][w.rows] f32.
   virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
+  // y[i] = w[i] x for weight matrices that read the same input (Q/K/V, gate/up), with the bits of
+  // a matmul call for each; a GPU backend runs them as one kernel when their formats agree.
+  virtual void matmul_group(std::span<const Tensor* const> w, const Tensor& x, std::span<Tensor* const> y) {
+    for (size_t i = 0; i < w.size(); ++i) matmul(*w[i], x, *y[i]);
+  }
   // out[t] = scale * decode(table row ids[t]); out is [ids.size()][table.cols] f32. The table may
   // be a host tensor on every backend (a model's embedding is read a few rows at a time, so it
   // stays in host memory); ids outside the table throw.

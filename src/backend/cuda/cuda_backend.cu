@@ -202,20 +202,42 @@ class CudaBackend final : public Backend {
   void synchronize() override { check(cudaStreamSynchronize(ctx_.stream), "synchronize"); }
 
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
+    const Tensor* ws[] = {&w};
+    Tensor* ys[] = {&y};
+    matmul_group(ws, x, ys);
+  }
+
+  void matmul_group(std::span<const Tensor* const> ws, const Tensor& x, std::span<Tensor* const> ys) override {
     need_f32(x, "matmul", "x");
-    need_f32(y, "matmul", "y");
-    NEED(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
-    ::quantlab::detail::check_matmul_shapes("cuda backend", w, x, y);
-    NEED(cuda::matmul_supported(w.format), "matmul",
-         "no CUDA kernel for weights in " + std::string(format_traits(w.format).name));
-    const int mode = cuda::activation_rounding(w.format);
-    const bool reuse = rounded_.valid && rounded_.data == x.data && rounded_.rows == x.rows &&
-                       rounded_.cols == x.cols && rounded_.mode == mode && rounded_.epoch == epoch_;
-    const bool holds =
-        cuda::matmul(ctx_, w.format, w.data, w.row_stride, w.rows, w.cols, x.f32(), x.rows, y.f32(), reuse);
-    rounded_ = {x.data, x.rows, x.cols, mode, epoch_, holds};
-    // y may be where a later x was rounded from: the next matmul must round it again.
-    if (rounded_.valid && overlaps(y, x)) rounded_.valid = false;
+    NEED(ws.size() == ys.size(), "matmul", "as many outputs as weight matrices");
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const Tensor& w = *ws[i];
+      need_f32(*ys[i], "matmul", "y");
+      NEED(w.device == device(), "matmul", "weights on " + w.device.name() + " (place them first)");
+      ::quantlab::detail::check_matmul_shapes("cuda backend", w, x, *ys[i]);
+      NEED(cuda::matmul_supported(w.format), "matmul",
+           "no CUDA kernel for weights in " + std::string(format_traits(w.format).name));
+    }
+    // Runs of matrices in one format go together (Q4_K_M files mix formats within a layer).
+    for (size_t i = 0; i < ws.size();) {
+      const FormatId f = ws[i]->format;
+      std::vector<cuda::MatmulTarget>& targets = targets_;
+      targets.clear();
+      size_t j = i;
+      for (; j < ws.size() && ws[j]->format == f && ws[j]->row_stride == ws[i]->row_stride &&
+             targets.size() < size_t(cuda::kMaxMatmulGroup);
+           ++j)
+        targets.push_back({ws[j]->data, ys[j]->f32(), ws[j]->rows});
+      const int mode = cuda::activation_rounding(f);
+      const bool reuse = rounded_.valid && rounded_.data == x.data && rounded_.rows == x.rows &&
+                         rounded_.cols == x.cols && rounded_.mode == mode && rounded_.epoch == epoch_;
+      const bool holds = cuda::matmul(ctx_, f, ws[i]->row_stride, x.cols, targets, x.f32(), x.rows, reuse);
+      rounded_ = {x.data, x.rows, x.cols, mode, epoch_, holds};
+      // An output may be where a later x was rounded from: the next matmul must round it again.
+      for (size_t k = i; k < j; ++k)
+        if (rounded_.valid && overlaps(*ys[k], x)) rounded_.valid = false;
+      i = j;
+    }
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
@@ -451,6 +473,7 @@ class CudaBackend final : public Backend {
   cuda::Context ctx_;
   uint16_t* gelu_ = nullptr;
   std::vector<uint8_t> staging_;
+  std::vector<cuda::MatmulTarget> targets_;
 };
 
 }  // namespace

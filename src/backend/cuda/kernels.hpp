@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace quantlab::cuda {
@@ -55,12 +56,20 @@ struct Context {
 // ---- matmul.cu
 // Whether matmul takes weights of this format.
 bool matmul_supported(FormatId f);
-// y[t][r] = sum_k w[r][k] * x[t][k]; w rows of `row_stride` bytes, x [n][cols], y [n][rows].
+// Matrices one matmul call multiplies with the same activations (at most kMaxMatmulGroup).
+inline constexpr int kMaxMatmulGroup = 4;
+struct MatmulTarget {
+  const void* w;  // [rows][cols] in the call's format, rows of the call's row_stride bytes
+  float* y;       // [n][rows]
+  int64_t rows;
+};
+// y[t][r] = sum_k w[r][k] * x[t][k] for every target; x [n][cols]. Each target's result has the
+// bits of a call with it alone; decode (n <= 8) runs them all in one kernel.
 // x_rounded: the workspace still holds this x rounded to 8 bits for `f` (an earlier matmul on the
-// same x with a format of the same activation_rounding: q/k/v, gate/up). Returns whether the
-// workspace holds x rounded that way after the call.
-bool matmul(const Context& ctx, FormatId f, const void* w, size_t row_stride, int64_t rows, int64_t cols,
-            const float* x, int64_t n, float* y, bool x_rounded);
+// same x with a format of the same activation_rounding). Returns whether the workspace holds x
+// rounded that way after the call.
+bool matmul(const Context& ctx, FormatId f, size_t row_stride, int64_t cols, std::span<const MatmulTarget> targets,
+            const float* x, int64_t n, bool x_rounded);
 // Which 8-bit rounding the activations of `f` weights get (-1: none, dense weights).
 int activation_rounding(FormatId f);
 // Decodes `n` rows ids[t] (device) of a table into out [n][cols], times scale when it is not 1.

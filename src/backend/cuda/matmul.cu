@@ -27,6 +27,25 @@ constexpr int kWarpsPerBlock = 4;
 
 enum class XRounding { Q8_0Dot, Q8_0Ref, Q8_K };
 
+// The weight matrices one GEMV launch multiplies with the same activations (Q/K/V, gate/up), rows
+// numbered across them: matrix m holds rows [end[m-1], end[m]). Each row's sum is computed as in
+// a launch of its matrix alone.
+struct GemvRows {
+  const void* w[kMaxMatmulGroup];
+  float* y[kMaxMatmulGroup];
+  int64_t end[kMaxMatmulGroup];
+  int count;
+  __device__ bool find(int64_t g, int& m, int64_t& row, int64_t& rows) const {
+    m = 0;
+    while (m + 1 < count && g >= end[m]) ++m;
+    if (g >= end[m]) return false;
+    const int64_t begin = m ? end[m - 1] : 0;
+    row = g - begin;
+    rows = end[m] - begin;
+    return true;
+  }
+};
+
 XRounding rounding_of(FormatId f) {
   switch (f) {
     case FormatId::Q4_0: case FormatId::Q4_1: case FormatId::Q5_0: case FormatId::Q8_0: return XRounding::Q8_0Dot;
@@ -107,12 +126,13 @@ __global__ void round_activations(const float* x, int64_t groups, int8_t* xq, fl
 // One warp per weight row, N >= n tokens. Lane l takes 32-value blocks l, l+32, ...
 template <FormatId F, int N>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_quant(const uint8_t* w, size_t stride, int64_t rows, int64_t cols, const int8_t* xq, const float* xd, int n,
-               float* y) {
+    gemv_quant(const GemvRows r, size_t stride, int64_t cols, const int8_t* xq, const float* xd, int n) {
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const uint8_t* wr = w + size_t(row) * stride;
+  int64_t row, rows;
+  int m;
+  if (!r.find(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), m, row, rows)) return;
+  const uint8_t* wr = static_cast<const uint8_t*>(r.w[m]) + size_t(row) * stride;
+  float* y = r.y[m];
   const int64_t nb = cols / 32;
   float acc[N];
 #pragma unroll
@@ -171,11 +191,13 @@ __device__ __forceinline__ float to_f32(W v) {
 // the row allows them), the rest one by one.
 template <class W, int N>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_dense(const W* w, int64_t rows, int64_t cols, const float* x, int n, float* y) {
+    gemv_dense(const GemvRows r, int64_t cols, const float* x, int n) {
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const W* wr = w + row * cols;
+  int64_t row, rows;
+  int m;
+  if (!r.find(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), m, row, rows)) return;
+  const W* wr = static_cast<const W*>(r.w[m]) + row * cols;
+  float* y = r.y[m];
   float acc[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) acc[t] = 0.0f;
@@ -303,13 +325,13 @@ void launch_round(const Context& ctx, XRounding r, const float* x, int64_t n, in
 }
 
 template <class W>
-void gemv_dense_launch(const Context& ctx, const W* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y) {
-  const unsigned grid = grid_of(rows, kWarpsPerBlock);
+void gemv_dense_launch(const Context& ctx, const GemvRows& r, int64_t cols, const float* x, int64_t n) {
+  const unsigned grid = grid_of(r.end[r.count - 1], kWarpsPerBlock);
   const int threads = kWarpsPerBlock * 32;
-  if (n <= 1) gemv_dense<W, 1><<<grid, threads, 0, ctx.stream>>>(w, rows, cols, x, int(n), y);
-  else if (n <= 2) gemv_dense<W, 2><<<grid, threads, 0, ctx.stream>>>(w, rows, cols, x, int(n), y);
-  else if (n <= 4) gemv_dense<W, 4><<<grid, threads, 0, ctx.stream>>>(w, rows, cols, x, int(n), y);
-  else gemv_dense<W, 8><<<grid, threads, 0, ctx.stream>>>(w, rows, cols, x, int(n), y);
+  if (n <= 1) gemv_dense<W, 1><<<grid, threads, 0, ctx.stream>>>(r, cols, x, int(n));
+  else if (n <= 2) gemv_dense<W, 2><<<grid, threads, 0, ctx.stream>>>(r, cols, x, int(n));
+  else if (n <= 4) gemv_dense<W, 4><<<grid, threads, 0, ctx.stream>>>(r, cols, x, int(n));
+  else gemv_dense<W, 8><<<grid, threads, 0, ctx.stream>>>(r, cols, x, int(n));
   check_launch("gemv dense");
 }
 
@@ -329,64 +351,79 @@ bool decode_supported(FormatId f) { return matmul_supported(f); }
 
 int activation_rounding(FormatId f) { return is_dense(f) ? -1 : int(rounding_of(f)); }
 
-bool matmul(const Context& ctx, FormatId f, const void* w, size_t stride, int64_t rows, int64_t cols, const float* x,
-            int64_t n, float* y, bool x_rounded) {
-  if (n <= 0 || rows <= 0) return false;
-  if (is_dense(f)) {
-    if (n <= kGemvMaxTokens) {
-      if (f == FormatId::F32) gemv_dense_launch(ctx, static_cast<const float*>(w), rows, cols, x, n, y);
-      else if (f == FormatId::F16) gemv_dense_launch(ctx, static_cast<const __half*>(w), rows, cols, x, n, y);
-      else gemv_dense_launch(ctx, static_cast<const __nv_bfloat16*>(w), rows, cols, x, n, y);
-      return false;
-    }
-    if (f == FormatId::F32) {
-      const float one = 1.0f, zero = 0.0f;
-      check_cublas(cublas_library().sgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one,
-                               static_cast<const float*>(w), int(cols), x, int(cols), &zero, y, int(rows)),
-                   "cublasSgemm");
-      return false;
-    }
-    void* xh = ctx.ws->get(Workspace::kActivations, size_t(n * cols) * 2);
-    if (f == FormatId::F16) {
-      f32_to<__half><<<grid_of(n * cols), kThreads, 0, ctx.stream>>>(x, n * cols, static_cast<__half*>(xh));
-      check_launch("f32 to f16");
-      gemm_ex(ctx, w, CUDA_R_16F, xh, CUDA_R_16F, rows, cols, n, y, rows);
-    } else {
-      f32_to<__nv_bfloat16><<<grid_of(n * cols), kThreads, 0, ctx.stream>>>(x, n * cols, static_cast<__nv_bfloat16*>(xh));
-      check_launch("f32 to bf16");
-      gemm_ex(ctx, w, CUDA_R_16BF, xh, CUDA_R_16BF, rows, cols, n, y, rows);
-    }
-    return false;
-  }
-  const XRounding r = rounding_of(f);
-  const uint8_t* wb = static_cast<const uint8_t*>(w);
+bool matmul(const Context& ctx, FormatId f, size_t stride, int64_t cols, std::span<const MatmulTarget> targets,
+            const float* x, int64_t n, bool x_rounded) {
+  if (n <= 0 || targets.empty()) return false;
   if (n <= kGemvMaxTokens) {
+    // Decode: every matrix in one launch.
+    GemvRows r{};
+    r.count = int(targets.size());
+    int64_t rows = 0;
+    for (size_t m = 0; m < targets.size(); ++m) {
+      r.w[m] = targets[m].w;
+      r.y[m] = targets[m].y;
+      r.end[m] = rows += targets[m].rows;
+    }
+    if (rows <= 0) return false;
+    if (is_dense(f)) {
+      if (f == FormatId::F32) gemv_dense_launch<float>(ctx, r, cols, x, n);
+      else if (f == FormatId::F16) gemv_dense_launch<__half>(ctx, r, cols, x, n);
+      else gemv_dense_launch<__nv_bfloat16>(ctx, r, cols, x, n);
+      return false;
+    }
     auto* xq = static_cast<int8_t*>(ctx.ws->get(Workspace::kActivations, size_t(n * cols) + size_t(n * cols / 32) * 4));
     auto* xd = reinterpret_cast<float*>(xq + n * cols);  // n*cols is a multiple of 32: aligned
-    if (!x_rounded) launch_round(ctx, r, x, n, cols, xq, xd, nullptr);
+    if (!x_rounded) launch_round(ctx, rounding_of(f), x, n, cols, xq, xd, nullptr);
     const unsigned grid = grid_of(rows, kWarpsPerBlock);
     const int threads = kWarpsPerBlock * 32;
     dispatch_quant(f, [&]<FormatId F>() {
-      if (n <= 1) gemv_quant<F, 1><<<grid, threads, 0, ctx.stream>>>(wb, stride, rows, cols, xq, xd, int(n), y);
-      else if (n <= 2) gemv_quant<F, 2><<<grid, threads, 0, ctx.stream>>>(wb, stride, rows, cols, xq, xd, int(n), y);
-      else if (n <= 4) gemv_quant<F, 4><<<grid, threads, 0, ctx.stream>>>(wb, stride, rows, cols, xq, xd, int(n), y);
-      else gemv_quant<F, 8><<<grid, threads, 0, ctx.stream>>>(wb, stride, rows, cols, xq, xd, int(n), y);
+      if (n <= 1) gemv_quant<F, 1><<<grid, threads, 0, ctx.stream>>>(r, stride, cols, xq, xd, int(n));
+      else if (n <= 2) gemv_quant<F, 2><<<grid, threads, 0, ctx.stream>>>(r, stride, cols, xq, xd, int(n));
+      else if (n <= 4) gemv_quant<F, 4><<<grid, threads, 0, ctx.stream>>>(r, stride, cols, xq, xd, int(n));
+      else gemv_quant<F, 8><<<grid, threads, 0, ctx.stream>>>(r, stride, cols, xq, xd, int(n));
     });
     check_launch("gemv quantized");
     return true;
   }
+  if (is_dense(f)) {
+    void* xh = nullptr;
+    if (f != FormatId::F32) {
+      xh = ctx.ws->get(Workspace::kActivations, size_t(n * cols) * 2);
+      if (f == FormatId::F16) f32_to<__half><<<grid_of(n * cols), kThreads, 0, ctx.stream>>>(x, n * cols, static_cast<__half*>(xh));
+      else f32_to<__nv_bfloat16><<<grid_of(n * cols), kThreads, 0, ctx.stream>>>(x, n * cols, static_cast<__nv_bfloat16*>(xh));
+      check_launch("f32 to f16/bf16");
+    }
+    for (const MatmulTarget& t : targets) {
+      if (t.rows <= 0) continue;
+      if (f == FormatId::F32) {
+        const float one = 1.0f, zero = 0.0f;
+        check_cublas(cublas_library().sgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(t.rows), int(n), int(cols), &one,
+                                 static_cast<const float*>(t.w), int(cols), x, int(cols), &zero, t.y, int(t.rows)),
+                     "cublasSgemm");
+      } else {
+        const cudaDataType dt = f == FormatId::F16 ? CUDA_R_16F : CUDA_R_16BF;
+        gemm_ex(ctx, t.w, dt, xh, dt, t.rows, cols, n, t.y, t.rows);
+      }
+    }
+    return false;
+  }
   auto* xh = static_cast<__half*>(ctx.ws->get(Workspace::kActivations, size_t(n * cols) * 2));
-  launch_round(ctx, r, x, n, cols, nullptr, nullptr, xh);
-  // Weights decoded in chunks of rows so the f16 copy stays within ~256 MiB.
-  const int64_t chunk = std::max<int64_t>(256, std::min<int64_t>(rows, (int64_t(256) << 20) / (cols * 2)) / 256 * 256);
-  auto* wh = static_cast<__half*>(ctx.ws->get(Workspace::kWeights, size_t(std::min(chunk, rows) * cols) * 2));
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t m = std::min(chunk, rows - r0);
-    dispatch_quant(f, [&]<FormatId F>() {
-      decode_to_half<F><<<grid_of(m * cols / 32), kThreads, 0, ctx.stream>>>(wb + size_t(r0) * stride, stride, m, cols, wh);
-    });
-    check_launch("decode to f16");
-    gemm_ex(ctx, wh, CUDA_R_16F, xh, CUDA_R_16F, m, cols, n, y + r0, rows);
+  launch_round(ctx, rounding_of(f), x, n, cols, nullptr, nullptr, xh);
+  for (const MatmulTarget& t : targets) {
+    // Weights decoded in chunks of rows so the f16 copy stays within ~256 MiB.
+    const int64_t rows = t.rows;
+    if (rows <= 0) continue;
+    const uint8_t* wb = static_cast<const uint8_t*>(t.w);
+    const int64_t chunk = std::max<int64_t>(256, std::min<int64_t>(rows, (int64_t(256) << 20) / (cols * 2)) / 256 * 256);
+    auto* wh = static_cast<__half*>(ctx.ws->get(Workspace::kWeights, size_t(std::min(chunk, rows) * cols) * 2));
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t m = std::min(chunk, rows - r0);
+      dispatch_quant(f, [&]<FormatId F>() {
+        decode_to_half<F><<<grid_of(m * cols / 32), kThreads, 0, ctx.stream>>>(wb + size_t(r0) * stride, stride, m, cols, wh);
+      });
+      check_launch("decode to f16");
+      gemm_ex(ctx, wh, CUDA_R_16F, xh, CUDA_R_16F, m, cols, n, t.y + r0, rows);
+    }
   }
   return false;
 }
