@@ -3,6 +3,7 @@
 // quantized model against saved base log-probs.
 #include "command.hpp"
 #include "calibration_input.hpp"
+#include "device_option.hpp"
 #include "gguf_options.hpp"
 #include "quantize_calibrated.hpp"
 
@@ -60,6 +61,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"kld-base", Takes::Value, "base log-probs (eval kld --save-base): report KLD/PPL of the quantized model"},
           {"kld-chunks", Takes::Value, "chunks of --kld-base to score (default: all)"},
           {"threads", Takes::Value, "worker threads (default: all cores)"},
+          device_flag(),
           {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 512; 0 = all); results do not depend on it"},
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
@@ -121,6 +123,7 @@ int run_quantize_calibrated(const Args& a) {
   // 512 tokens: the intermediates of a micro-batch (q/k/v, attention, gate/up) stay small next to
   // the layer (bench model: ~10 MiB) while each weight matrix is still reused by 512 tokens.
   o.micro_batch_tokens = positive(a, "micro-batch", 512);
+  o.device = device_option(a);
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   // GGUF targets quantize the GGUF that supplies the file's other tensors, so names and bytes agree.
@@ -232,6 +235,7 @@ int run_quantize_calibrated(const Args& a) {
   out["bits_per_weight"] = pipeline::quantized_bits_per_weight(q);
   out["streamed"] = stream;
   out["micro_batch_tokens"] = o.micro_batch_tokens;
+  out["device"] = o.device.name();
 
   if (to_gguf) {
     const std::string out_path = *out_arg;

@@ -85,8 +85,31 @@ class GptqHook : public LayerHook {
     acc_->add(x, n_tokens);
   }
 
+  // On a GPU the sums stay on the device (the activations are never copied back); the Hessian
+  // comes to the host once per stage.
+  bool observe_on(Backend& be, int, LinearInput, const Tensor& x, int64_t) override {
+    if (device_sum_.empty()) {
+      device_sum_ = be.alloc(FormatId::F64, x.cols, x.cols);
+      be.from_host(std::vector<double>(size_t(x.cols * x.cols), 0.0).data(), device_sum_);
+      device_ = &be;
+    }
+    be.gram_accumulate(x, device_sum_);
+    device_tokens_ += x.rows;
+    return true;
+  }
+
   void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
-    std::vector<double> h = acc_->take_hessian();
+    std::vector<double> h;
+    if (!device_sum_.empty()) {
+      const int64_t n = device_sum_.cols;
+      h.resize(size_t(n * n));
+      device_->to_host(device_sum_, h.data());
+      device_sum_ = {};
+      h = hessian_from_gram(std::move(h), n, device_tokens_);
+      device_tokens_ = 0;
+    } else {
+      h = acc_->take_hessian();
+    }
     acc_.reset();  // its sums are not needed any more
     const std::vector<LinearSlot> slots = consumers(which);
     for (size_t i = 0; i < slots.size(); ++i) {
@@ -129,6 +152,9 @@ class GptqHook : public LayerHook {
   LayerStats& stats_;
   ThreadPool& pool_;
   std::optional<HessianAccumulator> acc_;
+  Backend* device_ = nullptr;
+  Tensor device_sum_;
+  int64_t device_tokens_ = 0;
 };
 
 // AWQ's statistics of every input group over every calibration token: mean |x| and second moments.
@@ -314,7 +340,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   result.complete = o.keep_model;
 
   const int n_layer = int(source.config.n_layer);
-  LayerRunner runner(source.config, pool);
+  LayerRunner runner(source.config, pool, o.device);
   runner.set_micro_batch(o.micro_batch_tokens);
   SampleBatch batch;
   if (calibrated) {

@@ -11,13 +11,17 @@ void HessianAccumulator::add(const float* x, int64_t tokens) {
   tokens_ += tokens;
 }
 
+std::vector<double> hessian_from_gram(std::vector<double> h, int64_t n, int64_t tokens) {
+  const double s = tokens == 0 ? 0.0 : 2.0 / double(tokens);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i; j < n; ++j) h[size_t(i * n + j)] = h[size_t(j * n + i)] = s * h[size_t(i * n + j)];
+  return h;
+}
+
 std::vector<double> HessianAccumulator::take_hessian() {
   if (sum_.empty()) sum_.assign(size_t(n_ * n_), 0.0);  // nothing added since the last take
-  std::vector<double> h = std::move(sum_);
+  std::vector<double> h = hessian_from_gram(std::move(sum_), n_, tokens_);
   sum_ = {};
-  const double s = tokens_ == 0 ? 0.0 : 2.0 / double(tokens_);
-  for (int64_t i = 0; i < n_; ++i)
-    for (int64_t j = i; j < n_; ++j) h[size_t(i * n_ + j)] = h[size_t(j * n_ + i)] = s * h[size_t(i * n_ + j)];
   tokens_ = 0;
   return h;
 }

@@ -383,6 +383,43 @@ TEST(CudaParity, Attention) {
 }
 
 // Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
+// Gram matrices of activations (GPTQ's Hessian sums): the GPU's double sums against the CPU's
+// token-after-token ones, added over three calls of awkward token counts; the strict lower triangle
+// stays as it was. Both sum exact products in double: only double rounding tells them apart.
+TEST(CudaParity, GramAccumulate) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  for (int64_t n : {1, 67, 576}) {
+    std::vector<double> start(size_t(n * n));
+    for (size_t i = 0; i < start.size(); ++i) start[i] = double(i % 7) - 3.0;
+    Tensor cpu_sum = bk.cpu->alloc(FormatId::F64, n, n), gpu_sum = bk.gpu->alloc(FormatId::F64, n, n);
+    bk.cpu->from_host(start.data(), cpu_sum);
+    bk.gpu->from_host(start.data(), gpu_sum);
+    uint32_t seed = 40;
+    for (int64_t tokens : {1, 37, 300}) {
+      const std::vector<float> xv = randoms(size_t(tokens * n), seed++);
+      const Tensor xc = on(*bk.cpu, xv, tokens, n), xg = on(*bk.gpu, xv, tokens, n);
+      bk.cpu->gram_accumulate(xc, cpu_sum);
+      bk.gpu->gram_accumulate(xg, gpu_sum);
+    }
+    std::vector<double> c(size_t(n * n)), g(size_t(n * n));
+    bk.cpu->to_host(cpu_sum, c.data());
+    bk.gpu->to_host(gpu_sum, g.data());
+    double err = 0, ref = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const size_t at = size_t(i * n + j);
+        if (j < i) {
+          EXPECT_EQ(start[at], g[at]) << "lower triangle written at " << i << "," << j;
+          continue;
+        }
+        err += (g[at] - c[at]) * (g[at] - c[at]);
+        ref += c[at] * c[at];
+      }
+    EXPECT_LE(err / ref, 1e-26) << "n " << n;
+  }
+}
+
 // Weight matrices that share an input, multiplied in one call (one kernel where their formats
 // agree, several where they do not), give the bits of one matmul call each.
 TEST(CudaParity, MatmulGroupGivesTheBitsOfSeparateCalls) {

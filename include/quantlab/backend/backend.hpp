@@ -98,6 +98,13 @@ class Backend {
   virtual void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
                          int64_t layer, int64_t first_pos, Tensor& out) = 0;
 
+  // ---- calibration statistics
+  // sum += xᵀx: x is [tokens][n] f32, sum an n x n F64 tensor of which the upper triangle (i <= j)
+  // is updated and the strict lower one left alone (GPTQ's Hessian, AWQ's second moments). The CPU
+  // computes linalg.hpp's gram_accumulate sequence (exact products summed token after token); a
+  // GPU sums the same exact products in double, in its BLAS's order.
+  virtual void gram_accumulate(const Tensor& x, Tensor& sum) = 0;
+
   // ---- step graphs
   // Runs `ops` (the backend ops of one decode step at `position`) and returns them recorded for
   // replay, or null where this backend gains nothing from recording (the CPU). `ops` must issue

@@ -41,6 +41,13 @@ class LayerHook {
   // samples); micro-batches of one stage arrive in token order.
   virtual void observe(int layer, LinearInput which, const float* x, int64_t first_token, int64_t n_tokens,
                        int64_t n_features) = 0;
+  // The same input where the runner computed it, on a GPU backend's device. A hook that uses it
+  // there (GPTQ's Hessian sums) returns true and `observe` is not called for it: the activations
+  // are not copied to the host. The default declines.
+  virtual bool observe_on(Backend& /*backend*/, int /*layer*/, LinearInput /*which*/, const Tensor& /*x*/,
+                          int64_t /*first_token*/) {
+    return false;
+  }
   // Every token's input of `which` has been observed: the hook may change the weights that consume
   // it (quantize them); the next stage's inputs are computed with the new weights.
   virtual void stage_done(int /*layer*/, LinearInput /*which*/, LayerWeights& /*weights*/) {}

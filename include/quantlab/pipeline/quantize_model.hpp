@@ -16,6 +16,7 @@
 //         clipping search (not for Q/K), then the AWQ min/max grid
 //   nf4 / fp4 / int8  bitsandbytes' round-to-nearest encodings (no calibration)
 // The token embedding and the output projection are left as they are (as GPTQ/AWQ exports do).
+#include "quantlab/backend/device.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/model/model.hpp"
 #include "quantlab/quant/awq.hpp"
@@ -54,6 +55,9 @@ struct QuantizeOptions {
   // Calibration tokens per micro-batch (whole samples; <= 0: all at once). Results do not depend
   // on it (tests); it bounds the layer's intermediates (gate/up: tokens x n_ff floats each).
   int64_t micro_batch_tokens = 2048;
+  // Where the calibration forward passes run. On a GPU the layer runs there and GPTQ's Hessian
+  // sums stay on the device (Backend::gram_accumulate); the quantizers' own steps run on the host.
+  Device device;
   // Keep the quantized model (dequantized f32 linears) and every QuantizedTensor in the result,
   // e.g. to evaluate it in the same process. false: only a LayerSink sees them.
   bool keep_model = true;

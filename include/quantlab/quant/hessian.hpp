@@ -9,6 +9,10 @@ namespace quantlab {
 
 class ThreadPool;
 
+// 2/N Σ x xᵀ from the sums Σ x xᵀ of N = `tokens` tokens given in the upper triangle (i <= j) of
+// the row-major n x n `upper` (the lower triangle is overwritten): the Hessian of a GPU's sums.
+std::vector<double> hessian_from_gram(std::vector<double> upper, int64_t n, int64_t tokens);
+
 class HessianAccumulator {
  public:
   // `pool`, if given, shares the rows of each update out over its threads (same bits).

@@ -3,6 +3,7 @@
 // order, so the thread count never changes a bit, and rows are independent, so a batch of tokens
 // gives the bits of the same tokens one at a time.
 #include "quantlab/backend/backend.hpp"
+#include "quantlab/backend/linalg.hpp"
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
@@ -109,6 +110,14 @@ class CpuBackend final : public Backend {
     need(w.device.is_cpu(), "matmul", "weights on " + w.device.name());
     detail::check_matmul_shapes("cpu backend", w, x, y);
     quantlab::matmul(pool_, w, x.f32(), x.rows, y.f32());
+  }
+
+  void gram_accumulate(const Tensor& x, Tensor& sum) override {
+    need_f32(x, "gram_accumulate", "x");
+    need(sum.format == FormatId::F64 && sum.device.is_cpu() && sum.rows == x.cols && sum.cols == x.cols &&
+             sum.row_stride == size_t(x.cols) * sizeof(double),
+         "gram_accumulate", "sum must be a packed n x n F64 tensor on the CPU, n = x's columns");
+    quantlab::gram_accumulate(static_cast<double*>(sum.mutable_data()), x.f32(), x.rows, x.cols, &pool_);
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {

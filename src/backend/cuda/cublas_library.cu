@@ -35,6 +35,7 @@ CublasLibrary open_cublas() {
   resolve(handle, library, "cublasDestroy_v2", l.destroy);
   resolve(handle, library, "cublasSetStream_v2", l.set_stream);
   resolve(handle, library, "cublasSgemm_v2", l.sgemm);
+  resolve(handle, library, "cublasDsyrk_v2", l.dsyrk);
   resolve(handle, library, "cublasGemmEx", l.gemm_ex);
   return l;  // the handle stays open for the life of the process
 }

@@ -240,6 +240,15 @@ class CudaBackend final : public Backend {
     }
   }
 
+  void gram_accumulate(const Tensor& x, Tensor& sum) override {
+    need_f32(x, "gram_accumulate", "x");
+    NEED(sum.format == FormatId::F64 && sum.device == device() && sum.rows == x.cols && sum.cols == x.cols &&
+             sum.row_stride == size_t(x.cols) * sizeof(double),
+         "gram_accumulate", "sum must be a packed n x n F64 tensor on " + device().name() + ", n = x's columns");
+    ++epoch_;
+    cuda::gram_accumulate(ctx_, x.f32(), x.rows, x.cols, static_cast<double*>(sum.mutable_data()));
+  }
+
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
     ++epoch_;
     need_f32(out, "embed", "out");

@@ -28,7 +28,7 @@ struct BufferEvents {
 // scratch is free once the next op starts). Growing frees the old buffer, which waits for the GPU.
 class Workspace {
  public:
-  enum Slot { kActivations, kWeights, kPartials, kSmall, kSlots };
+  enum Slot { kActivations, kWeights, kPartials, kSmall, kGram, kSlots };
   Workspace() : ptr_(kSlots, nullptr), size_(kSlots, 0) {}
   ~Workspace();
   Workspace(const Workspace&) = delete;
@@ -76,6 +76,10 @@ int activation_rounding(FormatId f);
 bool decode_supported(FormatId f);
 void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride, int64_t cols, const int32_t* ids,
            int64_t n, float scale, float* out);
+
+// ---- gram.cu
+// sum (n x n doubles, row-major) += xᵀx over x [tokens][n]: the upper triangle (i <= j) only.
+void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum);
 
 // ---- elementwise.cu
 void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,

@@ -1,0 +1,41 @@
+// Gram matrices of calibration activations on the GPU (GPTQ's Hessian, AWQ's second moments):
+// the activations are widened to double, which makes every product exact as on the CPU, and
+// cuBLAS's DSYRK sums them in double (FP64 tensor cores on sm_80+). The order of the sums is
+// cuBLAS's, fixed for a shape on one stream, so results repeat bit for bit; they differ from the
+// CPU's token-after-token sums only by double rounding (~1e-16 relative per term).
+#include "src/backend/cuda/cublas_library.hpp"
+#include "src/backend/cuda/cuda_common.cuh"
+#include "src/backend/cuda/kernels.hpp"
+
+#include <algorithm>
+
+namespace quantlab::cuda {
+namespace {
+
+__global__ void widen(const float* x, int64_t n, double* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = double(x[i]);
+}
+
+}  // namespace
+
+void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum) {
+  if (tokens <= 0 || n <= 0) return;
+  // Tokens widened per DSYRK call: about 256 MiB of doubles.
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(tokens, (int64_t(256) << 20) / (n * 8)));
+  auto* xd = static_cast<double*>(ctx.ws->get(Workspace::kGram, size_t(chunk * n) * sizeof(double)));
+  const double one = 1.0;
+  for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+    const int64_t k = std::min(chunk, tokens - t0);
+    widen<<<unsigned(ceil_div(k * n, 256)), 256, 0, ctx.stream>>>(x + t0 * n, k * n, xd);
+    check_launch("gram widen");
+    // Row-major x [k][n] is the column-major n x k matrix A, and the row-major upper triangle of
+    // sum is the column-major lower one: sum += A Aᵀ.
+    const cublasStatus_t st =
+        cublas_library().dsyrk(ctx.cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, int(n), int(k), &one, xd, int(n), &one,
+                               sum, int(n));
+    if (st != CUBLAS_STATUS_SUCCESS) throw Error("cuda backend", "cublasDsyrk", "cuBLAS status " + std::to_string(int(st)));
+  }
+}
+
+}  // namespace quantlab::cuda
