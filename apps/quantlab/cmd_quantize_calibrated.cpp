@@ -276,7 +276,7 @@ int run_quantize_calibrated(const Args& a) {
     po.n_chunks = a.get_int("kld-chunks", -1);
     po.add_bos = q.model.config.add_bos;
     po.bos_id = q.model.config.bos_id;
-    Session session(q.model, pool, po.n_ctx);
+    Session session(q.model, pool, po.n_ctx, o.device);
     const KldSummary s = kl_divergence(session, base, po, [&](int64_t i, int64_t n) {
       if (tty) std::fprintf(stderr, "\rchunk %lld/%lld", static_cast<long long>(i + 1), static_cast<long long>(n));
     });
