@@ -364,14 +364,30 @@ void check_exportable(const ModelConfig& c, const ExportInfo& info) {
                   "act-order groups out of column order (actorder \"group\") were removed in compressed-tensors 0.20, "
                   "whose readers refuse them: add --static-groups (actorder \"weight\") or keep the native GPTQ layout");
   }
-  if (!method_is_int_grid(o.method) || o.grid.group_size <= 0) return;
-  const int64_t g = o.grid.group_size;
+  if (!method_is_int_grid(o.method)) return;
   const struct {
     const char* module;
-    int64_t in;
-  } linears[] = {{"self_attn.q_proj", c.n_embd}, {"self_attn.k_proj", c.n_embd}, {"self_attn.v_proj", c.n_embd},
-                 {"self_attn.o_proj", c.n_head * c.head_dim}, {"mlp.gate_proj", c.n_embd}, {"mlp.up_proj", c.n_embd},
-                 {"mlp.down_proj", c.n_ff}};
+    int64_t in, out;
+  } linears[] = {{"self_attn.q_proj", c.n_embd, c.n_head * c.head_dim},
+                 {"self_attn.k_proj", c.n_embd, c.n_head_kv * c.head_dim},
+                 {"self_attn.v_proj", c.n_embd, c.n_head_kv * c.head_dim},
+                 {"self_attn.o_proj", c.n_head * c.head_dim, c.n_embd},
+                 {"mlp.gate_proj", c.n_embd, c.n_ff},
+                 {"mlp.up_proj", c.n_embd, c.n_ff},
+                 {"mlp.down_proj", c.n_ff, c.n_embd}};
+  // Codes and zeros are packed 32 / bits to an int32 along both dimensions (qweight along the
+  // inputs, qzeros along the outputs): refused before any layer is quantized or written.
+  const int64_t per_word = 32 / o.grid.bits;
+  for (const auto& l : linears)
+    if (l.in % per_word != 0 || l.out % per_word != 0)
+      throw Error("--bits", std::string("model.layers.0.") + l.module,
+                  "[" + std::to_string(l.out) + ", " + std::to_string(l.in) + "] weight: the GPTQ/AWQ layouts pack " +
+                      std::to_string(per_word) + " " + std::to_string(o.grid.bits) +
+                      "-bit values to an int32 along both dimensions, and its " +
+                      (l.out % per_word != 0 ? std::to_string(l.out) + " outputs" : std::to_string(l.in) + " inputs") +
+                      " are not a multiple of " + std::to_string(per_word));
+  if (o.grid.group_size <= 0) return;
+  const int64_t g = o.grid.group_size;
   for (const auto& l : linears) {
     if (l.in % g == 0) continue;
     std::string sizes;

@@ -649,6 +649,45 @@ TEST(CudaBench, DecodeStep7B) {
       g.rms_norm(x, norm, 1e-5f, h);
       g.matmul(out, h, logits);
     };
+    // Where a step's time goes: each op of a layer replayed 200 times from one recording (GPU time
+    // without launch gaps beyond a graph's own), at position 100.
+    {
+      at = 100;
+      const int32_t positions[1] = {at};
+      const Tensor* qkv_w[] = {&wq, &wk, &wv};
+      Tensor* qkv[] = {&q, &k, &v};
+      const Tensor* gate_up_w[] = {&wg, &wu};
+      Tensor* gate_up[] = {&gate, &up};
+      const std::vector<std::pair<const char*, std::function<void()>>> ops = {
+          {"rms_norm", [&] { g.rms_norm(x, norm, 1e-5f, h); }},
+          {"qkv", [&] { g.matmul_group(qkv_w, h, qkv); }},
+          {"rope q", [&] { g.rope(q, D, rp, positions); }},
+          {"attention", [&] { g.attention(s, q, k, v, *cache, 0, at, a); }},
+          {"wo", [&] { g.matmul(wo, a, h); }},
+          {"add", [&] { g.add(x, h); }},
+          {"gate+up", [&] { g.matmul_group(gate_up_w, h, gate_up); }},
+          {"swiglu", [&] { g.gated_activation(FfnActivation::SiLU, gate, up); }},
+          {"down", [&] { g.matmul(wd, gate, h); }},
+          {"output", [&] { g.matmul(out, h, logits); }}};
+      std::string line;
+      for (const auto& [name, op] : ops) {
+        auto repeated = [&] {
+          for (int i = 0; i < 200; ++i) op();
+        };
+        std::unique_ptr<StepGraph> graph = g.run_and_record(at, repeated);
+        g.synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        if (graph) graph->replay(at);
+        else repeated();
+        g.synchronize();
+        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 200;
+        char part[64];
+        std::snprintf(part, sizeof part, " %s %.1f", name, us);
+        line += part;
+      }
+      std::printf("bench %s: 7B-shaped decode ops %s, us per call:%s\n", g.describe().c_str(), name_of(f).c_str(),
+                  line.c_str());
+    }
     for (const bool graphed : {false, true}) {
       std::unique_ptr<StepGraph> graph;
       auto step = [&](int32_t pos) {

@@ -35,16 +35,31 @@ struct GemvRows {
   float* y[kMaxMatmulGroup];
   int64_t end[kMaxMatmulGroup];
   int count;
-  __device__ bool find(int64_t g, int& m, int64_t& row, int64_t& rows) const {
-    m = 0;
-    while (m + 1 < count && g >= end[m]) ++m;
-    if (g >= end[m]) return false;
-    const int64_t begin = m ? end[m - 1] : 0;
-    row = g - begin;
-    rows = end[m] - begin;
-    return true;
-  }
 };
+
+// The matrix of global row g: its weights, output and the row within it. The arrays are read at
+// constant indices only (a runtime index would copy the kernel's parameters to local memory).
+struct GemvRow {
+  const void* w;
+  float* y;
+  int64_t row, rows;
+};
+__device__ __forceinline__ bool find_row(const GemvRows& r, int64_t g, GemvRow& out) {
+  out = {r.w[0], r.y[0], g, r.end[0]};
+  int64_t begin = 0, end = r.end[0];
+#pragma unroll
+  for (int m = 1; m < kMaxMatmulGroup; ++m)
+    if (m < r.count && g >= r.end[m - 1]) {
+      out.w = r.w[m];
+      out.y = r.y[m];
+      begin = r.end[m - 1];
+      end = r.end[m];
+    }
+  if (g >= end) return false;
+  out.row = g - begin;
+  out.rows = end - begin;
+  return true;
+}
 
 XRounding rounding_of(FormatId f) {
   switch (f) {
@@ -128,11 +143,11 @@ template <FormatId F, int N>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_quant(const GemvRows r, size_t stride, int64_t cols, const int8_t* xq, const float* xd, int n) {
   const int lane = threadIdx.x & 31;
-  int64_t row, rows;
-  int m;
-  if (!r.find(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), m, row, rows)) return;
-  const uint8_t* wr = static_cast<const uint8_t*>(r.w[m]) + size_t(row) * stride;
-  float* y = r.y[m];
+  GemvRow at;
+  if (!find_row(r, int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), at)) return;
+  const int64_t row = at.row, rows = at.rows;
+  const uint8_t* wr = static_cast<const uint8_t*>(at.w) + size_t(row) * stride;
+  float* y = at.y;
   const int64_t nb = cols / 32;
   float acc[N];
 #pragma unroll
@@ -193,11 +208,11 @@ template <class W, int N>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_dense(const GemvRows r, int64_t cols, const float* x, int n) {
   const int lane = threadIdx.x & 31;
-  int64_t row, rows;
-  int m;
-  if (!r.find(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), m, row, rows)) return;
-  const W* wr = static_cast<const W*>(r.w[m]) + row * cols;
-  float* y = r.y[m];
+  GemvRow at;
+  if (!find_row(r, int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), at)) return;
+  const int64_t row = at.row, rows = at.rows;
+  const W* wr = static_cast<const W*>(at.w) + row * cols;
+  float* y = at.y;
   float acc[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) acc[t] = 0.0f;
