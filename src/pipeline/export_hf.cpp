@@ -375,11 +375,12 @@ void check_exportable(const ModelConfig& c, const ExportInfo& info) {
                  {"mlp.gate_proj", c.n_embd, c.n_ff},
                  {"mlp.up_proj", c.n_embd, c.n_ff},
                  {"mlp.down_proj", c.n_ff, c.n_embd}};
-  // Codes and zeros are packed 32 / bits to an int32 along both dimensions (qweight along the
-  // inputs, qzeros along the outputs): refused before any layer is quantized or written.
+  // The native GPTQ/AWQ layouts pack codes and zeros 32 / bits to an int32 along both dimensions
+  // (GPTQ's qweight along the inputs, qzeros along the outputs): refused before any layer is
+  // quantized or written. compressed-tensors packs along the inputs only.
   const int64_t per_word = 32 / o.grid.bits;
   for (const auto& l : linears)
-    if (l.in % per_word != 0 || l.out % per_word != 0)
+    if (info.format != HfExportFormat::CompressedTensors && (l.in % per_word != 0 || l.out % per_word != 0))
       throw Error("--bits", std::string("model.layers.0.") + l.module,
                   "[" + std::to_string(l.out) + ", " + std::to_string(l.in) + "] weight: the GPTQ/AWQ layouts pack " +
                       std::to_string(per_word) + " " + std::to_string(o.grid.bits) +
