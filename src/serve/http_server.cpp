@@ -43,7 +43,7 @@ struct Server::Impl {
   SlotPool slots;
   httplib::Server http;
   std::atomic<bool> stopping{false}, running{false};
-  std::atomic<uint64_t> counter{0};
+  std::atomic<uint64_t> counter{0}, seeds{0};
   int64_t started = std::time(nullptr);
 
   void install_routes();
@@ -82,7 +82,7 @@ std::string sse(const json& j) { return "data: " + detail::wire(j) + "\n\n"; }
 
 uint64_t Server::Impl::fresh_seed() {
   // No seed given: a different one per request (as OpenAI samples), from the clock and a counter.
-  uint64_t z = uint64_t(Clock::now().time_since_epoch().count()) + 0x9E3779B97F4A7C15ull * (counter.fetch_add(1) + 1);
+  uint64_t z = uint64_t(Clock::now().time_since_epoch().count()) + 0x9E3779B97F4A7C15ull * (seeds.fetch_add(1) + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
