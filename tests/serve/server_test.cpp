@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace quantlab::serve {
@@ -321,12 +322,16 @@ TEST_F(ServeTest, TwoHundredConcurrentRequestsAreEachAnsweredWithTheirOwnReply) 
   o.max_queue = 256;
   o.timeout_s = 300;
   const int port = start(o);
-  constexpr int kPrompts = 24, kRequests = 200, kMaxTokens = 2;
+  constexpr int kPrompts = 24, kRequests = 200, kMaxTokens = 4;
   std::vector<std::string> prompts, expected;
+  // Counting prompts: each one's greedy continuation is its next number, so replies differ and a
+  // reply handed to the wrong request cannot go unnoticed.
   for (int i = 0; i < kPrompts; ++i) {
-    prompts.push_back("Item " + std::to_string(i * 7 + 3) + " in the list is");
+    const int n = 10 + 7 * i;
+    prompts.push_back(std::to_string(n) + ", " + std::to_string(n + 1) + ", " + std::to_string(n + 2) + ",");
     expected.push_back(greedy(tokenizer_->encode(prompts.back(), true, true), kMaxTokens).first);
   }
+  ASSERT_EQ(std::set<std::string>(expected.begin(), expected.end()).size(), expected.size()) << "replies must differ";
   std::vector<HttpReply> replies(kRequests);
   std::vector<std::string> kind(kRequests);
   std::vector<std::thread> clients;
