@@ -10,6 +10,7 @@
 #include "src/serve/openai_json.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -43,6 +44,7 @@ struct Server::Impl {
   SlotPool slots;
   httplib::Server http;
   std::atomic<bool> stopping{false}, running{false};
+  int listen_fd = -1;
   std::atomic<uint64_t> counter{0}, seeds{0};
   int64_t started = std::time(nullptr);
 
@@ -211,6 +213,10 @@ Server::Server(const ServedModel& served, const ServerOptions& options) {
   const size_t workers = size_t(options.parallel) + options.max_queue + 8;
   m.http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   m.http.set_payload_max_length(options.max_body_bytes);
+  m.http.set_socket_options([&m](socket_t sock) {
+    httplib::default_socket_options(sock);
+    m.listen_fd = sock;  // the listening socket (the server makes no other), for bind() below
+  });
   m.install_routes();
 }
 
@@ -225,6 +231,10 @@ int Server::bind() {
   else if (!m.http.bind_to_port(m.options.host, port)) port = -1;
   if (port < 0)
     throw Error(m.options.host + ":" + std::to_string(m.options.port), "", "cannot listen there (address in use or not local)");
+  // cpp-httplib 0.11 listens with a backlog of 5, fixed when Debian built it: a burst of clients
+  // overflows it and the kernel drops handshakes (a client then hangs until its own timeout).
+  // listen() again on the listening socket only raises the backlog.
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, 1024);
   return port;
 }
 
