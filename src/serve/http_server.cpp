@@ -111,6 +111,7 @@ void Server::Impl::complete(const httplib::Request& req, httplib::Response& res,
   SlotPool::Lease lease = slots.acquire(deadline, why);
   if (!lease) {
     res.set_header("Retry-After", "1");
+    if (why == SlotPool::Refusal::Closed) return send_error(res, 503, "the server is shutting down", "server_error", "", "shutting_down");
     if (why == SlotPool::Refusal::QueueFull)
       return send_error(res, 503, "the server is busy: every slot is generating and the queue is full (--max-queue)",
                         "server_error", "", "queue_full");
@@ -248,6 +249,7 @@ void Server::run() {
 void Server::stop() {
   Impl& m = *impl_;
   m.stopping = true;
+  m.slots.close();
   // stop() before listen has started would be lost: wait until it runs (or returned).
   while (m.running && !m.http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   m.http.stop();

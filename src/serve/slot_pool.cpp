@@ -17,6 +17,10 @@ SlotPool::SlotPool(const Model& model, int parallel, int threads_per_slot, int64
 SlotPool::Lease SlotPool::acquire(Clock::time_point deadline, Refusal& why) {
   std::unique_lock<std::mutex> lock(mutex_);
   why = Refusal::None;
+  if (closed_) {
+    why = Refusal::Closed;
+    return {};
+  }
   if (queue_.empty() && !free_.empty()) {
     Slot* s = free_.back();
     free_.pop_back();
@@ -28,11 +32,12 @@ SlotPool::Lease SlotPool::acquire(Clock::time_point deadline, Refusal& why) {
   }
   const uint64_t ticket = next_ticket_++;
   queue_.push_back(ticket);
-  const bool turn = changed_.wait_until(lock, deadline, [&] { return queue_.front() == ticket && !free_.empty(); });
-  if (!turn) {
+  const bool turn =
+      changed_.wait_until(lock, deadline, [&] { return closed_ || (queue_.front() == ticket && !free_.empty()); });
+  if (!turn || closed_) {
     queue_.erase(std::find(queue_.begin(), queue_.end(), ticket));
     changed_.notify_all();  // the one behind may be first in line now
-    why = Refusal::TimedOut;
+    why = closed_ ? Refusal::Closed : Refusal::TimedOut;
     return {};
   }
   queue_.pop_front();
@@ -40,6 +45,14 @@ SlotPool::Lease SlotPool::acquire(Clock::time_point deadline, Refusal& why) {
   free_.pop_back();
   changed_.notify_all();  // another slot may be free for the next in line
   return Lease(this, s);
+}
+
+void SlotPool::close() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+  changed_.notify_all();
 }
 
 void SlotPool::release(Slot* slot) {

@@ -12,11 +12,14 @@
 #include "quantlab/model/sampler.hpp"
 #include "quantlab/model/session.hpp"
 #include "quantlab/serve/server.hpp"
+#include "quantlab/serve/slot_pool.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -408,6 +411,50 @@ TEST_F(ServeTest, TwoHundredConcurrentRequestsAreEachAnsweredWithTheirOwnReply) 
   }
   EXPECT_EQ(h["slots_busy"], 0);
   EXPECT_EQ(h["waiting"], 0);
+}
+
+}  // namespace
+}  // namespace quantlab::serve
+
+namespace quantlab::serve {
+namespace {
+
+// The scheduler alone: first come first served, a bounded queue, and close() waking every waiter.
+TEST_F(ServeTest, SlotPoolServesInArrivalOrderBoundsItsQueueAndClosesCleanly) {
+  SlotPool pool(*model_, 1, 1, 32, Device{}, 2);
+  const auto far = SlotPool::Clock::now() + std::chrono::seconds(60);
+  SlotPool::Refusal why;
+  std::optional<SlotPool::Lease> held(pool.acquire(far, why));
+  ASSERT_TRUE(*held);
+  std::vector<int> order;
+  std::mutex m;
+  auto waiter = [&](int id) {
+    SlotPool::Refusal w;
+    SlotPool::Lease l = pool.acquire(far, w);
+    std::lock_guard<std::mutex> lock(m);
+    order.push_back(l ? id : -id);
+  };
+  std::thread first(waiter, 1);
+  while (pool.waiting() < 1) std::this_thread::yield();
+  std::thread second(waiter, 2);
+  while (pool.waiting() < 2) std::this_thread::yield();
+  EXPECT_FALSE(pool.acquire(far, why));
+  EXPECT_EQ(why, SlotPool::Refusal::QueueFull);
+  held.reset();  // 1, then 2 (after 1 lets go)
+  first.join();
+  second.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  // A waiter past its deadline, and close() with one waiting.
+  held.emplace(pool.acquire(far, why));
+  ASSERT_TRUE(*held);
+  EXPECT_FALSE(pool.acquire(SlotPool::Clock::now() + std::chrono::milliseconds(20), why));
+  EXPECT_EQ(why, SlotPool::Refusal::TimedOut);
+  std::thread third(waiter, 3);
+  while (pool.waiting() < 1) std::this_thread::yield();
+  pool.close();
+  third.join();
+  EXPECT_EQ(order.back(), -3);
+  EXPECT_EQ(pool.waiting(), 0u);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ struct Slot {
 class SlotPool {
  public:
   using Clock = std::chrono::steady_clock;
-  enum class Refusal { None, QueueFull, TimedOut };
+  enum class Refusal { None, QueueFull, TimedOut, Closed };
 
   SlotPool(const Model& model, int parallel, int threads_per_slot, int64_t n_ctx, const Device& device, size_t max_queue);
 
@@ -55,6 +55,10 @@ class SlotPool {
   // deadline passes first.
   Lease acquire(Clock::time_point deadline, Refusal& why);
 
+  // Refuses every waiting and later request (Refusal::Closed): a server that stops must not keep
+  // its workers waiting out their timeouts.
+  void close();
+
   int64_t n_ctx() const { return n_ctx_; }
   size_t size() const { return slots_.size(); }
   size_t busy() const;     // slots in use now
@@ -68,6 +72,7 @@ class SlotPool {
   std::deque<uint64_t> queue_;  // tickets of waiting requests, oldest first
   uint64_t next_ticket_ = 0;
   size_t max_queue_;
+  bool closed_ = false;
   int64_t n_ctx_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
