@@ -77,14 +77,27 @@ class TextEmitter {
 }  // namespace
 
 CompletionOutput run_completion(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                                const CompletionParams& params, const TextSink& on_text) {
+                                const CompletionParams& params, const TextSink& on_text, std::vector<int32_t>* cached) {
   CompletionOutput r;
   r.prompt_tokens = int64_t(prompt.size());
-  session.rewind(0);
+  // At least the prompt's last token runs: its logits choose the first reply token.
+  size_t keep = 0;
+  if (cached) {
+    const size_t limit = std::min({cached->size(), prompt.size() - 1, size_t(session.position())});
+    while (keep < limit && (*cached)[keep] == prompt[keep]) ++keep;
+    cached->clear();  // until the cache is known again (an exception leaves it empty)
+  }
+  session.rewind(int64_t(keep));
+  std::vector<int32_t> history(prompt.begin(), prompt.end());  // what the cache will hold
   Sampler sampler(params.sampling);
   TextEmitter emitter(params.stop, on_text, r.text);
   std::vector<int32_t> reply;  // sampled tokens without the end token
-  std::span<const float> logits = session.forward_last(prompt);
+  std::span<const float> logits = session.forward_last(prompt.subspan(keep));
+  auto finish = [&](FinishReason why) {
+    r.finish = why;
+    if (cached) *cached = std::move(history);
+    return r;
+  };
   for (int64_t i = 0; i < params.max_tokens; ++i) {
     const int32_t tok = sampler.sample(logits);
     r.tokens.push_back(tok);
@@ -92,20 +105,14 @@ CompletionOutput run_completion(Session& session, const Tokenizer& tokenizer, st
     if (!end) reply.push_back(tok);
     const bool last = end || i + 1 == params.max_tokens;
     bool stopped = false;
-    if (!emitter.update(tokenizer.decode(reply), last, stopped)) {
-      r.finish = FinishReason::Cancelled;
-      return r;
-    }
-    if (stopped || end) {
-      r.finish = FinishReason::Stop;
-      return r;
-    }
+    if (!emitter.update(tokenizer.decode(reply), last, stopped)) return finish(FinishReason::Cancelled);
+    if (stopped || end) return finish(FinishReason::Stop);
     if (last) break;
     const int32_t one[1] = {tok};
     logits = session.forward_last(one);
+    history.push_back(tok);
   }
-  r.finish = FinishReason::Length;
-  return r;
+  return finish(FinishReason::Length);
 }
 
 }  // namespace quantlab::serve

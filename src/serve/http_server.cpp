@@ -132,7 +132,7 @@ void Server::Impl::complete(const httplib::Request& req, httplib::Response& res,
   CompletionOutput out;
   try {
     out = run_completion(lease->session, *served.tokenizer, prompt, params,
-                         [this](std::string_view) { return !stopping.load(); });
+                         [this](std::string_view) { return !stopping.load(); }, &lease->cached);
   } catch (const std::exception& e) {
     return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
   }
@@ -151,8 +151,11 @@ void Server::Impl::stream(httplib::Response& res, const ReplyHeader& h, std::sha
     if (h.endpoint == Endpoint::Chat) send(sse(detail::chunk_body(h, "", true, nullptr)));
     CompletionOutput out;
     try {
-      out = run_completion((*job->lease)->session, *served.tokenizer, job->prompt, job->params,
-                           [&](std::string_view piece) { return send(sse(detail::chunk_body(h, std::string(piece), false, nullptr))); });
+      Slot& slot = **job->lease;
+      out = run_completion(
+          slot.session, *served.tokenizer, job->prompt, job->params,
+          [&](std::string_view piece) { return send(sse(detail::chunk_body(h, std::string(piece), false, nullptr))); },
+          &slot.cached);
     } catch (const std::exception& e) {
       // The status line is sent already: the error travels as an event of its own.
       send(sse(detail::error_body(std::string("generation failed: ") + e.what(), "server_error", "", "")));

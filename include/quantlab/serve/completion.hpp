@@ -36,11 +36,16 @@ struct CompletionOutput {
 // Receives each final piece of text; returning false cancels the completion (a client that left).
 using TextSink = std::function<bool(std::string_view piece)>;
 
-// Runs `prompt` from a fresh sequence on `session` (rewound to 0 first). `prompt` plus max_tokens
-// must fit the session's context (checked by the caller; Session throws otherwise). The reply's
-// text is tokenizer.decode of the sampled tokens with the end token left out.
+// Runs `prompt` on `session` and samples the reply. `prompt` plus max_tokens must fit the session's
+// context (checked by the caller; Session throws otherwise). The reply's text is tokenizer.decode of
+// the sampled tokens with the end token left out.
+// `cached` (may be null): the tokens the session's KV cache holds from its previous completion; the
+// prompt's longest common prefix with them is kept rather than run again (a judge's long rubric,
+// a conversation's earlier turns), and the vector is updated. Session computes a token's keys and
+// values with the same bits whether it ran alone or in a batch, so the reply does not change.
 CompletionOutput run_completion(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                                const CompletionParams& params, const TextSink& on_text = {});
+                                const CompletionParams& params, const TextSink& on_text = {},
+                                std::vector<int32_t>* cached = nullptr);
 
 // Length of the longest suffix of `text` that is a proper prefix of one of `stops` (text that may
 // still become a stop sequence), and the length of an unfinished UTF-8 character at its end.

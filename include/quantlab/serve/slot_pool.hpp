@@ -24,6 +24,7 @@ struct Slot {
       : pool(threads), session(model, pool, n_ctx, device) {}
   ThreadPool pool;  // ThreadPool::parallel_for is not reentrant: one pool per concurrent session
   Session session;
+  std::vector<int32_t> cached;  // tokens in the session's KV cache (run_completion's prefix reuse)
 };
 
 class SlotPool {
