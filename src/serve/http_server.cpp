@@ -150,16 +150,19 @@ void Server::Impl::stream(httplib::Response& res, const ReplyHeader& h, std::sha
     };
     if (h.endpoint == Endpoint::Chat) send(sse(detail::chunk_body(h, "", true, nullptr)));
     CompletionOutput out;
-    try {
-      Slot& slot = **job->lease;
-      out = run_completion(
-          slot.session, *served.tokenizer, job->prompt, job->params,
-          [&](std::string_view piece) { return send(sse(detail::chunk_body(h, std::string(piece), false, nullptr))); },
-          &slot.cached);
-    } catch (const std::exception& e) {
-      // The status line is sent already: the error travels as an event of its own.
-      send(sse(detail::error_body(std::string("generation failed: ") + e.what(), "server_error", "", "")));
-      out.finish = FinishReason::Cancelled;
+    out.finish = FinishReason::Cancelled;  // unless it runs (a client gone already is not served)
+    if (alive) {
+      try {
+        Slot& slot = **job->lease;
+        out = run_completion(
+            slot.session, *served.tokenizer, job->prompt, job->params,
+            [&](std::string_view piece) { return send(sse(detail::chunk_body(h, std::string(piece), false, nullptr))); },
+            &slot.cached);
+      } catch (const std::exception& e) {
+        // The status line is sent already: the error travels as an event of its own.
+        send(sse(detail::error_body(std::string("generation failed: ") + e.what(), "server_error", "", "")));
+        out.finish = FinishReason::Cancelled;
+      }
     }
     job->lease.reset();  // the slot is free before the last bytes leave
     if (alive && out.finish != FinishReason::Cancelled) {
