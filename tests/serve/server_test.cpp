@@ -191,6 +191,43 @@ TEST_F(ServeTest, StreamedChunksConcatenateToTheUnstreamedText) {
   }
 }
 
+// Byte-level BPE splits Japanese characters over several tokens: a streamed piece must still never
+// end inside one (a cut character would reach the client as U+FFFD).
+TEST_F(ServeTest, StreamedPiecesNeverSplitACharacter) {
+  const int port = start();
+  json body = {{"messages", json::array({{{"role", "user"}, {"content", "日本の首都はどこですか？日本語で答えてください。"}}})},
+               {"max_tokens", 24}, {"temperature", 0.7}, {"seed", 3}};
+  const HttpReply whole = test::post(port, "/v1/chat/completions", body);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  body["stream"] = true;
+  const HttpReply streamed = test::post(port, "/v1/chat/completions", body);
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  bool done = false;
+  std::string text;
+  for (const json& e : test::sse_events(streamed.body, done)) {
+    const json& d = e["choices"][0]["delta"];
+    if (!d.contains("content")) continue;
+    const std::string piece = d["content"];
+    EXPECT_EQ(piece.find("\xEF\xBF\xBD"), std::string::npos) << "a piece ended inside a character: " << piece;
+    text += piece;
+  }
+  EXPECT_EQ(text, json::parse(whole.body)["choices"][0]["message"]["content"]);
+  EXPECT_GT(text.size(), 10u);
+}
+
+TEST_F(ServeTest, AModelWithoutAChatTemplateServesCompletionsOnly) {
+  ServerOptions o;
+  o.n_ctx = 64;
+  server_ = std::make_unique<Server>(ServedModel{model_, tokenizer_, nullptr, "raw"}, o);
+  const int port = server_->bind();
+  thread_ = std::thread([this] { server_->run(); });
+  const HttpReply chat = test::post(port, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(chat.status, 400) << chat.body;
+  EXPECT_EQ(json::parse(chat.body)["error"]["param"], "messages");
+  EXPECT_EQ(test::post(port, "/v1/completions", {{"prompt", "hi"}, {"max_tokens", 2}}).status, 200);
+  EXPECT_EQ(json::parse(test::http(port, "GET", "/v1/models").body)["data"][0]["meta"]["chat_template"], false);
+}
+
 TEST_F(ServeTest, TheSameSeedGivesTheSameTextInAnySlot) {
   ServerOptions o;
   o.parallel = 2;
