@@ -28,6 +28,8 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
 text::ChatTemplate load_template_file(const std::string& path, const std::optional<text::ChatTemplate>& model_template) {
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0)
     return text::ChatTemplate::from_tokenizer_config(path);
@@ -36,8 +38,6 @@ text::ChatTemplate load_template_file(const std::string& path, const std::option
   std::string src((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return text::ChatTemplate(src, path, model_template ? model_template->tokens() : text::ChatSpecialTokens{});
 }
-
-}  // namespace
 
 std::vector<FlagSpec> calibration_flags() {
   return {

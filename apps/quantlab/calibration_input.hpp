@@ -26,6 +26,10 @@ struct CalibrationSetup {
   CalibrationSetup& operator=(const CalibrationSetup&) = delete;
 };
 
+// A --template FILE: a Jinja file (with the model's BOS/EOS texts when it has a template of its own)
+// or a tokenizer_config.json.
+text::ChatTemplate load_template_file(const std::string& path, const std::optional<text::ChatTemplate>& model_template);
+
 // --format, --field, --template, --text-template, --raw, --packing, --seq-len, --overflow, --samples,
 // --seed, --min-tokens, --max-tokens, --stratify, --languages.
 std::vector<FlagSpec> calibration_flags();
