@@ -77,7 +77,6 @@ void ReplyStore::add(const StoredReply& r) {
   out_.write(line.data(), std::streamsize(line.size()));
   out_.flush();
   if (!out_) throw Error(path_, "replies", "write failed");
-  by_key_[r.key] = r;
 }
 
 }  // namespace quantlab

@@ -33,6 +33,8 @@ class ReplyStore {
   // file is appended to; without, it is started empty. A damaged line is an error naming path:line
   // (a line cut by a kill, the last one, is ignored: it is generated again).
   ReplyStore(std::string path, bool reuse);
+  // A reply read at start (only those: without --reuse nothing is ever taken, not even a reply of
+  // an identical model file generated earlier in the same run).
   const StoredReply* find(const std::string& key) const;
   // Writes the reply as one line at once and flushes it, so a killed run loses at most that line.
   void add(const StoredReply& r);
