@@ -297,7 +297,8 @@ int run_eval_answers(const Args& a) {
   for (Condition& k : conds) {
     k.model = std::make_unique<Model>(load_model(k.path));
     k.files = file_provenance(k.path);
-    k.identity = model_identity(k.files, fs::is_directory(k.path));
+    // The backend is part of what decides a reply: GPU kernels round differently from the CPU's.
+    k.identity = model_identity(k.files, fs::is_directory(k.path)) + "@" + (device.is_cpu() ? "cpu" : "gpu");
   }
   std::vector<std::unique_ptr<SentenceEncoder>> encoders;
   for (const std::string& e : embed_paths) encoders.push_back(std::make_unique<SentenceEncoder>(e, pool));
@@ -400,7 +401,8 @@ int run_eval_answers(const Args& a) {
     bb.push_back({{"name", backbones.back().name}, {"kind", "mean-final-hidden-state"}, {"path", hidden_path},
                   {"dimension", hidden_session->model().config.n_embd}});
   out["backbones"] = bb;
-  out["settings"] = {{"greedy", plan.greedy},
+  out["settings"] = {{"device", device.name()},
+                     {"greedy", plan.greedy},
                      {"seeds", plan.seeds},
                      {"sampling", {{"temperature", plan.sampling.temperature}, {"top_k", plan.sampling.top_k},
                                    {"top_p", plan.sampling.top_p}, {"min_p", plan.sampling.min_p}}},

@@ -31,14 +31,16 @@ const char* kPrompts =
     "{\"id\":\"lily\",\"question\":\"Where did Lily go?\",\"answer\":\"Lily went to the park.\"}\n"
     "{\"id\":\"tom\",\"question\":\"What did Tom find?\"}\n";
 
-test::CommandResult run_answers(const std::string& model, const std::string& data, const std::string& args) {
+test::CommandResult run_answers(const std::string& model, const std::string& data, const std::string& args,
+                                int threads = 1) {
   const std::string tmpl = write_file("answers-cli", "tiny.jinja",
                                       "{% for m in messages %}{{ m.role }}: {{ m.content }}</s>\n{% endfor %}"
                                       "{% if add_generation_prompt %}assistant:{% endif %}");
   return test::run_command(test::shell_quote(test::cli_path().string()) + " eval answers --base " +
                            test::aidreams_model().string() + " --model " + model + " --tokenizer " +
                            tokenizer().string() + " --template " + tmpl + " --data " + data +
-                           " --field prompt=question --reference-field answer --threads 1 --max-tokens 12 " + args);
+                           " --field prompt=question --reference-field answer --threads " + std::to_string(threads) +
+                           " --max-tokens 12 " + args);
 }
 
 std::string copy_of_base() {
@@ -114,6 +116,13 @@ TEST(EvalAnswersCli, CopyOfTheBaseIsAtDistanceZeroBaseAgainstBaseIsNot) {
   }
   EXPECT_EQ(k["results"], j["results"]);
   EXPECT_EQ(k["win_rates"], j["win_rates"]);
+
+  // Two threads generate the very same replies (same keys, same texts, same order).
+  const auto out2 = test::temp_dir("answers-cli-run-2threads");
+  const test::CommandResult t2 =
+      run_answers(copy_of_base(), data, "--seeds 2 --greedy --hidden-states --bootstrap 300 --out " + out2.string(), 2);
+  ASSERT_EQ(t2.status, 0) << t2.err;
+  EXPECT_EQ(test::read_text(out2 / "replies.jsonl"), test::read_text(out / "replies.jsonl"));
 }
 
 TEST(EvalAnswersCli, SentenceEncoderBackbone) {
