@@ -190,7 +190,7 @@ void print_win_rates(const std::vector<WinRate>& wins) {
     if (std::find(cols.begin(), cols.end(), c) == cols.end()) cols.push_back(c);
   }
   std::sort(cols.begin(), cols.end());
-  std::printf("  %-34s", "backbone distance");
+  std::printf("  %-46s", "backbone distance");
   for (const auto& [h, r] : cols) {
     char b[32];
     if (r == 1.0) std::snprintf(b, sizeof b, "%s", h.c_str());
@@ -199,7 +199,7 @@ void print_win_rates(const std::vector<WinRate>& wins) {
   }
   std::printf("\n");
   for (const std::string& row : rows) {
-    std::printf("  %-34s", shorten(row, 34).c_str());
+    std::printf("  %-46s", shorten(row, 46).c_str());
     for (const auto& [h, r] : cols) {
       std::string cell = "-";
       for (const WinRate& w : wins)
@@ -273,7 +273,13 @@ int run_eval_answers(const Args& a) {
   for (size_t c = 0; c < paths.size(); ++c) {
     Condition& k = conds[c];
     k.path = paths[c];
-    k.setup = calibration_setup(a, a.has("template") ? std::string() : k.path, 0);
+    try {
+      k.setup = calibration_setup(a, a.has("template") ? std::string() : k.path, 0);
+    } catch (const Error& e) {
+      // A quantized export folder may carry no tokenizer_config.json: the base's template serves.
+      if (c == 0 || e.field() != "tokenizer_config.json") throw;
+      k.setup = calibration_setup(a, std::string(), 0);
+    }
     k.tmpl = k.setup->options.format.chat_template;
     if (!k.tmpl && c > 0) k.tmpl = conds[0].tmpl;
     if (!k.tmpl) throw Error(base_path, "chat_template", "the base model has no chat template; give --template FILE");
