@@ -6,12 +6,17 @@ namespace quantlab {
 
 GeneratedAnswer generate_answer(Session& session, std::span<const int32_t> prompt, const SamplingParams& sampling,
                                 int64_t max_tokens, const std::set<int32_t>& end_ids) {
-  if (max_tokens < 1) throw Error("eval answers", "max_tokens", "must be at least 1");
   if (prompt.empty()) throw Error("eval answers", "prompt", "no tokens");
+  session.rewind(0);
+  return continue_answer(session, session.forward_last(prompt), sampling, max_tokens, end_ids);
+}
+
+GeneratedAnswer continue_answer(Session& session, std::span<const float> first_logits, const SamplingParams& sampling,
+                                int64_t max_tokens, const std::set<int32_t>& end_ids) {
+  if (max_tokens < 1) throw Error("eval answers", "max_tokens", "must be at least 1");
   Sampler sampler(sampling);
   GeneratedAnswer a;
-  session.rewind(0);
-  std::span<const float> logits = session.forward_last(prompt);
+  std::span<const float> logits = first_logits;
   for (;;) {
     const int32_t tok = sampler.sample(logits);
     if (end_ids.count(tok)) {
@@ -62,7 +67,9 @@ ConditionReplies condition_replies(const std::string& prompt_set, const std::str
   ConditionReplies out;
   out.text.assign(prompts.size(), std::vector<std::string>(runs.size()));
   const size_t total = prompts.size() * runs.size();
-  for (size_t p = 0; p < prompts.size(); ++p)
+  std::vector<float> first;  // the prompt's prefill logits, shared by its runs
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    first.clear();
     for (size_t r = 0; r < runs.size(); ++r) {
       const std::string key = answer_key(model_identity, prompts[p], plan.sampling, runs[r], plan.max_tokens, end_ids);
       if (const StoredReply* s = store.find(key)) {
@@ -72,7 +79,15 @@ ConditionReplies condition_replies(const std::string& prompt_set, const std::str
         SamplingParams sp = plan.sampling;
         if (runs[r] < 0) sp.temperature = 0;
         else sp.seed = uint64_t(runs[r]);
-        const GeneratedAnswer a = generate_answer(session(), prompts[p], sp, plan.max_tokens, end_ids);
+        Session& ses = session();
+        if (prompts[p].empty()) throw Error(prompt_set, "prompt " + prompt_ids[p], "no tokens");
+        if (first.empty()) {
+          ses.rewind(0);
+          const std::span<const float> l = ses.forward_last(prompts[p]);
+          first.assign(l.begin(), l.end());
+        }
+        ses.rewind(int64_t(prompts[p].size()));
+        const GeneratedAnswer a = continue_answer(ses, first, sp, plan.max_tokens, end_ids);
         StoredReply sr{prompt_set, model_label, prompt_ids[p], runs[r], decode(a.tokens), int64_t(a.tokens.size()),
                        a.finish, key};
         store.add(sr);
@@ -81,6 +96,7 @@ ConditionReplies condition_replies(const std::string& prompt_set, const std::str
       }
       if (on_reply) on_reply(p * runs.size() + r + 1, total);
     }
+  }
   return out;
 }
 

@@ -185,5 +185,39 @@ TEST(AnswerGeneration, GreedyEqualsArgmaxAndSeedsRepeat) {
   EXPECT_EQ(stop.tokens, std::vector<int32_t>(g.tokens.begin(), g.tokens.begin() + long(k)));
 }
 
+// The runs of one prompt share its prefill: every reply equals a generation from scratch.
+TEST(AnswerGeneration, ConditionRepliesEqualGenerationsFromScratch) {
+  QUANTLAB_REQUIRE_FILE(test::aidreams_model());
+  const auto tok_path = test::shared_dir() / "models" / "aidreams260K" / "tok512.bin";
+  QUANTLAB_REQUIRE_FILE(tok_path);
+  const Model m = load_model(test::aidreams_model().string());
+  const Tokenizer tok = Tokenizer::load(tok_path.string());
+  ThreadPool pool(1);
+  Session s(m, pool, 64);
+  const std::vector<std::vector<int32_t>> prompts{{1, 43, 456}, {1, 445, 484, 20}};
+  AnswerRunPlan plan;
+  plan.greedy = true;
+  plan.seeds = 2;
+  plan.sampling.temperature = 1.0f;
+  plan.max_tokens = 10;
+  const auto decode = [&](const std::vector<int32_t>& ids) { return tok.decode(ids, true); };
+  ReplyStore store((test::temp_dir("condition-replies") / "r.jsonl").string(), false);
+  int opened = 0;
+  const ConditionReplies r = condition_replies("set", "m", "id", {"a", "b"}, prompts, plan, {}, [&]() -> Session& {
+    ++opened;
+    return s;
+  }, decode, store);
+  EXPECT_EQ(r.generated, 6u);
+  EXPECT_GT(opened, 0);
+  for (size_t p = 0; p < prompts.size(); ++p)
+    for (size_t run = 0; run < 3; ++run) {
+      SamplingParams sp = plan.sampling;
+      if (run == 0) sp.temperature = 0;
+      else sp.seed = run - 1;
+      EXPECT_EQ(r.text[p][run], decode(generate_answer(s, prompts[p], sp, 10, {}).tokens)) << p << " " << run;
+    }
+  EXPECT_NE(r.text[0][1], r.text[0][2]);  // seeds 0 and 1 differ
+}
+
 }  // namespace
 }  // namespace quantlab

@@ -21,6 +21,10 @@ struct GeneratedAnswer {
 // The session is rewound to 0 first; it needs room for prompt + max_tokens tokens.
 GeneratedAnswer generate_answer(Session& session, std::span<const int32_t> prompt, const SamplingParams& sampling,
                                 int64_t max_tokens, const std::set<int32_t>& end_ids);
+// The same from `first_logits`, the logits after the prompt with the session positioned right after
+// it (several runs of one prompt share one prefill: rewind to the prompt's length between them).
+GeneratedAnswer continue_answer(Session& session, std::span<const float> first_logits, const SamplingParams& sampling,
+                                int64_t max_tokens, const std::set<int32_t>& end_ids);
 
 }  // namespace quantlab
 
@@ -50,8 +54,9 @@ struct ConditionReplies {
 };
 
 // Every prompt x run of one model on one prompt set: taken from `store` when the key is there,
-// else generated on `session()` (called once, when first needed, so a fully stored model is never
-// run) and added to the store. `decode` turns answer tokens into text.
+// else generated on `session()` (called only when a reply must be generated, so a fully stored
+// model is never run; it must return the same session throughout a call, since the runs of a
+// prompt share its prefill) and added to the store. `decode` turns answer tokens into text.
 ConditionReplies condition_replies(const std::string& prompt_set, const std::string& model_label,
                                    const std::string& model_identity, const std::vector<std::string>& prompt_ids,
                                    const std::vector<std::vector<int32_t>>& prompts, const AnswerRunPlan& plan,
