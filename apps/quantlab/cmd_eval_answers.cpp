@@ -82,7 +82,7 @@ std::string model_identity(const nlohmann::ordered_json& files, bool folder) {
 
 struct PromptSet {
   std::string path, label, sha256, format;
-  size_t records = 0, not_chat = 0, no_user_turn = 0;
+  size_t records = 0, skipped_first = 0, not_chat = 0, no_user_turn = 0;
   std::vector<std::string> ids, where;
   std::vector<std::optional<std::string>> references;
   std::vector<std::vector<std::vector<int32_t>>> tokens;  // [condition][prompt]
@@ -98,7 +98,16 @@ PromptSet read_prompt_set(const std::string& path, const Args& a, std::vector<Co
   ps.records = data.samples.size();
   ps.tokens.resize(conds.size());
   std::set<std::string> seen;
-  for (const calib::Sample& s : data.samples) {
+  const long long skip = a.get_int("skip-first", 0), limit = a.get_int("limit", 0);
+  if (skip < 0) throw Error("--skip-first", std::to_string(skip), "must not be negative");
+  if (limit < 0) throw Error("--limit", std::to_string(limit), "must not be negative");
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    const calib::Sample& s = data.samples[i];
+    if (i < size_t(skip)) {
+      ++ps.skipped_first;
+      continue;
+    }
+    if (limit > 0 && ps.ids.size() >= size_t(limit)) break;
     if (!s.is_chat()) {
       ++ps.not_chat;
       continue;
@@ -394,7 +403,7 @@ int run_eval_answers(const Args& a) {
   nlohmann::ordered_json sets_json = nlohmann::ordered_json::array();
   for (const PromptSet& ps : sets)
     sets_json.push_back({{"path", ps.path}, {"label", ps.label}, {"sha256", ps.sha256}, {"format", ps.format},
-                         {"records", ps.records}, {"not_chat", ps.not_chat}, {"no_user_turn", ps.no_user_turn},
+                         {"records", ps.records}, {"skipped_first", ps.skipped_first}, {"not_chat", ps.not_chat}, {"no_user_turn", ps.no_user_turn},
                          {"prompts", ps.ids.size()},
                          {"with_reference", std::count_if(ps.references.begin(), ps.references.end(),
                                                           [](const auto& r) { return r.has_value(); })}});
@@ -502,6 +511,8 @@ QUANTLAB_COMMAND(Command{
      {"data", Takes::Values, "prompt file (JSONL/JSON: messages, sharegpt, alpaca, dolly or mapped with --field); the assistant turn after the last user turn is the reference answer"},
      {"format", Takes::Value, "dataset shape: auto, alpaca, dolly, messages, sharegpt, mapped"},
      {"field", Takes::Values, "field mapping ROLE=FIELD (prompt, input, response, system, messages)"},
+     {"skip-first", Takes::Value, "ignore each prompt file's first K records (held out from calibration that used them)"},
+     {"limit", Takes::Value, "at most N prompts per file, in file order (default: all)"},
      {"reference-field", Takes::Value, "top-level string field holding the reference answer (optional per record)"},
      {"template", Takes::Value, "chat template file (.jinja) or tokenizer_config.json for every model"},
      {"tokenizer", Takes::Value, "tokenizer file for every model (default: each model's own)"},

@@ -140,6 +140,15 @@ TEST(EvalAnswersCli, SentenceEncoderBackbone) {
   EXPECT_NE(r.out.find("all-minilm-l6-v2 l1"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(test::read_text(out / "result.json"));
   EXPECT_EQ(j["backbones"][0]["dimension"], 384);
+  // --skip-first / --limit pick prompts in file order.
+  const test::CommandResult cut = run_answers(copy_of_base(), write_file("answers-cli", "prompts.jsonl", kPrompts),
+                                              "--seeds 2 --bootstrap 100 --skip-first 1 --limit 1 --json --embed-model " +
+                                                  embed.string() + " --out " + out.string());
+  ASSERT_EQ(cut.status, 0) << cut.err;
+  const auto c = nlohmann::json::parse(cut.out);
+  EXPECT_EQ(c["prompt_sets"][0]["prompts"], 1);
+  EXPECT_EQ(c["prompt_sets"][0]["skipped_first"], 1);
+  EXPECT_EQ(c["per_reply"][0]["prompt_id"], "lily");
   EXPECT_EQ(j["results"][0]["conditions"][1]["cosine"]["to_base"]["mean"].get<double>(), 0.0);
 }
 
