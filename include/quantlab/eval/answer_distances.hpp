@@ -83,8 +83,7 @@ struct ReplyDistances {
 struct BackboneDistances {
   std::string backbone;
   std::vector<std::vector<std::vector<ReplyDistances>>> replies;
-  // [mode][distance][condition]: mode 0 greedy, 1 sampled (empty vectors for a mode not run);
-  // distance 0 cosine, 1 L1.
+  // Per condition, for each mode and distance (empty for a mode not run).
   std::vector<ConditionDistances> greedy_cosine, greedy_l1, sampled_cosine, sampled_l1;
 };
 
