@@ -330,7 +330,10 @@ int run_eval_answers(const Args& a) {
       hidden_tok_own = tokenizer_for_model(a, hidden_path);
       if (hidden_tok_own) hidden_tok = &*hidden_tok_own;
     }
-    hidden_session = std::make_unique<Session>(*hm, pool, 0, device);
+    // Room for a reply and a long reference; longer texts are cut (a 4096-token cache of a 7B model
+    // would take gigabytes for nothing).
+    const int64_t train = hm->config.n_ctx_train > 0 ? hm->config.n_ctx_train : 2048;
+    hidden_session = std::make_unique<Session>(*hm, pool, std::min<int64_t>(train, std::max<int64_t>(1024, 2 * plan.max_tokens)), device);
   }
 
   fs::create_directories(out_dir);
