@@ -15,6 +15,7 @@
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/embed/sentence_encoder.hpp"
 #include "quantlab/eval/chat_eval.hpp"
+#include "quantlab/eval/prompt_turns.hpp"
 #include "quantlab/model/session.hpp"
 #include "quantlab/text/script_mix.hpp"
 
@@ -51,23 +52,20 @@ PromptSet read_prompts(const Args& a, const calib::Dataset& data, const text::Ch
       ++ps.not_chat;
       continue;
     }
-    size_t last_user = s.messages.size();
-    for (size_t m = 0; m < s.messages.size(); ++m)
-      if (s.messages[m].role == "user") last_user = m;
-    if (last_user == s.messages.size()) {
+    const std::optional<PromptTurns> turns = until_last_user_turn(s);
+    if (!turns) {
       ++ps.no_user_turn;
       continue;
     }
     nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
-    for (size_t m = 0; m <= last_user; ++m)
-      msgs.push_back({{"role", s.messages[m].role}, {"content", s.messages[m].content}});
+    for (const calib::ChatMessage& m : turns->messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
     std::string rendered;
     try {
       rendered = tmpl.apply(msgs, true);
     } catch (const Error& e) {
       throw Error(s.where(), "messages", std::string("the chat template cannot render it: ") + e.what());
     }
-    ChatPrompt p{calib::tokenize_sample(rendered, true, fn), s.where(), text::language_of(s.messages[last_user].content)};
+    ChatPrompt p{calib::tokenize_sample(rendered, true, fn), s.where(), text::language_of(turns->messages.back().content)};
     if (p.tokens.size() > max_prompt_tokens) {
       ++ps.too_long;
       continue;

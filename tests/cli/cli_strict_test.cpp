@@ -123,6 +123,8 @@ class Cli : public ::testing::Test {
         {"eval mc", "--model " + m + " --data " + q(d / "mc.jsonl")},
         {"eval chat", "--model " + m + " --base-model " + q(gguf()) + " --template " + q(d / "chat.jinja") + " --data " +
                           q(d / "chat.jsonl") + " --out {OUT}/chat.json"},
+        {"eval answers", "--model " + m + " --base " + q(gguf()) + " --template " + q(d / "chat.jinja") + " --data " +
+                             q(d / "chat.jsonl") + " --seeds 2 --max-tokens 2 --hidden-states --bootstrap 10 --out {OUT}/answers"},
         {"imatrix", "--model " + m + " --ids " + q(d / "ids.txt") + " --ctx 16 --out {OUT}/im.gguf"},
         {"quantize", "--method gguf --type Q8_0 --model " + m + " --out {OUT}/q.gguf"},
         {"calib inspect", q(d / "calib.jsonl") + " --model " + m + " --out {OUT}/report.json"},
