@@ -353,7 +353,7 @@ double l1_distance(const std::vector<float>& a, const std::vector<float>& b) {
   check_same_length("L1 distance", a, b);
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += std::fabs(double(a[i]) - double(b[i]));
-  return s;
+  return a.empty() ? 0.0 : s / double(a.size());
 }
 
 double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b) {

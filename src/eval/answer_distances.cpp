@@ -14,7 +14,7 @@ EmbeddingDistance embedding_distance(const std::vector<float>& a, const std::vec
     throw Error("embedding", "dimension", std::to_string(a.size()) + " against " + std::to_string(b.size()));
   EmbeddingDistance d;
   d.cosine = 1.0 - cosine_similarity(a, b);
-  d.l1 = a.empty() ? 0.0 : l1_distance(a, b) / double(a.size());
+  d.l1 = l1_distance(a, b);
   return d;
 }
 

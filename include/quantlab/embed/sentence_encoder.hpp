@@ -52,7 +52,8 @@ class SentenceEncoder {
 
 // Cosine similarity (0 when either vector is all zeros); the vectors must have the same length.
 double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b);
-// Sum of absolute differences; the vectors must have the same length.
+// L1 distance as issue 14 and eval answers report it: the mean |a - b| over dimensions (0 for empty
+// vectors); the vectors must have the same length.
 double l1_distance(const std::vector<float>& a, const std::vector<float>& b);
 
 }  // namespace quantlab
