@@ -157,6 +157,7 @@ class CudaBackend final : public Backend {
   std::string describe() const override { return device().name() + " (" + name_ + ")"; }
 
   Tensor alloc(FormatId format, int64_t rows, int64_t cols) override {
+    use_device();
     ++epoch_;  // a new buffer may be one that held rounded activations
     NEED(rows >= 0 && cols >= 0, "alloc", "negative shape");
     const size_t stride = row_bytes(format, cols);
@@ -164,6 +165,7 @@ class CudaBackend final : public Backend {
   }
 
   Tensor place(const Tensor& t) override {
+    use_device();
     ++epoch_;  // a new buffer may be one that held rounded activations
     if (t.device == device()) return t;
     NEED(t.device.is_cpu(), "place", "tensor on " + t.device.name() + " (copy it to the host first)");
@@ -178,6 +180,7 @@ class CudaBackend final : public Backend {
   }
 
   void to_host(const Tensor& t, void* dst) override {
+    use_device();
     NEED(t.device == device(), "to_host", "tensor on " + t.device.name());
     const size_t packed = row_bytes(t.format, t.cols);
     if (t.rows > 0 && packed > 0)
@@ -188,6 +191,7 @@ class CudaBackend final : public Backend {
   }
 
   void from_host(const void* src, Tensor& t) override {
+    use_device();
     ++epoch_;
     NEED(t.device == device(), "from_host", "tensor on " + t.device.name());
     const size_t packed = row_bytes(t.format, t.cols);
@@ -199,7 +203,10 @@ class CudaBackend final : public Backend {
     check(cudaStreamSynchronize(ctx_.stream), "from_host");
   }
 
-  void synchronize() override { check(cudaStreamSynchronize(ctx_.stream), "synchronize"); }
+  void synchronize() override {
+    use_device();
+    check(cudaStreamSynchronize(ctx_.stream), "synchronize");
+  }
 
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
     const Tensor* ws[] = {&w};
@@ -208,6 +215,7 @@ class CudaBackend final : public Backend {
   }
 
   void matmul_group(std::span<const Tensor* const> ws, const Tensor& x, std::span<Tensor* const> ys) override {
+    use_device();
     need_f32(x, "matmul", "x");
     NEED(ws.size() == ys.size(), "matmul", "as many outputs as weight matrices");
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -241,6 +249,7 @@ class CudaBackend final : public Backend {
   }
 
   void gram_accumulate(const Tensor& x, Tensor& sum) override {
+    use_device();
     need_f32(x, "gram_accumulate", "x");
     NEED(sum.format == FormatId::F64 && sum.device == device() && sum.rows == x.cols && sum.cols == x.cols &&
              sum.row_stride == size_t(x.cols) * sizeof(double),
@@ -250,6 +259,7 @@ class CudaBackend final : public Backend {
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
+    use_device();
     ++epoch_;
     need_f32(out, "embed", "out");
     NEED(out.rows == int64_t(ids.size()) && out.cols == table.cols, "embed", "output shape");
@@ -281,6 +291,7 @@ class CudaBackend final : public Backend {
   }
 
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override {
+    use_device();
     ++epoch_;
     need_f32(x, "rms_norm", "x");
     need_f32(y, "rms_norm", "y");
@@ -292,6 +303,7 @@ class CudaBackend final : public Backend {
   }
 
   void add(Tensor& x, const Tensor& y) override {
+    use_device();
     ++epoch_;
     need_f32(x, "add", "x");
     need_f32(y, "add", "y");
@@ -300,6 +312,7 @@ class CudaBackend final : public Backend {
   }
 
   void add_row(Tensor& x, const Tensor& bias) override {
+    use_device();
     ++epoch_;
     need_f32(x, "add_row", "x");
     need_f32(bias, "add_row", "bias");
@@ -308,12 +321,14 @@ class CudaBackend final : public Backend {
   }
 
   void scale(Tensor& x, float s) override {
+    use_device();
     ++epoch_;
     need_f32(x, "scale", "x");
     cuda::scale(ctx_, x.f32(), x.rows * x.cols, s);
   }
 
   void rope(Tensor& x, int64_t head_dim, const RopeParams& p, std::span<const int32_t> positions) override {
+    use_device();
     ++epoch_;
     need_f32(x, "rope", "x");
     NEED(head_dim > 0 && x.cols % head_dim == 0 && int64_t(positions.size()) == x.rows && p.n_rot <= head_dim &&
@@ -346,6 +361,7 @@ class CudaBackend final : public Backend {
   }
 
   void gated_activation(FfnActivation act, Tensor& gate, const Tensor& up) override {
+    use_device();
     ++epoch_;
     need_f32(gate, "gated_activation", "gate");
     need_f32(up, "gated_activation", "up");
@@ -354,12 +370,14 @@ class CudaBackend final : public Backend {
   }
 
   void softcap(Tensor& x, float cap) override {
+    use_device();
     ++epoch_;
     need_f32(x, "softcap", "x");
     cuda::softcap(ctx_, x.f32(), x.rows * x.cols, cap);
   }
 
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
+    use_device();
     ++epoch_;  // a new buffer may be one that held rounded activations
     NEED(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
     check(cudaSetDevice(index_), "cudaSetDevice");
@@ -368,6 +386,7 @@ class CudaBackend final : public Backend {
 
   void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
                  int64_t layer, int64_t first_pos, Tensor& out) override {
+    use_device();
     ++epoch_;
     auto* c = dynamic_cast<CudaKvCache*>(&cache);
     NEED(c != nullptr, "attention", "KV cache of another backend");
@@ -385,6 +404,7 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<StepGraph> run_and_record(int64_t position, const std::function<void()>& ops) override {
+    use_device();
     ops();  // also sizes every workspace slot the step uses: recording must not allocate
     if (!graphs_) return nullptr;
     int32_t* position_dev = nullptr;
@@ -425,6 +445,16 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The CUDA runtime's current device belongs to the calling thread: a backend of GPU N used from
+  // another thread than the one that made it (a server's workers) must make N current first.
+  void use_device() const {
+    thread_local int current = -1;
+    if (current != index_) {
+      check(cudaSetDevice(index_), "cudaSetDevice");
+      current = index_;
+    }
+  }
+
   void need_f32(const Tensor& t, const char* op, const char* name) const {
     NEED(t.format == FormatId::F32 && t.device == device(), op,
          std::string(name) + " must be an f32 tensor on " + device().name());
