@@ -43,6 +43,17 @@ void* Workspace::get(Slot slot, size_t bytes) {
 namespace {
 
 [[noreturn]] void fail(const char* op, const std::string& what) { throw Error("cuda backend", op, what); }
+
+// The CUDA runtime's current device belongs to the calling thread: a backend of GPU N used from
+// another thread than the one that made it (a server's workers) must make N current first. Every
+// device switch of this file goes through here, so the thread's cached value stays true.
+void make_current(int device) {
+  thread_local int current = -1;
+  if (current != device) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    current = device;
+  }
+}
 // The message is built only on failure: these checks run on every op of a decode step.
 #define NEED(ok, op, what) \
   do {                     \
@@ -73,7 +84,7 @@ class BufferPool {
       }
     }
     void* p = nullptr;
-    check(cudaSetDevice(device_), "cudaSetDevice");
+    make_current(device_);
     check(cudaMalloc(&p, bytes), ("alloc of " + std::to_string(bytes) + " bytes").c_str());
     return p;
   }
@@ -124,7 +135,7 @@ class CudaBackend final : public Backend {
     workspace_.events = events_.get();
     const char* graphs = std::getenv("QUANTLAB_STEP_GRAPHS");
     graphs_ = !(graphs && std::string(graphs) == "0");
-    check(cudaSetDevice(index), "cudaSetDevice");
+    make_current(index);
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
     name_ = prop.name;
@@ -380,7 +391,6 @@ class CudaBackend final : public Backend {
     use_device();
     ++epoch_;  // a new buffer may be one that held rounded activations
     NEED(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
-    check(cudaSetDevice(index_), "cudaSetDevice");
     return std::make_unique<CudaKvCache>(n_layer, capacity, kv_dim);
   }
 
@@ -445,15 +455,7 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  // The CUDA runtime's current device belongs to the calling thread: a backend of GPU N used from
-  // another thread than the one that made it (a server's workers) must make N current first.
-  void use_device() const {
-    thread_local int current = -1;
-    if (current != index_) {
-      check(cudaSetDevice(index_), "cudaSetDevice");
-      current = index_;
-    }
-  }
+  void use_device() const { make_current(index_); }
 
   void need_f32(const Tensor& t, const char* op, const char* name) const {
     NEED(t.format == FormatId::F32 && t.device == device(), op,
