@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""What a residual-stream rotation (quantlab rotate) does to GGUF quantization error (issue 15, item 2).
+
+For the bench model's F32 base and its rotation (quantlab rotate --seed SEED), quantizes each type
+without and with an importance matrix (made by quantlab imatrix on groups_merged, CHUNKS chunks of
+512, on the file being quantized: the rotated model's own imatrix for the rotated run) and measures
+the KL divergence against the F32 base on WikiText-2 test (20 chunks, ctx 512). Rows are printed as
+JSON lines as they finish and written to bench/rotation_kld.json; docs/rotation.md quotes them.
+
+  tools/rotation-kld.py [--work DIR] [--types Q2_K,Q3_K_M,Q4_K_M,IQ4_XS,Q4_0] [--chunks 20] [--seed 0]
+"""
+import argparse, datetime, json, os, platform, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
+    ap.add_argument("--work", default="/tmp/rotation-kld")
+    ap.add_argument("--types", default="Q2_K,Q3_K_M,Q4_K_M,IQ4_XS,Q4_0")
+    ap.add_argument("--chunks", type=int, default=20)
+    ap.add_argument("--imatrix-chunks", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    ql, t = a.quantlab, ["--threads", str(a.threads)]
+    fetch = lambda role: run([os.path.join(ROOT, "tools/fetch-assets"), "--print", role]).strip()
+    wiki, calib = fetch("wikitext2"), fetch("groups_merged")
+    w = lambda name: os.path.join(a.work, name)
+    base = w("base-f32.gguf")
+    if not os.path.exists(base):
+        run([ql, "quantize", "--method", "gguf", "--type", "F32", "--model", fetch("bench"), "--out", base])
+    rot = w(f"rotated-s{a.seed}-f32.gguf")
+    if not os.path.exists(rot):
+        print(run([ql, "rotate", "--model", base, "--out", rot, "--seed", str(a.seed)] + t).strip(), flush=True)
+    logits = w("base-logits.kld")
+    if not os.path.exists(logits):
+        run([ql, "eval", "kld", "--model", base, "--file", wiki, "--ctx", "512", "--chunks",
+             str(a.chunks), "--save-base", logits] + t)
+    imatrix = {}
+    for name, model in (("original", base), ("rotated", rot)):
+        imatrix[name] = w(f"imatrix-{name}.gguf")
+        if not os.path.exists(imatrix[name]):
+            run([ql, "imatrix", "--model", model, "--file", calib, "--ctx", "512", "--chunks", str(a.imatrix_chunks),
+                 "--out", imatrix[name]] + t)
+    rows = []
+    out_json = os.path.join(ROOT, "bench/rotation_kld.json")
+    for typ in a.types.split(","):
+        for use_imatrix in (True, False):
+            for name, model in (("original", base), ("rotated", rot)):
+                q = w(f"{name}-{typ}{'-imat' if use_imatrix else ''}.gguf")
+                t0 = time.time()
+                cmd = [ql, "quantize", "--method", "gguf", "--type", typ, "--model", model, "--out", q, "--json"] + t
+                if use_imatrix:
+                    cmd += ["--imatrix", imatrix[name]]
+                qj = json.loads(run(cmd))
+                kj = json.loads(run([ql, "eval", "kld", "--model", q, "--base", logits, "--json"] + t))
+                res = kj["results"]
+                row = {"type": typ, "model": name, "imatrix": use_imatrix, "bpw": qj["bpw"], "file_size": qj["file_size"],
+                       "types": qj["types"], "kld": res["kld"]["mean"], "kld_stderr": res["kld"]["stderr"],
+                       "same_top_p": res.get("same_top"), "ppl": res["ppl"], "ppl_base": res.get("ppl_base"),
+                       "seconds": round(time.time() - t0, 1)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                res_all = {"command": " ".join(sys.argv), "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "machine": f"{os.cpu_count()} cores ({platform.machine()}), shared", "seed": a.seed,
+                           "chunks": a.chunks, "ctx": 512, "imatrix_text": "groups_merged", "imatrix_chunks": a.imatrix_chunks,
+                           "rows": rows}
+                with open(out_json, "w") as fh:
+                    json.dump(res_all, fh, indent=1)
+                    fh.write("\n")
+
+
+if __name__ == "__main__":
+    main()
