@@ -95,6 +95,43 @@ std::string tiny_gguf(const fs::path& dir) {
   return out;
 }
 
+// The tiny GGUF as another architecture of the same block: qwen2 gets Q/K/V biases, qwen3 per-head
+// Q/K norms (random values, so a rotation that touched them would show in the logits).
+std::string as_arch(const std::string& src, const std::string& arch, const fs::path& dir) {
+  const GgufFile f(src);
+  GgufWriter w(f.version());
+  for (const auto& [k, v] : f.metadata()) {
+    if (k == "general.architecture") w.set(k, GgufValue::str(arch));
+    else if (k.rfind("llama.", 0) == 0) w.set(arch + k.substr(5), v);
+    else w.set(k, v);
+  }
+  for (const auto& t : f.tensors()) w.add_tensor(t.name, t.ne, t.type, f.tensor_data(t), size_t(t.nbytes));
+  const int64_t n_layer = f.get_int("llama.block_count"), n_embd = f.get_int("llama.embedding_length");
+  const int64_t n_head = f.get_int("llama.attention.head_count"), n_kv = f.get_int("llama.attention.head_count_kv", n_head);
+  const int64_t head_dim = n_embd / n_head;
+  auto vec = [&](const std::string& name, int64_t n, uint32_t seed, float offset) {
+    std::vector<float> v = test::randoms(size_t(n), seed, 0.3f);
+    for (float& x : v) x += offset;
+    std::vector<uint8_t> bytes(v.size() * 4);
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+    w.add_tensor(name, {n}, FormatId::F32, std::move(bytes));
+  };
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    if (arch == "qwen2") {
+      vec(b + "attn_q.bias", n_head * head_dim, uint32_t(10 + l), 0.0f);
+      vec(b + "attn_k.bias", n_kv * head_dim, uint32_t(20 + l), 0.0f);
+      vec(b + "attn_v.bias", n_kv * head_dim, uint32_t(30 + l), 0.0f);
+    } else {
+      vec(b + "attn_q_norm.weight", head_dim, uint32_t(40 + l), 1.0f);
+      vec(b + "attn_k_norm.weight", head_dim, uint32_t(50 + l), 1.0f);
+    }
+  }
+  const auto out = (dir / (arch + ".gguf")).string();
+  w.write(out);
+  return out;
+}
+
 }  // namespace
 
 TEST(Hadamard, PaleyAndSylvesterMatricesAreHadamard) {
@@ -179,6 +216,28 @@ TEST(Rotation, TinyModelKeepsItsLogits) {
                 d.max_abs_logit);
     EXPECT_LE(d.max_abs_diff, 1e-4 * d.max_abs_logit);
     EXPECT_GT(d.max_abs_logit, 1.0);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Rotation, QwenBiasesAndHeadNormsStayAsTheyAre) {
+  QUANTLAB_REQUIRE_FILE(tiny_bin());
+  QUANTLAB_REQUIRE_FILE(wiki());
+  const auto dir = test::temp_dir("rotate-qwen");
+  const std::string tiny = tiny_gguf(dir);
+  const auto tokens = wiki_tokens(tiny, 128);
+  for (const char* arch : {"qwen2", "qwen3"}) {
+    const std::string src = as_arch(tiny, arch, dir);
+    const auto out = (dir / (std::string(arch) + "-rot.gguf")).string();
+    const auto r = pipeline::rotate_gguf(src, out, {});
+    EXPECT_EQ(r.arch, arch);
+    const Model original = load_model(src), rotated = load_model(out);
+    EXPECT_EQ(r.tensors_copied, (arch == std::string("qwen2") ? 3 : 2) * original.config.n_layer);  // biases / Q-K norms
+    EXPECT_EQ(original.config.qkv_bias, arch == std::string("qwen2"));
+    EXPECT_EQ(original.config.qk_norm, arch == std::string("qwen3"));
+    const LogitDiff d = compare_logits(original, rotated, tokens);
+    std::printf("tiny model as %s: max |dlogit| %.3g (max |logit| %.3g)\n", arch, d.max_abs_diff, d.max_abs_logit);
+    EXPECT_LE(d.max_abs_diff, 1e-4 * d.max_abs_logit);
   }
   fs::remove_all(dir);
 }
