@@ -7,6 +7,13 @@ without and with an importance matrix (made by quantlab imatrix on groups_merged
 the KL divergence against the F32 base on WikiText-2 test (20 chunks, ctx 512). Rows are printed as
 JSON lines as they finish and written to bench/rotation_kld.json; docs/rotation.md quotes them.
 
+The rotated model is untied (its output head differs from its embedding), so the quantizer sees a
+separate token_embd, which llama.cpp's mixes give the default type, where the original's tied
+tensor (embedding and head at once) gets the output's type (Q8_0 here). The rotated runs therefore
+pass --token-embedding-type with the original file's type, so every tensor the two share has the same
+type and the rotated file is larger by exactly its extra output.weight. Rows already in the JSON
+file (same type, model, imatrix, embedding type) are kept and not run again (--fresh runs them).
+
   tools/rotation-kld.py [--work DIR] [--types Q2_K,Q3_K_M,Q4_K_M,IQ4_XS,Q4_0] [--chunks 20] [--seed 0]
 """
 import argparse, datetime, json, os, platform, subprocess, sys, time
@@ -22,6 +29,12 @@ def run(cmd):
     return r.stdout
 
 
+def tensor_type(ql, path, name):
+    j = json.loads(run([ql, "inspect", path, "--json"]))
+    ts = j.get("tensors") or j["gguf"]["tensors"]
+    return next(t.get("type") or t.get("dtype") for t in ts if t["name"] == name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
@@ -31,6 +44,7 @@ def main():
     ap.add_argument("--imatrix-chunks", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fresh", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     ql, t = a.quantlab, ["--threads", str(a.threads)]
@@ -55,18 +69,34 @@ def main():
                  "--out", imatrix[name]] + t)
     rows = []
     out_json = os.path.join(ROOT, "bench/rotation_kld.json")
+    old = [] if a.fresh or not os.path.exists(out_json) else json.load(open(out_json))["rows"]
     for typ in a.types.split(","):
+        embd_type = None  # the original file's token_embd type, for the rotated run
         for use_imatrix in (True, False):
             for name, model in (("original", base), ("rotated", rot)):
                 q = w(f"{name}-{typ}{'-imat' if use_imatrix else ''}.gguf")
+                key = lambda r: (r["type"], r["model"], r["imatrix"], r.get("token_embedding_type"))
+                if name == "original":
+                    embd_type = None
+                    cached = [r for r in old if key(r) == (typ, name, use_imatrix, None)]
+                    if cached and os.path.exists(q):
+                        rows.append(cached[0])
+                        embd_type = tensor_type(ql, q, "token_embd.weight")
+                        print(json.dumps(cached[0]), flush=True)
+                        continue
                 t0 = time.time()
                 cmd = [ql, "quantize", "--method", "gguf", "--type", typ, "--model", model, "--out", q, "--json"] + t
                 if use_imatrix:
                     cmd += ["--imatrix", imatrix[name]]
+                if name == "rotated":
+                    cmd += ["--token-embedding-type", embd_type]
                 qj = json.loads(run(cmd))
+                if name == "original":
+                    embd_type = next(x["to"] for x in qj["tensors"] if x["name"] == "token_embd.weight")
                 kj = json.loads(run([ql, "eval", "kld", "--model", q, "--base", logits, "--json"] + t))
                 res = kj["results"]
-                row = {"type": typ, "model": name, "imatrix": use_imatrix, "bpw": qj["bpw"], "file_size": qj["file_size"],
+                row = {"type": typ, "model": name, "imatrix": use_imatrix,
+                       "token_embedding_type": embd_type if name == "rotated" else None, "bpw": qj["bpw"], "file_size": qj["file_size"],
                        "types": qj["types"], "kld": res["kld"]["mean"], "kld_stderr": res["kld"]["stderr"],
                        "same_top_p": res.get("same_top"), "ppl": res["ppl"], "ppl_base": res.get("ppl_base"),
                        "seconds": round(time.time() - t0, 1)}
