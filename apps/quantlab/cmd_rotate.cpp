@@ -37,7 +37,7 @@ int run_rotate(const Args& args) {
                 out.c_str(), r.arch.c_str(), r.construction.c_str(), static_cast<unsigned long long>(r.seed),
                 static_cast<long long>(r.tensors_rotated), static_cast<long long>(r.tensors_copied),
                 r.untied ? ", output untied from the embedding" : "", double(r.file_size) / 1048576.0, r.seconds);
-    if (!r.hadamard)
+    if (!r.hadamard && !o.force_random)
       std::printf("note: no Hadamard construction of order %lld: a random orthogonal matrix was used instead\n",
                   static_cast<long long>(r.n_embd));
   }
