@@ -3,7 +3,10 @@
 // weights with their outliers spread out for a following `imatrix` + `quantize`.
 #include "command.hpp"
 #include "eval_input.hpp"
+#include "gguf_options.hpp"
 
+#include "quantlab/core/sha256.hpp"
+#include "quantlab/model/model.hpp"
 #include "quantlab/pipeline/rotate_gguf.hpp"
 
 #include <cstdio>
@@ -26,9 +29,12 @@ int run_rotate(const Args& args) {
   o.threads = thread_count(args);
   std::error_code ec;
   if (std::filesystem::is_directory(out, ec)) throw Error(out, "", "is a folder; --out names the GGUF file to write");
-  const pipeline::RotateGgufResult r = pipeline::rotate_gguf(model_path, out, o);
+  if (model_file_kind(model_path) == ModelFileKind::HfFolder)
+    throw Error(model_path, "", "rotate writes GGUF files from GGUF files: convert the folder with llama.cpp's convert_hf_to_gguf.py first");
+  const GgufSourceFile source(args, model_path, out);  // a llama2.c checkpoint (with --tokenizer) as a temporary GGUF
+  const pipeline::RotateGgufResult r = pipeline::rotate_gguf(source.path(), out, o);
   if (args.has("json")) {
-    print_json({{"command", "rotate"}, {"quantlab", QUANTLAB_VERSION}, {"model", {{"path", model_path}, {"sha256", r.source_sha256}}},
+    print_json({{"command", "rotate"}, {"quantlab", QUANTLAB_VERSION}, {"model", {{"path", model_path}, {"sha256", source.converted() ? sha256_file(model_path) : r.source_sha256}}},
                 {"out", out}, {"arch", r.arch}, {"n_embd", r.n_embd}, {"seed", r.seed}, {"construction", r.construction},
                 {"hadamard", r.hadamard}, {"type", type}, {"untied_output", r.untied}, {"tensors_rotated", r.tensors_rotated},
                 {"tensors_copied", r.tensors_copied}, {"file_size", r.file_size}, {"seconds", r.seconds}});
@@ -47,7 +53,8 @@ int run_rotate(const Args& args) {
 QUANTLAB_COMMAND(Command{"rotate",
                          "rotate a GGUF model's residual stream by a (randomized Hadamard) orthogonal matrix folded into "
                          "its weights: same logits, plain GGUF, easier to quantize",
-                         {{"model", Takes::Value, "GGUF model with F32/F16/BF16 weights (llama, qwen2, qwen3)", "m"},
+                         {{"model", Takes::Value, "GGUF model with F32/F16/BF16 weights (llama, qwen2, qwen3), or a llama2.c checkpoint with --tokenizer", "m"},
+                          {"tokenizer", Takes::Value, "llama2.c tokenizer.bin, for a llama2.c checkpoint"},
                           {"out", Takes::Value, "rotated GGUF to write (atomically)", "o"},
                           {"seed", Takes::Value, "seed of the random signs (or of the random orthogonal matrix); default 0"},
                           {"type", Takes::Value, "F32 (default) or F16: type of the rotated matrices"},
