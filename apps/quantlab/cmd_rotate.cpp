@@ -26,6 +26,7 @@ int run_rotate(const Args& args) {
   else if (type == "F16" || type == "f16") o.type = FormatId::F16;
   else throw Error("--type", type, "a rotated model is written as F32 or F16");
   o.force_random = args.has("random-orthogonal");
+  o.fold_only = args.has("fold-only");
   o.threads = thread_count(args);
   std::error_code ec;
   if (std::filesystem::is_directory(out, ec)) throw Error(out, "", "is a folder; --out names the GGUF file to write");
@@ -43,7 +44,7 @@ int run_rotate(const Args& args) {
                 out.c_str(), r.arch.c_str(), r.construction.c_str(), static_cast<unsigned long long>(r.seed),
                 static_cast<long long>(r.tensors_rotated), static_cast<long long>(r.tensors_copied),
                 r.untied ? ", output untied from the embedding" : "", double(r.file_size) / 1048576.0, r.seconds);
-    if (!r.hadamard && !o.force_random)
+    if (!r.hadamard && !o.force_random && !o.fold_only)
       std::printf("note: no Hadamard construction of order %lld: a random orthogonal matrix was used instead\n",
                   static_cast<long long>(r.n_embd));
   }
@@ -59,6 +60,7 @@ QUANTLAB_COMMAND(Command{"rotate",
                           {"seed", Takes::Value, "seed of the random signs (or of the random orthogonal matrix); default 0"},
                           {"type", Takes::Value, "F32 (default) or F16: type of the rotated matrices"},
                           {"random-orthogonal", Takes::Nothing, "a random orthogonal matrix even where a Hadamard exists"},
+                          {"fold-only", Takes::Nothing, "fold the norms into the linears and rotate nothing (a baseline)"},
                           {"threads", Takes::Value, "worker threads (default: all cores)", "t"}},
                          run_rotate});
 

@@ -47,7 +47,7 @@ RotateGgufResult rotate_gguf(const std::string& in_path, const std::string& out_
   r.seed = o.seed;
   r.untied = m.config.tied_embeddings;
   r.source_sha256 = sha256_file(in_path);
-  const Rotation q(m.config.n_embd, o.seed, o.force_random);
+  const Rotation q = o.fold_only ? Rotation::identity(m.config.n_embd) : Rotation(m.config.n_embd, o.seed, o.force_random);
   r.construction = q.construction();
   r.hadamard = q.is_hadamard();
 

@@ -99,12 +99,22 @@ Rotation::Rotation(int64_t n, uint64_t seed, bool force_random) : n_(n), seed_(s
   }
 }
 
+Rotation Rotation::identity(int64_t n) {
+  Rotation r(1, 0, true);
+  r.n_ = n;
+  r.q_.clear();
+  r.identity_ = true;
+  return r;
+}
+
 std::string Rotation::construction() const {
+  if (identity_) return "identity (norms folded, no rotation)";
   if (plan_) return "randomized " + plan_->describe();
   return "random orthogonal " + std::to_string(n_) + " (QR of a Gaussian)";
 }
 
 void Rotation::apply(double* v) const {
+  if (identity_) return;
   const size_t N = size_t(n_);
   if (!plan_) {
     std::vector<double> out(N, 0.0);

@@ -16,6 +16,7 @@ struct RotateGgufOptions {
   uint64_t seed = 0;
   FormatId type = FormatId::F32;  // of the rotated matrices: F32 or F16
   bool force_random = false;      // a random orthogonal Q even where a Hadamard exists
+  bool fold_only = false;         // Q = I: fold the norms, rotate nothing (a baseline)
   int threads = 0;                // <= 0: all cores
 };
 

@@ -28,10 +28,14 @@ class Rotation {
   // Q of order n from `seed`: randomized Hadamard where one exists, else random orthogonal.
   // `force_random` takes the random orthogonal matrix even where a Hadamard exists (tests).
   Rotation(int64_t n, uint64_t seed, bool force_random = false);
+  // Q = I: the norms are folded and nothing is rotated (the baseline that tells what folding alone
+  // does to quantization).
+  static Rotation identity(int64_t n);
 
   int64_t n() const { return n_; }
   uint64_t seed() const { return seed_; }
   bool is_hadamard() const { return plan_.has_value(); }
+  bool is_identity() const { return identity_; }
   // "randomized hadamard 576 = paley-II(q=17) 36 x sylvester 16" or "random orthogonal 100 (QR of a Gaussian)".
   std::string construction() const;
 
@@ -43,6 +47,7 @@ class Rotation {
  private:
   int64_t n_;
   uint64_t seed_;
+  bool identity_ = false;
   std::optional<HadamardPlan> plan_;
   std::vector<double> signs_;     // Hadamard: s, ±1
   std::vector<int8_t> small_;     // Hadamard: the Paley factor, small_order²
