@@ -15,6 +15,7 @@ type and the rotated file is larger by exactly its extra output.weight. Rows alr
 file (same type, model, imatrix, embedding type) are kept and not run again (--fresh runs them).
 
   tools/rotation-kld.py [--work DIR] [--types Q2_K,Q3_K_M,Q4_K_M,IQ4_XS,Q4_0] [--chunks 20] [--seed 0]
+  tools/rotation-kld.py --table     # prints bench/rotation_kld.json as a Markdown table
 """
 import argparse, datetime, json, os, platform, subprocess, sys, time
 
@@ -35,7 +36,24 @@ def tensor_type(ql, path, name):
     return next(t.get("type") or t.get("dtype") for t in ts if t["name"] == name)
 
 
+def table(path):
+    res = json.load(open(path))
+    by = {(r["type"], r["model"], r["imatrix"]): r for r in res["rows"]}
+    lines = ["| type | imatrix | original: bpw | KLD | same top | rotated: bpw | KLD | same top | KLD rotated / original |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (typ, model, imat), o in by.items():
+        r = by.get((typ, "rotated", imat))
+        if model != "original" or not r:
+            continue
+        lines.append(f"| {typ} | {'yes' if imat else 'no'} | {o['bpw']:.2f} | {o['kld']:.4f} ± {o['kld_stderr']:.4f} | "
+                     f"{100 * o['same_top_p']:.1f} % | {r['bpw']:.2f} | {r['kld']:.4f} ± {r['kld_stderr']:.4f} | "
+                     f"{100 * r['same_top_p']:.1f} % | {r['kld'] / o['kld']:.2f} |")
+    print("\n".join(lines))
+
+
 def main():
+    if "--table" in sys.argv:
+        return table(os.path.join(ROOT, "bench/rotation_kld.json"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
     ap.add_argument("--work", default="/tmp/rotation-kld")
