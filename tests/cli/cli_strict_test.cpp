@@ -129,6 +129,7 @@ class Cli : public ::testing::Test {
         {"quantize", "--method gguf --type Q8_0 --model " + m + " --out {OUT}/q.gguf"},
         {"calib inspect", q(d / "calib.jsonl") + " --model " + m + " --out {OUT}/report.json"},
         {"convert", "--model " + m + " --tokenizer " + q(tok()) + " --out {OUT}/c.gguf"},
+        {"rotate", "--model " + m + " --out {OUT}/r.gguf"},
         {"embed", "--model " + m + " " + q(d / "text.txt")},
         // --check: load, bind a free port and exit instead of serving.
         {"serve", "--model " + m + " --port 0 --check --quiet"},
@@ -186,7 +187,8 @@ TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
       // A llama2.c checkpoint carries no vocabulary: commands that need one are given its tokenizer.bin.
       std::string run = with_out(args, out_dir("run-" + c));
       if (model == bin() && c == "tokenize") run = with_out(model_invocations(tok()).at(c), out_dir("run-" + c));
-      else if (model == bin() && (c == "eval mc" || c == "eval chat" || c == "calib inspect" || c == "quantize" || c == "serve"))
+      else if (model == bin() && (c == "eval mc" || c == "eval chat" || c == "calib inspect" || c == "quantize" ||
+                                  c == "serve" || c == "rotate"))
         run += " --tokenizer " + q(tok());
       const auto r = ql(c + " " + run);
       EXPECT_EQ(r.status, 0) << r.err;
