@@ -6,11 +6,11 @@
 #include "progress_line.hpp"
 #include "quantize_calibrated.hpp"
 
+#include "quantlab/core/process_memory.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/io/gguf.hpp"
 #include "quantlab/quant/gguf_quantize.hpp"
 
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <map>
@@ -18,12 +18,6 @@
 
 namespace quantlab::cli {
 namespace {
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
 
 int quantize_gguf(const Args& args) {
   GgufQuantizeOptions o;
@@ -58,12 +52,12 @@ int quantize_gguf(const Args& args) {
                 {"model", {{"path", model_path}, {"sha256", source.converted() ? sha256_file(model_path) : r.source_sha256}}}, {"out", out}, {"params", params},
                 {"file_type", o.target.file_type}, {"bpw", bpw}, {"bytes_out", r.bytes_out}, {"file_size", r.file_size},
                 {"n_elements", r.n_elements}, {"n_fallback", r.n_fallback}, {"n_requantized", n_requantized}, {"types", types}, {"tensors", tensors},
-                {"seconds", r.seconds}, {"peak_rss_mib", peak_rss_mib()}});
+                {"seconds", r.seconds}, {"peak_rss_mib", peak_resident_bytes() / kMiB}});
   } else {
     std::printf("%s -> %s: %s, %.3f bpw, %.2f MiB (tensor data %.2f MiB -> %.2f MiB), %zu tensors (%d fell back), %.1f s, peak RSS %.0f MiB\n",
                 model_path.c_str(), out.c_str(), o.target.name.c_str(), bpw, double(r.file_size) / 1048576.0,
                 double(r.bytes_in) / 1048576.0, double(r.bytes_out) / 1048576.0, r.tensors.size(), r.n_fallback,
-                r.seconds, peak_rss_mib());
+                r.seconds, peak_resident_bytes() / kMiB);
   }
   return 0;
 }

@@ -7,6 +7,8 @@
 #include "gguf_options.hpp"
 #include "quantize_calibrated.hpp"
 
+#include "quantlab/core/byte_size.hpp"
+#include "quantlab/core/process_memory.hpp"
 #include "quantlab/calib/provenance.hpp"
 #include "quantlab/core/sha256.hpp"
 #include "quantlab/model/model.hpp"
@@ -24,18 +26,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
 namespace quantlab::cli {
 namespace {
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
-}
 
 long long positive(const Args& a, const std::string& name, long long fallback) {
   const long long v = a.get_int(name, fallback);
@@ -64,6 +59,8 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           device_flag(),
           {"micro-batch", Takes::Value, "calibration tokens run through a layer at once (default 512; 0 = all); results do not depend on it"},
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
+          {"max-host-memory", Takes::Value, "refuse before any work a run whose memory plan needs more host memory than SIZE (e.g. 64GiB), saying what fits"},
+          {"max-gpu-memory", Takes::Value, "the same for the GPU's memory (the device's free memory is always a limit)"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"}};
   for (auto& f : calibration_flags()) flags.push_back(std::move(f));
@@ -124,6 +121,8 @@ int run_quantize_calibrated(const Args& a) {
   // the layer (bench model: ~10 MiB) while each weight matrix is still reused by 512 tokens.
   o.micro_batch_tokens = positive(a, "micro-batch", 512);
   o.device = device_option(a);
+  if (auto v = a.get("max-host-memory")) o.max_host_bytes = parse_byte_size(*v, "--max-host-memory");
+  if (auto v = a.get("max-gpu-memory")) o.max_device_bytes = parse_byte_size(*v, "--max-gpu-memory");
   const int n_threads = int(a.get_int("threads", 0));
   ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   // GGUF targets quantize the GGUF that supplies the file's other tensors, so names and bytes agree.
@@ -161,7 +160,11 @@ int run_quantize_calibrated(const Args& a) {
   const auto progress = [&](int done, int total, double seconds) {
     if (!tty) return;
     const double eta = seconds / done * (total - done);
-    std::fprintf(stderr, "\rlayer %d/%d  %.0f s elapsed, ETA %.0f s   ", done, total, seconds, eta);
+    // Calibration tokens through one layer per second: comparable across models of any depth.
+    char rate[48] = "";
+    if (calibration_tokens > 0 && seconds > 0)
+      std::snprintf(rate, sizeof rate, "  %.0f tokens/s", double(calibration_tokens) * done / seconds);
+    std::fprintf(stderr, "\rlayer %d/%d%s  %.0f s elapsed, ETA %.0f s   ", done, total, rate, seconds, eta);
     if (done == total) std::fprintf(stderr, "\n");
   };
 
@@ -214,8 +217,9 @@ int run_quantize_calibrated(const Args& a) {
     sink = hf_out.get();
   }
 
+  o.host_resident_bytes = resident_bytes();
   pipeline::QuantizeResult q = pipeline::quantize_model(model, samples, o, pool, progress, sink);
-  const double quant_peak = peak_rss_mib();
+  const double quant_peak = peak_resident_bytes() / kMiB;
 
   nlohmann::ordered_json out;
   out["command"] = "quantize";
@@ -285,14 +289,26 @@ int run_quantize_calibrated(const Args& a) {
                   {"kld_stderr", s.kld_err}, {"ppl", s.ppl}, {"ppl_stderr", s.ppl_err}, {"ppl_base", s.ppl_base},
                   {"same_top", s.same_top}};
   }
-  out["peak_rss_mib"] = peak_rss_mib();
-  const pipeline::MemoryBound mb = pipeline::memory_bound(model, q.calibration_tokens);
-  constexpr double kMiB = 1024.0 * 1024.0;
-  out["memory_bound_mib"] = mb.bound_bytes() / kMiB;
-  out["memory"] = {{"largest_layer", mb.largest_layer}, {"largest_layer_mib", mb.largest_layer_bytes / kMiB},
-                   {"calibration_activations_mib", mb.calibration_bytes / kMiB},
-                   {"bound", "1.5 x (largest_layer + calibration_activations)"},
-                   {"kept_in_memory", o.keep_model}};
+  out["peak_rss_mib"] = peak_resident_bytes() / kMiB;
+  // The plan beside what was measured: the host plan includes the resident set at the start, so
+  // peak_rss_mib_after_quantize is to be read against plan_host_mib; the GPU's against plan_gpu_mib.
+  const auto parts = [](const std::vector<pipeline::MemoryPart>& ps) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const pipeline::MemoryPart& p : ps) j.push_back({{"part", p.name}, {"mib", p.bytes / kMiB}});
+    return j;
+  };
+  nlohmann::ordered_json mem;
+  mem["plan_host_mib"] = q.memory_plan.host_bytes() / kMiB;
+  mem["peak_rss_mib_during_quantize"] = quant_peak;
+  mem["host"] = parts(q.memory_plan.host);
+  if (!q.memory_plan.device.empty()) {
+    mem["plan_gpu_mib"] = q.memory_plan.device_bytes() / kMiB;
+    mem["peak_gpu_mib"] = double(q.device_memory.peak) / kMiB;
+    mem["gpu_total_mib"] = double(q.device_memory.total) / kMiB;
+    mem["gpu"] = parts(q.memory_plan.device);
+  }
+  mem["kept_in_memory"] = o.keep_model;
+  out["memory"] = mem;
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out["threads"] = pool.size();
   if (json) {

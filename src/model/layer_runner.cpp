@@ -136,6 +136,7 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
   detail::LayerTensors w = detail::place_layer(*backend_, weights);
   const auto stage_done = [&](LinearInput which) {
     hook->stage_done(layer, which, weights);
+    w = {};  // the old copy goes first: a GPU never holds the layer twice
     w = detail::place_layer(*backend_, weights);
   };
   run_pass(layer, w, batch, stop_at(LinearInput::AttnQKV, true), hook, nullptr);

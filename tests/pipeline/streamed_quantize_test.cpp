@@ -261,7 +261,7 @@ TEST(StreamedExport, GgufHasTheBytesOfTheInMemoryExport) {
   fs::remove_all(dir);
 }
 
-// The bench model through the CLI: peak RSS against the documented bound (docs/quantizers.md, Memory).
+// The bench model through the CLI: peak RSS against the memory plan (docs/quantizers.md, Memory).
 void check_bench_peak_rss(const std::string& method) {
   const fs::path base = test::assets_dir() / "derived/SmolLM2-135M-Instruct.Q4_1.f32.gguf";
   const fs::path data = test::shared_dir() / "data/imatrix-groups-merged/groups_merged.txt";
@@ -276,13 +276,18 @@ void check_bench_peak_rss(const std::string& method) {
   std::ifstream in(json);
   const nlohmann::json j = nlohmann::json::parse(in);
   EXPECT_TRUE(j.at("streamed").get<bool>());
-  EXPECT_LT(j.at("peak_rss_mib").get<double>(), j.at("memory_bound_mib").get<double>()) << method << ": " << j.dump();
+  // The plan (memory_plan.hpp: the resident set at the start plus what the run adds) holds the
+  // measured peak, and is not so loose that it says nothing: within 1.5x of it.
+  const nlohmann::json& mem = j.at("memory");
+  const double peak = mem.at("peak_rss_mib_during_quantize").get<double>(), plan = mem.at("plan_host_mib").get<double>();
+  EXPECT_LE(peak, plan) << method << ": " << mem.dump();
+  EXPECT_LE(plan, 1.5 * peak) << method << ": " << mem.dump();
   fs::remove_all(dir);
 }
 
-TEST(QuantizeMemorySlow, BenchModelRtnPeakRssStaysUnderTheBound) { check_bench_peak_rss("rtn"); }
-TEST(QuantizeMemorySlow, BenchModelGptqPeakRssStaysUnderTheBound) { check_bench_peak_rss("gptq"); }
-TEST(QuantizeMemorySlow, BenchModelAwqPeakRssStaysUnderTheBound) { check_bench_peak_rss("awq"); }
+TEST(QuantizeMemorySlow, BenchModelRtnPeakRssStaysWithinThePlan) { check_bench_peak_rss("rtn"); }
+TEST(QuantizeMemorySlow, BenchModelGptqPeakRssStaysWithinThePlan) { check_bench_peak_rss("gptq"); }
+TEST(QuantizeMemorySlow, BenchModelAwqPeakRssStaysWithinThePlan) { check_bench_peak_rss("awq"); }
 
 }  // namespace
 }  // namespace quantlab::pipeline

@@ -60,6 +60,11 @@ class Backend {
   virtual void from_host(const void* src, Tensor& t) = 0;
   // Waits until every op issued so far has finished (a no-op on the CPU).
   virtual void synchronize() {}
+  // Sets every value of `t` to zero (a GPU's accumulators start from nothing without a host copy).
+  virtual void zero(Tensor& t) = 0;
+  // The device memory this backend holds and has held at most; all zero on the CPU, whose memory
+  // is the process's (its resident set).
+  virtual DeviceMemoryUse memory_use() const { return {}; }
 
   // ---- ops; every output is overwritten, inputs and outputs may alias only where stated.
   // y[t][r] = sum_k w[r][k] * x[t][k]: x is [tokens][w.cols] f32, y is [tokens][w.rows] f32.

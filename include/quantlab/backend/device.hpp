@@ -1,11 +1,20 @@
 #pragma once
 // Where a tensor lives and where an op runs: the host CPU or one CUDA GPU.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace quantlab {
 
 enum class DeviceType { Cpu, Cuda };
+
+// Device memory of a GPU backend, in bytes. `held`/`peak`: what the backend itself has taken from
+// the driver (its buffers, caches of freed buffers, workspaces and KV caches; not the CUDA context
+// or cuBLAS's own workspace). `free`/`total`: the device's, as the driver reports them.
+struct DeviceMemoryUse {
+  size_t held = 0, peak = 0;
+  size_t free = 0, total = 0;
+};
 
 struct Device {
   DeviceType type = DeviceType::Cpu;

@@ -92,6 +92,9 @@ class LayerRunner {
   // Final norm and output projection of sample `s`: [length][n_vocab] into `logits`.
   void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits);
 
+  // The device memory of the runner's backend (all zero on the CPU).
+  DeviceMemoryUse memory_use() const { return backend_->memory_use(); }
+
   // Micro-batches of `batch` under the current budget: [first sample, end sample) each.
   std::vector<std::pair<int64_t, int64_t>> micro_batches(const SampleBatch& batch) const;
 

@@ -19,6 +19,7 @@
 #include "quantlab/backend/device.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/model/model.hpp"
+#include "quantlab/pipeline/memory_plan.hpp"
 #include "quantlab/quant/awq.hpp"
 #include "quantlab/quant/bnb_4bit.hpp"
 #include "quantlab/quant/bnb_int8.hpp"
@@ -61,6 +62,13 @@ struct QuantizeOptions {
   // Keep the quantized model (dequantized f32 linears) and every QuantizedTensor in the result,
   // e.g. to evaluate it in the same process. false: only a LayerSink sees them.
   bool keep_model = true;
+  // Memory budgets in bytes (0: none). A run whose plan (memory_plan.hpp) exceeds one is refused
+  // before any work; so is a GPU run whose plan exceeds the device's free memory.
+  double max_host_bytes = 0;
+  double max_device_bytes = 0;
+  // What the process holds before the run (its resident set: the program, tokenizer, calibration
+  // text): the host plan's first part, so that the host budget is on the whole process.
+  double host_resident_bytes = 0;
 };
 
 // One quantized linear, under its canonical GGUF name (blk.N.attn_q.weight, ...), in the encoding
@@ -101,6 +109,8 @@ struct QuantizeResult {
   std::vector<LayerStats> layers;
   int64_t calibration_tokens = 0;
   double seconds = 0;
+  MemoryPlan memory_plan;       // what the run was planned to add to memory
+  DeviceMemoryUse device_memory;  // the GPU backend's buffers at the end (peak: the run's most)
 };
 
 // Called after each decoder layer: (layers done, total, seconds so far).
@@ -128,18 +138,6 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
 double quantized_bits_per_weight(const QuantizeResult& r);
 double quantized_bits(const QuantizedTensor& t);
 
-// The memory a layer-sequential quantization is meant to stay within (docs/quantizers.md,
-// "Memory"): 1.5 x (largest single layer + calibration activations), where the largest single
-// layer is the largest of one decoder layer's weights in f32 (linears, norms, biases), the token
-// embedding in f32 and the output projection in f32 (when not tied), and the calibration
-// activations are the hidden states of all calibration tokens in f32 (tokens x n_embd x 4 bytes).
-struct MemoryBound {
-  double largest_layer_bytes = 0;
-  std::string largest_layer;  // "token_embd", "output" or "blk.N"
-  double calibration_bytes = 0;
-  double bound_bytes() const { return 1.5 * (largest_layer_bytes + calibration_bytes); }
-};
-MemoryBound memory_bound(const Model& m, int64_t calibration_tokens);
 
 // Drops a weight matrix's pages from memory if it lies in a mapped model file (no-op otherwise).
 void release_weight_pages(const WeightMatrix& m);

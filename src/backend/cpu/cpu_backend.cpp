@@ -104,6 +104,12 @@ class CpuBackend final : public Backend {
       std::memcpy(const_cast<uint8_t*>(t.row(r)), static_cast<const uint8_t*>(src) + size_t(r) * packed, packed);
   }
 
+  void zero(Tensor& t) override {
+    need(t.device.is_cpu(), "zero", "tensor on " + t.device.name());
+    const size_t packed = row_bytes(t.format, t.cols);
+    for (int64_t r = 0; r < t.rows; ++r) std::memset(const_cast<uint8_t*>(t.row(r)), 0, packed);
+  }
+
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
     need_f32(x, "matmul", "x");
     need_f32(y, "matmul", "y");

@@ -5,6 +5,7 @@
 #include "src/backend/cuda/cublas_library.hpp"
 #include "src/backend/cuda/cuda_backend.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
+#include "src/backend/cuda/device_memory.hpp"
 #include "src/backend/cuda/kernels.hpp"
 #include "src/backend/cuda/step_graph.cuh"
 
@@ -22,20 +23,19 @@ namespace quantlab {
 namespace cuda {
 
 Workspace::~Workspace() {
-  for (void* p : ptr_)
-    if (p) cudaFree(p);
+  for (size_t i = 0; i < ptr_.size(); ++i) device_free(ptr_[i], size_[i]);
 }
 
 void* Workspace::get(Slot slot, size_t bytes) {
   if (bytes <= size_[slot]) return ptr_[slot];
   if (ptr_[slot]) {
-    check(cudaFree(ptr_[slot]), "workspace free");  // waits for the kernels using it
+    device_free(ptr_[slot], size_[slot]);  // cudaFree waits for the kernels using it
     if (events) events->note();
   }
   ptr_[slot] = nullptr;
   size_[slot] = 0;
   const size_t want = std::max<size_t>(bytes + bytes / 4, 1 << 16);
-  check(cudaMalloc(&ptr_[slot], want), "workspace alloc");
+  ptr_[slot] = device_malloc(want, "workspace alloc");
   size_[slot] = want;
   return ptr_[slot];
 }
@@ -67,7 +67,7 @@ class BufferPool {
  public:
   BufferPool(int device, std::shared_ptr<BufferEvents> events) : device_(device), events_(std::move(events)) {}
   ~BufferPool() {
-    for (auto& [size, p] : free_) cudaFree(p);
+    for (auto& [size, p] : free_) device_free(p, size);
   }
   static size_t rounded(size_t bytes) {
     const size_t g = bytes < (size_t(1) << 20) ? 512 : (size_t(1) << 20);
@@ -83,15 +83,13 @@ class BufferPool {
         return p;
       }
     }
-    void* p = nullptr;
     make_current(device_);
-    check(cudaMalloc(&p, bytes), ("alloc of " + std::to_string(bytes) + " bytes").c_str());
-    return p;
+    return device_malloc(bytes, "alloc");
   }
   void give(void* p, size_t bytes) {
     events_->note();
     if (bytes >= kMaxCached) {
-      cudaFree(p);
+      device_free(p, bytes);
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -110,11 +108,11 @@ class CudaKvCache final : public KvCache {
  public:
   CudaKvCache(int64_t n_layer, int64_t capacity, int64_t kv_dim)
       : n_layer_(n_layer), capacity_(capacity), kv_dim_(kv_dim) {
-    const size_t bytes = size_t(n_layer) * size_t(capacity) * size_t(kv_dim) * 2 * sizeof(__half);
-    check(cudaMalloc(&base_, bytes), "KV cache alloc");
-    check(cudaMemset(base_, 0, bytes), "KV cache clear");
+    bytes_ = size_t(n_layer) * size_t(capacity) * size_t(kv_dim) * 2 * sizeof(__half);
+    base_ = static_cast<__half*>(device_malloc(bytes_, "KV cache alloc"));
+    check(cudaMemset(base_, 0, bytes_), "KV cache clear");
   }
-  ~CudaKvCache() override { cudaFree(base_); }
+  ~CudaKvCache() override { device_free(base_, bytes_); }
   int64_t capacity() const override { return capacity_; }
   int64_t n_layer() const { return n_layer_; }
   int64_t kv_dim() const { return kv_dim_; }
@@ -123,6 +121,7 @@ class CudaKvCache final : public KvCache {
 
  private:
   int64_t n_layer_, capacity_, kv_dim_;
+  size_t bytes_ = 0;
   __half* base_ = nullptr;
 };
 
@@ -153,13 +152,13 @@ class CudaBackend final : public Backend {
       const float x = fp16_to_f32(uint16_t(i));
       table[i] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
     }
-    check(cudaMalloc(&gelu_, table.size() * 2), "GELU table");
+    gelu_ = static_cast<uint16_t*>(device_malloc(table.size() * 2, "GELU table"));
     check(cudaMemcpy(gelu_, table.data(), table.size() * 2, cudaMemcpyHostToDevice), "GELU table");
     ctx_.gelu_table = gelu_;
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(ctx_.stream);
-    cudaFree(gelu_);
+    device_free(gelu_, size_t(1) << 17);
     cublas_library().destroy(ctx_.cublas);
     cudaStreamDestroy(ctx_.stream);
   }
@@ -217,6 +216,25 @@ class CudaBackend final : public Backend {
   void synchronize() override {
     use_device();
     check(cudaStreamSynchronize(ctx_.stream), "synchronize");
+  }
+
+  void zero(Tensor& t) override {
+    use_device();
+    ++epoch_;
+    NEED(t.device == device(), "zero", "tensor on " + t.device.name());
+    const size_t packed = row_bytes(t.format, t.cols);
+    if (t.rows > 0 && packed > 0)
+      check(cudaMemset2DAsync(t.mutable_data(), t.row_stride, 0, packed, size_t(t.rows), ctx_.stream), "zero");
+  }
+
+  DeviceMemoryUse memory_use() const override {
+    use_device();
+    const cuda::MeterReading m = cuda::device_meter(index_);
+    DeviceMemoryUse u;
+    u.held = m.held;
+    u.peak = m.peak;
+    check(cudaMemGetInfo(&u.free, &u.total), "cudaMemGetInfo");
+    return u;
   }
 
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
