@@ -420,6 +420,32 @@ TEST(CudaParity, GramAccumulate) {
   }
 }
 
+// zero() clears every row of a tensor (a row range too) on both backends; the GPU's memory meter
+// counts a new buffer and its peak never falls below what is held.
+TEST(CudaParity, ZeroAndTheDeviceMemoryMeter) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  const std::vector<float> ones(size_t(300 * 77), 1.0f);
+  const DeviceMemoryUse before = bk.gpu->memory_use();
+  Tensor c = on(*bk.cpu, ones, 300, 77), g = on(*bk.gpu, ones, 300, 77);
+  Tensor c_rows = c.row_range(10, 100), g_rows = g.row_range(10, 100);
+  bk.cpu->zero(c_rows);
+  bk.gpu->zero(g_rows);
+  const std::vector<float> cv = back(*bk.cpu, c), gv = back(*bk.gpu, g);
+  for (int64_t r = 0; r < 300; ++r)
+    for (int64_t k = 0; k < 77; ++k) {
+      const float want = r >= 10 && r < 110 ? 0.0f : 1.0f;
+      ASSERT_EQ(cv[size_t(r * 77 + k)], want) << "cpu " << r << "," << k;
+      ASSERT_EQ(gv[size_t(r * 77 + k)], want) << "gpu " << r << "," << k;
+    }
+  Tensor big = bk.gpu->alloc(FormatId::F32, 1 << 12, 1 << 12);  // 64 MiB: never from the pool's cache
+  const DeviceMemoryUse after = bk.gpu->memory_use();
+  EXPECT_GE(after.held, before.held + (size_t(64) << 20));
+  EXPECT_GE(after.peak, after.held);
+  EXPECT_GT(after.total, after.free);
+  EXPECT_EQ(bk.cpu->memory_use().peak, 0u);
+}
+
 // Weight matrices that share an input, multiplied in one call (one kernel where their formats
 // agree, several where they do not), give the bits of one matmul call each.
 TEST(CudaParity, MatmulGroupGivesTheBitsOfSeparateCalls) {
