@@ -298,6 +298,7 @@ void read_quantize(Reader& r, size_t i, const YAML::Node& n, Recipe& recipe, con
     return;
   }
   RecipeQuantize q;
+  const size_t errors_before = r.errors.size();
   const auto method = r.str(n["method"], key + ".method");
   if (!n["method"]) r.error(key + ".method", "missing: one of rtn, gptq, awq, nf4, fp4, int8, gguf");
   if (!method) return;
@@ -391,7 +392,8 @@ void read_quantize(Reader& r, size_t i, const YAML::Node& n, Recipe& recipe, con
   } else {
     q.name = derived_name(q);
   }
-  for (size_t j = 0; j < recipe.quantize.size(); ++j)
+  // A configuration already found wrong derives a name from half its settings: no second complaint.
+  for (size_t j = 0; j < recipe.quantize.size() && r.errors.size() == errors_before; ++j)
     if (recipe.quantize[j].name == q.name)
       r.error(k("name"), "'" + q.name + "' is also the name of quantize[" + std::to_string(j) + "]; give one of them a `name:`");
   recipe.quantize.push_back(std::move(q));

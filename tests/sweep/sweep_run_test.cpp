@@ -98,14 +98,18 @@ TEST_F(SweepRun, TheTinyExampleRunsEveryCellOnceAndASecondRunReusesThemAll) {
     EXPECT_EQ(j["key"], c["key"]);
     EXPECT_TRUE(j["run"].contains("seconds"));
     if (j["kind"] == "kld") by_config[j["config"].get<std::string>()] = j["figures"];
-    if (j["kind"] == "ppl") EXPECT_GT(j["figures"]["ppl"].get<double>(), 1.0) << j;
+    if (j["kind"] == "ppl") {
+      EXPECT_GT(j["figures"]["ppl"].get<double>(), 1.0) << j;
+    }
     if (j["kind"] == "quantize") {
       EXPECT_TRUE(fs::exists(run / j["output"]["path"].get<std::string>())) << j;
       EXPECT_EQ(j["output"]["sha256"].get<std::string>().size(), 64u);
       EXPECT_GT(j["figures"]["bits_per_weight"].get<double>(), 4.0);
       EXPECT_EQ(j["inputs"]["base"]["sha256"].get<std::string>().size(), 64u);
     }
-    if (j["kind"] == "mc") EXPECT_EQ(j["figures"]["questions"], 12);
+    if (j["kind"] == "mc") {
+      EXPECT_EQ(j["figures"]["questions"], 12);
+    }
   }
   ASSERT_EQ(by_config.size(), 8u);
   // Sanity of the figures: 8-bit formats move the model far less than 4-bit ones.
@@ -124,7 +128,7 @@ TEST_F(SweepRun, ADeletedResultIsTheOnlyCellComputedAgainWithTheSameResult) {
   const fs::path run = dir_ / "run";
   const auto first = sweep(run);
   const size_t n = first["cells"].get<size_t>();
-  const auto before = cell_files(run);
+  auto before = cell_files(run);
   for (const std::string prefix : {"quantize.tiny.gptq-w8-groups_merged.", "kld.tiny.nf4.wiki."}) {
     SCOPED_TRACE(prefix);
     std::string name;
@@ -138,9 +142,13 @@ TEST_F(SweepRun, ADeletedResultIsTheOnlyCellComputedAgainWithTheSameResult) {
     const auto after = cell_files(run);
     ASSERT_EQ(after.size(), before.size());
     for (const auto& [f, text] : before) {
-      if (f == name) EXPECT_EQ(deterministic(after.at(f)), deterministic(text)) << "recomputed with other results: " << f;
-      else EXPECT_EQ(after.at(f), text) << "touched: " << f;
+      if (f == name) {
+        EXPECT_EQ(deterministic(after.at(f)), deterministic(text)) << "recomputed with other results: " << f;
+      } else {
+        EXPECT_EQ(after.at(f), text) << "touched: " << f;
+      }
     }
+    before = after;
   }
 }
 
