@@ -152,6 +152,29 @@ TEST_F(SweepRun, ADeletedResultIsTheOnlyCellComputedAgainWithTheSameResult) {
   }
 }
 
+TEST_F(SweepRun, AChangedSettingRecomputesExactlyTheCellsItDecides) {
+  const fs::path run = dir_ / "run";
+  const size_t n = sweep(run)["cells"].get<size_t>();
+  // The same recipe with 3 perplexity chunks instead of 4, beside the run (its asset roles resolved
+  // by the checkout's tools/fetch-assets).
+  std::string text = test::read_text(recipe());
+  const std::string from = "ppl: {file: asset:wikitext2, ctx: 128, chunks: 4}";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "ppl: {file: asset:wikitext2, ctx: 128, chunks: 3}");
+  test::write_text(dir_ / "changed.yaml", text);
+  const auto r = test::run_command("QUANTLAB_FETCH_ASSETS=" + test::shell_quote((test::source_dir() / "tools/fetch-assets").string()) +
+                                   " " + test::shell_quote(test::cli_path().string()) + " sweep " +
+                                   test::shell_quote((dir_ / "changed.yaml").string()) + " --out " + test::shell_quote(run.string()) +
+                                   " --json </dev/null");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["cells"].get<size_t>(), n);
+  EXPECT_EQ(j["computed"].get<size_t>(), 9u) << "the base's and the 8 files' perplexity: " << j;
+  EXPECT_EQ(j["reused"].get<size_t>(), n - 9) << j;
+  // The old results stay (another key, another id) beside the new ones.
+  EXPECT_EQ(cell_files(run).size(), n + 9);
+}
+
 TEST_F(SweepRun, KillNineMidSweepThenTheSameCommandFinishesEveryCellExactlyOnce) {
   const fs::path run = dir_ / "run";
   const std::string bin = test::cli_path().string(), rec = recipe().string(), out = run.string();
