@@ -64,6 +64,9 @@ class Cli : public ::testing::Test {
     for (int i = 0; i < 300; ++i) ids += std::to_string(3 + (i * 37) % 256) + (i % 20 == 19 ? "\n" : " ");
     test::write_text(d / "ids.txt", "1 " + ids);
     test::write_text(d / "text.txt", "the ab ba a the\n");
+    std::string words;  // text long enough for two 16-token chunks
+    for (int i = 0; i < 40; ++i) words += i % 3 ? "ab ba " : "the a ";
+    test::write_text(d / "ids-text.txt", words + "\n");
     test::write_text(d / "mc.jsonl", R"({"context": "the", "choices": ["ab", "ba"], "gold": 0})" "\n");
     test::write_text(d / "calib.jsonl", R"({"text": "the ab ba the ab"})" "\n" R"({"text": "ba ab the a"})" "\n");
     test::write_text(d / "chat.jsonl", R"({"messages": [{"role": "user", "content": "ab"}]})" "\n");
@@ -133,7 +136,21 @@ class Cli : public ::testing::Test {
         {"embed", "--model " + m + " " + q(d / "text.txt")},
         // --check: load, bind a free port and exit instead of serving.
         {"serve", "--model " + m + " --port 0 --check --quiet"},
+        {"sweep", q(sweep_recipe(model)) + " --out {OUT}/run"},
     };
+  }
+
+  // A one-configuration sweep of `model` (Q8_0, perplexity of the ids' text); a llama2.c checkpoint
+  // gets its tokenizer.bin in the recipe, since sweep has no --tokenizer flag.
+  static fs::path sweep_recipe(const fs::path& model) {
+    const fs::path& d = *dir_;
+    const fs::path recipe = d / ("sweep-" + model.filename().string() + ".yaml");
+    std::string text = "models:\n  m:\n    path: " + model.string() + "\n";
+    if (model.extension() == ".bin") text += "    tokenizer: " + tok().string() + "\n";
+    text += "threads: 1\nquantize:\n  - {method: gguf, type: Q8_0}\nevaluations:\n  - ppl: {file: " +
+            (d / "ids-text.txt").string() + ", ctx: 16, chunks: 1}\n";
+    test::write_text(recipe, text);
+    return recipe;
   }
 
   static std::string with_out(std::string args, const fs::path& out) {
