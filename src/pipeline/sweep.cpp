@@ -4,6 +4,7 @@
 
 #include "quantlab/core/atomic_file.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/process_memory.hpp"
 #include "quantlab/io/json.hpp"
 #include "quantlab/pipeline/sweep_cells.hpp"
 
@@ -11,7 +12,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,12 +42,6 @@ const char* state_name(State s) {
     case State::Blocked: return "blocked";
   }
   return "?";
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
 std::string utc_now() {
@@ -220,7 +214,7 @@ class Runner {
     if (result.contains("output")) j["output"] = result["output"];
     j["figures"] = result["figures"];
     // Everything above is the same on every run of the cell; "run" is how this run went.
-    j["run"] = {{"seconds", seconds}, {"threads", threads}, {"process_peak_rss_mib", peak_rss_mib()},
+    j["run"] = {{"seconds", seconds}, {"threads", threads}, {"process_peak_rss_mib", peak_resident_bytes() / kMiB},
                 {"parallel", parallel_}, {"quantlab", QUANTLAB_VERSION}, {"commit", quantlab_commit()},
                 {"finished_at", utc_now()}};
     write_json_atomic(plan_.cell_path(c), j);
