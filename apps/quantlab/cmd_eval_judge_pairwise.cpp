@@ -40,19 +40,14 @@ nlohmann::ordered_json summary_json(const PairwiseSummary& s) {
           {"loss_rate", interval_json(s.loss_rate)},
           {"even_rate", interval_json(s.even_rate)},
           {"p_candidate_preferred", interval_json(s.p_candidate)},
-          {"abs_p_minus_half", {{"value", s.abs_p_minus_half}, {"low", s.abs_low}, {"high", s.abs_high}}},
+          {"abs_p_minus_half", s.p_candidate.n == 0 ? nlohmann::ordered_json{{"value", nullptr}, {"low", nullptr}, {"high", nullptr}}
+                                                     : nlohmann::ordered_json{{"value", s.abs_p_minus_half}, {"low", s.abs_low}, {"high", s.abs_high}}},
           {"position_bias", {{"first_slot_wins", s.first_slot_wins}, {"second_slot_wins", s.second_slot_wins},
                              {"first_slot_preferred", interval_json(s.first_slot)}}},
           {"consistency", {{"items_both_orders", s.items_both_orders}, {"items_consistent", s.items_consistent}}}};
 }
 
 std::string shorten(const std::string& s, size_t n) { return s.size() > n ? "..." + s.substr(s.size() - (n - 3)) : s; }
-
-std::string interval_text(const MeanInterval& m) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.3f [%.3f,%.3f]", m.mean, m.low, m.high);
-  return b;
-}
 
 int run_eval_judge_pairwise(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -186,8 +181,8 @@ int run_eval_judge_pairwise(const Args& a) {
               "P(model preferred)", "|P - 0.5|", "first slot preferred", "same verdict both orders");
   for (size_t m = 0; m < models.size(); ++m) {
     const PairwiseSummary& s = summaries[m];
-    char absb[64];
-    std::snprintf(absb, sizeof absb, "%.3f [%.3f,%.3f]", s.abs_p_minus_half, s.abs_low, s.abs_high);
+    char absb[64] = "-";
+    if (s.p_candidate.n > 0) std::snprintf(absb, sizeof absb, "%.3f [%.3f,%.3f]", s.abs_p_minus_half, s.abs_low, s.abs_high);
     std::printf("  %-28s %6lld %6lld %6lld %6lld %6lld  %-22s %-22s %-22s %lld/%lld\n", shorten(models[m], 28).c_str(),
                 (long long)s.judgements, (long long)s.wins, (long long)s.losses, (long long)s.evens, (long long)s.errors,
                 interval_text(s.p_candidate).c_str(), absb, interval_text(s.first_slot).c_str(), (long long)s.items_consistent,

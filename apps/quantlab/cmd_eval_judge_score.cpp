@@ -134,11 +134,9 @@ int run_eval_judge_score(const Args& a) {
   std::printf("  %-28s %6s %6s  %-22s %s\n", "model", "judged", "errors", "mean score", "minus base (paired)");
   for (size_t m = 0; m < models.size(); ++m) {
     const ScoreSummary& s = summaries[m];
-    char mean[64], diff[64] = "-";
-    std::snprintf(mean, sizeof mean, "%.3f [%.3f,%.3f]", s.mean.mean, s.mean.low, s.mean.high);
-    if (diffs[m]) std::snprintf(diff, sizeof diff, "%+.3f [%+.3f,%+.3f]", diffs[m]->mean, diffs[m]->low, diffs[m]->high);
     std::printf("  %-28s %6lld %6lld  %-22s %s\n", shorten(models[m] + (base && m == 0 ? " (base)" : ""), 28).c_str(),
-                (long long)s.judgements, (long long)s.errors, mean, diff);
+                (long long)s.judgements, (long long)s.errors, interval_text(s.mean).c_str(),
+                diffs[m] ? interval_text(*diffs[m], true).c_str() : "-");
   }
   std::printf("\nrequests: %zu asked (%zu failed after retries), %zu reused; unreadable scores: %zu\n", js.asked(), js.failed(),
               js.reused(), unreadable);

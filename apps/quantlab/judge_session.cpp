@@ -44,7 +44,16 @@ std::vector<FlagSpec> judge_flags(bool score) {
 }
 
 nlohmann::ordered_json interval_json(const MeanInterval& m) {
+  // No prompt with a readable judgement: no figure (a 0 would read as a result).
+  if (m.n == 0) return {{"mean", nullptr}, {"low", nullptr}, {"high", nullptr}, {"n", 0}};
   return {{"mean", m.mean}, {"low", m.low}, {"high", m.high}, {"n", m.n}};
+}
+
+std::string interval_text(const MeanInterval& m, bool sign) {
+  if (m.n == 0) return "-";
+  char b[80];
+  std::snprintf(b, sizeof b, sign ? "%+.3f [%+.3f,%+.3f]" : "%.3f [%.3f,%.3f]", m.mean, m.low, m.high);
+  return b;
 }
 
 namespace {

@@ -85,6 +85,9 @@ class JudgeSession {
   size_t asked_ = 0, reused_ = 0, failed_ = 0;
 };
 
+// {mean, low, high, n}; the figures are null when n is 0 (nothing readable to average).
 nlohmann::ordered_json interval_json(const MeanInterval& m);
+// "0.625 [0.500,0.750]" (signed with `sign`), "-" when n is 0.
+std::string interval_text(const MeanInterval& m, bool sign = false);
 
 }  // namespace quantlab::cli

@@ -318,6 +318,9 @@ TEST_F(JudgeCli, AFailingEndpointCostsItemsNotTheRunAndReuseAsksThemAgain) {
   for (const json& m : j["results"]) {
     EXPECT_EQ(m["errors"], 6);
     EXPECT_EQ(m["readable"], 0);
+    // Nothing readable: no figure rather than a 0 that would read as "never preferred".
+    EXPECT_TRUE(m["p_candidate_preferred"]["mean"].is_null()) << m.dump();
+    EXPECT_TRUE(m["abs_p_minus_half"]["value"].is_null()) << m.dump();
   }
   for (const json& row : j["per_item"]) EXPECT_TRUE(row["base_first"].contains("error")) << row.dump();
   for (const json& l : jsonl(o / "judgements.jsonl")) {

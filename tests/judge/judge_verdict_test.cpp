@@ -14,7 +14,8 @@ std::string read(const std::string& s) {
 TEST(PairVerdict, PlainAndDressedUpAnswers) {
   for (const char* s : {"A", "a", " A\n", "A.", "**A**", "\"A\"", "Answer: A", "answer A", "The better answer is A.",
                         "Verdict: [A]", "[[A]]", "My verdict: [[A]] because it is longer", "A. It answers the question.",
-                        "A: it is correct", "Final answer: A", "I compared both.\nWinner: A", "`A`", "(A)", "# A"})
+                        "A: it is correct", "Final answer: A", "The answer is \"A\"", "My final answer is A.", "I choose A", "A is better.",
+                        "Answer A is better", "I compared both.\nWinner: A", "`A`", "(A)", "# A"})
     EXPECT_EQ(read(s), "A") << s;
   for (const char* s : {"B", "b!", "**Answer: B**", "[[B]]", "Better answer: B\nReason: shorter."})
     EXPECT_EQ(read(s), "B") << s;
@@ -25,7 +26,8 @@ TEST(PairVerdict, PlainAndDressedUpAnswers) {
 TEST(PairVerdict, AmbiguousOrAbsentVerdictsAreUnreadable) {
   for (const char* s : {"", "   ", "A good answer explains its steps.", "Both are fine", "A or B", "A and B are both wrong",
                         "[[A]] ... on second thought [[B]]", "Answer: A\nAnswer: B", "I cannot judge this.",
-                        "Answer A is more detailed than answer B.", "Apple", "Bee", "The answer is evident",
+                        "Answer A is more detailed than answer B.", "Apple", "Bee", "The answer is evident", "You are correct, I will provide the answer \"Even\" for the better one",
+                        "The answer is A or B", "Answer A is better than answer B",
                         "A\nB"})
     EXPECT_EQ(read(s), "none") << "'" << s << "'";
 }

@@ -49,10 +49,11 @@ std::optional<PairVerdict> label(const std::string& w) {
   return std::nullopt;
 }
 
-// "a", "answer a", "verdict: b", "the better answer is a.", "winner - even" (a whole line).
+// A whole line that is a verdict: "a", "answer a", "verdict: b", "the answer is b", "my final answer
+// is even", "the better answer is a.", "winner - even", "i choose b", "a is better".
 const std::regex& line_form() {
   static const std::regex r(
-      R"(^(?:(?:final )?(?:answer|verdict|choice|decision|winner|judgement|judgment|result|output)|(?:the )?better(?: one| answer)?(?: is)?)?\s*[:\-]?\s*\[*\s*(a|b|even|tie|draw)\s*\]*\s*[.!]?$)");
+      R"(^(?:(?:(?:my|the) )?(?:final )?(?:answer|verdict|choice|decision|winner|judgement|judgment|result|output|better one|better answer|better)(?: is)?|i (?:choose|pick|prefer|select)(?: answer)?|choose|pick)?\s*[:\-]?\s*\[*\s*(a|b|even|tie|draw)\s*\]*\s*(?:is better)?\s*[.!]?$)");
   return r;
 }
 
