@@ -58,7 +58,7 @@ std::string interval_text(const MeanInterval& m, bool sign) {
 
 namespace {
 
-double positive(const Args& a, const char* flag, double fallback, double lo, double hi) {
+double number_in(const Args& a, const char* flag, double fallback, double lo, double hi) {
   const double v = a.get_double(flag, fallback);
   if (!(v >= lo && v <= hi))
     throw Error(std::string("--") + flag, std::to_string(v), "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
@@ -83,6 +83,10 @@ JudgeSession::JudgeSession(const Args& a, const std::string& kind, JudgePrompt d
   const std::vector<std::string> dirs = a.all("replies");
   if (dirs.empty()) throw Error("--replies", "", "give at least one eval answers --out folder");
   out_dir_ = a.require("out");
+  // result.json in an eval answers folder would replace that run's own result.json.
+  for (const std::string& d : dirs)
+    if (fs::exists(d) && fs::exists(out_dir_) && fs::equivalent(d, out_dir_))
+      throw Error("--out", out_dir_, "is a --replies folder; its result.json would be overwritten (give another folder)");
   reuse_ = a.has("reuse");
   json_ = a.has("json");
   max_tokens_ = a.get_int("max-tokens", 64);
@@ -91,11 +95,11 @@ JudgeSession::JudgeSession(const Args& a, const std::string& kind, JudgePrompt d
   if (lp < 0 || lp > 20) throw Error("--logprobs", std::to_string(lp), "must be between 0 and 20 (OpenAI's limit)");
   top_logprobs_ = int(lp);
   ChatClientOptions co;
-  co.timeout_s = positive(a, "timeout", 120, 0.001, 86400);
+  co.timeout_s = number_in(a, "timeout", 120, 0.001, 86400);
   const long long retries = a.get_int("retries", 3);
   if (retries < 0 || retries > 100) throw Error("--retries", std::to_string(retries), "must be between 0 and 100");
   co.retries = int(retries);
-  co.backoff_s = positive(a, "retry-delay", 1, 0, 3600);
+  co.backoff_s = number_in(a, "retry-delay", 1, 0, 3600);
   co.backoff_max_s = std::max(30.0, co.backoff_s);
   co.api_key = a.get_or("api-key", "");
   boot_.resamples = a.get_int("bootstrap", 2000);

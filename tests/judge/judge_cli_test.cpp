@@ -14,7 +14,11 @@
 #include "quantlab/model/model.hpp"
 #include "quantlab/serve/server.hpp"
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -404,6 +408,59 @@ TEST(JudgeCliInput, BadInputIsOneLineAndLeavesNoOutput) {
     check(a + " --retries 0", "http://127.0.0.1:" + std::to_string(dead), "/v1/models");
   }
   check("eval judge score --endpoint https://api.openai.com/v1 --replies " + q(d / "base") + " --model base", "--endpoint", "https");
+  {
+    // --out must not be a replies folder: judge's result.json would replace eval answers' own.
+    const auto r = ql(good + " --out " + q(d / "base"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("is a --replies folder"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(d / "base" / "judgements.jsonl"));
+    EXPECT_FALSE(fs::exists(d / "base" / "result.json"));
+  }
+  fs::remove_all(d);
+}
+
+// A real kill: the judge process gets SIGKILL while its 5th request is being answered. Its first 4
+// judgements are on disk, no result.json; a rerun with --reuse asks exactly the other 8, once each.
+TEST(JudgeCliInput, AKilledRunRerunWithReuseFinishesEachItemExactlyOnce) {
+  const fs::path d = test::temp_dir("judge-kill");
+  fs::remove_all(d / "out");
+  test::write_text(d / "prompts.jsonl", kPrompts);
+  write_replies(d / "base", "base", "Paris.");
+  write_replies(d / "cand", "cand", "London.");
+  write_replies(d / "cand2", "cand2", "Lyon.");
+  std::atomic<pid_t> victim{0};
+  std::atomic<int> chats{0};
+  test::FaultServer endpoint([&](int, const test::FaultRequest& req) {
+    if (req.path == "/v1/models") return test::models_reply("j");
+    if (++chats == 5 && victim > 0) ::kill(victim, SIGKILL);
+    return test::chat_reply("A");
+  });
+  const std::string args = "eval judge pairwise --endpoint " + endpoint.url() + " --replies " + q(d / "base") + " --replies " +
+                           q(d / "cand") + " --replies " + q(d / "cand2") + " --data " + q(d / "prompts.jsonl") +
+                           " --base base --model cand --model cand2 --bootstrap 10 --out " + q(d / "out");
+  const std::string cmd = "exec " + test::shell_quote(test::cli_path().string()) + " " + args + " >/dev/null 2>&1 </dev/null";
+  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  victim = pid;
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  victim = 0;
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run was not killed (status " << status << ")";
+  EXPECT_EQ(jsonl(d / "out" / "judgements.jsonl").size(), 4u);
+  EXPECT_FALSE(fs::exists(d / "out" / "result.json"));
+
+  const auto r = ql(args + " --reuse --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(chats, 5 + 8) << "the killed request's answer was lost with the process: asked again, nothing else";
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["judgements"]["asked"], 8);
+  EXPECT_EQ(j["judgements"]["reused"], 4);
+  const std::vector<json> lines = jsonl(d / "out" / "judgements.jsonl");
+  ASSERT_EQ(lines.size(), 12u);
+  std::set<std::string> keys;
+  for (const json& l : lines) keys.insert(l["key"].get<std::string>());
+  EXPECT_EQ(keys.size(), 12u);
   fs::remove_all(d);
 }
 
