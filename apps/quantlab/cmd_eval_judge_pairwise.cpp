@@ -90,33 +90,43 @@ int run_eval_judge_pairwise(const Args& a) {
   }
 
   js.start();
-  size_t total = 0, done = 0;
-  for (const auto& v : items) total += 2 * v.size();
+  // Every request first (--parallel of them in flight), then the answers in order.
+  std::vector<JudgeTask> tasks;
+  for (size_t m = 0; m < models.size(); ++m)
+    for (const Item& it : items[m]) {
+      const StoredReply& b = it.base->reply;
+      for (const bool candidate_first : {false, true}) {
+        const std::string& first = candidate_first ? it.model->reply.text : b.text;
+        const std::string& second = candidate_first ? b.text : it.model->reply.text;
+        const nlohmann::ordered_json meta{{"kind", "pairwise"}, {"prompt_set", b.prompt_set}, {"prompt_id", b.prompt_id},
+                                          {"seed", seed_json(b.seed)}, {"base", base}, {"model", models[m]},
+                                          {"order", candidate_first ? "model_first" : "base_first"},
+                                          {"answer_a", candidate_first ? models[m] : base},
+                                          {"answer_b", candidate_first ? base : models[m]}};
+        tasks.push_back({meta, js.prompt().messages({{"question", it.prompt->question}, {"answer_a", first}, {"answer_b", second}})});
+      }
+    }
   ProgressLine progress("judgements");
+  const std::vector<nlohmann::ordered_json> lines = js.ask_all(
+      tasks,
+      [](const std::string& content) {
+        const std::optional<PairVerdict> v = parse_pair_verdict(content);
+        return nlohmann::ordered_json{{"verdict", v ? nlohmann::ordered_json(verdict_name(*v)) : nlohmann::ordered_json()}};
+      },
+      [&](size_t done, size_t total) { progress.update(int64_t(done), int64_t(total)); });
+  progress.finish();
+
   nlohmann::ordered_json per_item = nlohmann::ordered_json::array();
   std::vector<std::vector<PairJudgement>> judged(models.size());
   std::vector<std::map<std::string, std::vector<PairJudgement>>> judged_by_set(models.size());
-  size_t unreadable = 0;
-  auto read_verdict = [](const std::string& content) {
-    const std::optional<PairVerdict> v = parse_pair_verdict(content);
-    return nlohmann::ordered_json{{"verdict", v ? nlohmann::ordered_json(verdict_name(*v)) : nlohmann::ordered_json()}};
-  };
+  size_t unreadable = 0, next = 0;
   for (size_t m = 0; m < models.size(); ++m) {
     for (const Item& it : items[m]) {
       const StoredReply& b = it.base->reply;
       nlohmann::ordered_json row{{"prompt_set", b.prompt_set}, {"prompt_id", b.prompt_id}, {"seed", seed_json(b.seed)},
                                  {"model", models[m]}};
       for (const bool candidate_first : {false, true}) {
-        const std::string order = candidate_first ? "model_first" : "base_first";
-        const std::string& first = candidate_first ? it.model->reply.text : b.text;
-        const std::string& second = candidate_first ? b.text : it.model->reply.text;
-        const nlohmann::ordered_json meta{{"kind", "pairwise"}, {"prompt_set", b.prompt_set}, {"prompt_id", b.prompt_id},
-                                          {"seed", seed_json(b.seed)}, {"base", base}, {"model", models[m]}, {"order", order},
-                                          {"answer_a", candidate_first ? models[m] : base},
-                                          {"answer_b", candidate_first ? base : models[m]}};
-        const nlohmann::ordered_json line =
-            js.ask(meta, js.prompt().messages({{"question", it.prompt->question}, {"answer_a", first}, {"answer_b", second}}),
-                   read_verdict);
+        const nlohmann::ordered_json& line = lines[next++];
         PairJudgement j{it.prompt_index, it.item_index, candidate_first, std::nullopt};
         nlohmann::ordered_json cell{{"key", line["key"]}};
         if (line["answered"].get<bool>()) {
@@ -137,15 +147,13 @@ int run_eval_judge_pairwise(const Args& a) {
         } else {
           cell["error"] = line["error"];
         }
-        row[order] = cell;
+        row[candidate_first ? "model_first" : "base_first"] = cell;
         judged[m].push_back(j);
         judged_by_set[m][b.prompt_set].push_back(j);
-        progress.update(int64_t(++done), int64_t(total), shorten(models[m], 30));
       }
       per_item.push_back(std::move(row));
     }
   }
-  progress.finish();
 
   const BootstrapOptions& boot = js.bootstrap();
   std::vector<PairwiseSummary> summaries;

@@ -54,32 +54,38 @@ int run_eval_judge_score(const Args& a) {
       }
 
   js.start();
-  size_t total = 0, done = 0, unreadable = 0;
-  for (const auto& v : items) total += v.size();
-  ProgressLine progress("judgements");
-  auto read_score = [](const std::string& content) {
-    const std::optional<int> s = parse_score(content);
-    return nlohmann::ordered_json{{"score", s ? nlohmann::ordered_json(*s) : nlohmann::ordered_json()}};
-  };
-  std::vector<std::vector<ScoreJudgement>> judged(models.size());
-  nlohmann::ordered_json per_reply = nlohmann::ordered_json::array();
   const std::string none = "(none given)";
+  std::vector<JudgeTask> tasks;
   for (size_t m = 0; m < models.size(); ++m)
     for (const Item& it : items[m]) {
       const StoredReply& r = it.reply->reply;
       const nlohmann::ordered_json seed = r.seed < 0 ? nlohmann::ordered_json("greedy") : nlohmann::ordered_json(r.seed);
-      const nlohmann::ordered_json meta{{"kind", "score"}, {"prompt_set", r.prompt_set}, {"prompt_id", r.prompt_id},
-                                        {"seed", seed}, {"model", models[m]}};
-      const nlohmann::ordered_json line =
-          js.ask(meta,
-                 js.prompt().messages({{"question", it.prompt->question},
-                                       {"reference", it.prompt->reference.value_or(none)},
-                                       {"notes", it.prompt->notes.value_or(none)},
-                                       {"answer", r.text}}),
-                 read_score);
+      tasks.push_back({{{"kind", "score"}, {"prompt_set", r.prompt_set}, {"prompt_id", r.prompt_id}, {"seed", seed}, {"model", models[m]}},
+                       js.prompt().messages({{"question", it.prompt->question},
+                                             {"reference", it.prompt->reference.value_or(none)},
+                                             {"notes", it.prompt->notes.value_or(none)},
+                                             {"answer", r.text}})});
+    }
+  ProgressLine progress("judgements");
+  const std::vector<nlohmann::ordered_json> lines = js.ask_all(
+      tasks,
+      [](const std::string& content) {
+        const std::optional<int> s = parse_score(content);
+        return nlohmann::ordered_json{{"score", s ? nlohmann::ordered_json(*s) : nlohmann::ordered_json()}};
+      },
+      [&](size_t done, size_t total) { progress.update(int64_t(done), int64_t(total)); });
+  progress.finish();
+
+  size_t unreadable = 0, next = 0;
+  std::vector<std::vector<ScoreJudgement>> judged(models.size());
+  nlohmann::ordered_json per_reply = nlohmann::ordered_json::array();
+  for (size_t m = 0; m < models.size(); ++m)
+    for (const Item& it : items[m]) {
+      const nlohmann::ordered_json& line = lines[next];
+      const nlohmann::ordered_json& meta = tasks[next++].meta;
       ScoreJudgement j{it.prompt_index, std::nullopt};
-      nlohmann::ordered_json row{{"prompt_set", r.prompt_set}, {"prompt_id", r.prompt_id}, {"seed", seed}, {"model", models[m]},
-                                 {"key", line["key"]}};
+      nlohmann::ordered_json row{{"prompt_set", meta["prompt_set"]}, {"prompt_id", meta["prompt_id"]}, {"seed", meta["seed"]},
+                                 {"model", models[m]}, {"key", line["key"]}};
       if (line["answered"].get<bool>()) {
         const std::string content = line["reply"]["content"].get<std::string>();
         row["answer"] = content;
@@ -94,9 +100,7 @@ int run_eval_judge_score(const Args& a) {
       }
       judged[m].push_back(j);
       per_reply.push_back(std::move(row));
-      progress.update(int64_t(++done), int64_t(total), shorten(models[m], 30));
     }
-  progress.finish();
 
   const BootstrapOptions& boot = js.bootstrap();
   nlohmann::ordered_json results = nlohmann::ordered_json::array();

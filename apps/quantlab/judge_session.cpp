@@ -7,9 +7,13 @@
 #include "quantlab/eval/prompt_turns.hpp"
 #include "quantlab/io/json.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
+#include <thread>
 
 namespace quantlab::cli {
 
@@ -26,6 +30,7 @@ std::vector<FlagSpec> judge_flags(bool score) {
       {"field", Takes::Values, "field mapping ROLE=FIELD for --data (prompt, input, response, system, messages)"},
       {"prompt-template", Takes::Value, "judge prompt: a JSON {\"system\", \"user\"} or a text file (the user message) with {placeholders}"},
       {"max-tokens", Takes::Value, "longest judge answer (default 64)"},
+      {"parallel", Takes::Value, "requests in flight at once (default 1; match the server's slots, e.g. llama-server -np)"},
       {"logprobs", Takes::Value, "ask for the top N log-probabilities of each answer token and store them (default 0: not asked)"},
       {"timeout", Takes::Value, "seconds to connect, and to wait for each part of a reply (default 120)"},
       {"retries", Takes::Value, "tries again after a connection error, timeout, HTTP 429/5xx or malformed reply (default 3)"},
@@ -94,6 +99,9 @@ JudgeSession::JudgeSession(const Args& a, const std::string& kind, JudgePrompt d
   const long long lp = a.get_int("logprobs", 0);
   if (lp < 0 || lp > 20) throw Error("--logprobs", std::to_string(lp), "must be between 0 and 20 (OpenAI's limit)");
   top_logprobs_ = int(lp);
+  const long long parallel = a.get_int("parallel", 1);
+  if (parallel < 1 || parallel > 256) throw Error("--parallel", std::to_string(parallel), "must be between 1 and 256");
+  parallel_ = int(parallel);
   ChatClientOptions co;
   co.timeout_s = number_in(a, "timeout", 120, 0.001, 86400);
   const long long retries = a.get_int("retries", 3);
@@ -221,8 +229,41 @@ void JudgeSession::start() {
   store_ = std::make_unique<JudgementStore>((fs::path(out_dir_) / "judgements.jsonl").string(), reuse_);
 }
 
-nlohmann::ordered_json JudgeSession::ask(const nlohmann::ordered_json& meta, const nlohmann::ordered_json& messages,
-                                         const std::function<nlohmann::ordered_json(const std::string&)>& read) {
+std::vector<nlohmann::ordered_json> JudgeSession::ask_all(const std::vector<JudgeTask>& tasks, const Reader& read,
+                                                         const std::function<void(size_t, size_t)>& progress) {
+  std::vector<nlohmann::ordered_json> lines(tasks.size());
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  std::exception_ptr failure;  // the first error that is not an item's (the store cannot be written)
+  auto work = [&]() {
+    for (size_t i; (i = next++) < tasks.size();) {
+      try {
+        lines[i] = ask(tasks[i], read);
+      } catch (...) {
+        std::lock_guard<std::mutex> l(mutex_);
+        if (!failure) failure = std::current_exception();
+        next = tasks.size();
+        return;
+      }
+      std::lock_guard<std::mutex> l(mutex_);
+      if (progress) progress(++done, tasks.size());
+    }
+  };
+  const size_t n = std::min<size_t>(size_t(parallel_), tasks.size());
+  if (n <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < n; ++t) pool.emplace_back(work);
+    for (std::thread& t : pool) t.join();
+  }
+  if (failure) std::rethrow_exception(failure);
+  return lines;
+}
+
+nlohmann::ordered_json JudgeSession::ask(const JudgeTask& task, const Reader& read) {
+  const nlohmann::ordered_json& meta = task.meta;
+  const nlohmann::ordered_json& messages = task.messages;
   ChatRequest req;
   req.model = request_model_;
   req.messages = messages;
@@ -239,13 +280,14 @@ nlohmann::ordered_json JudgeSession::ask(const nlohmann::ordered_json& meta, con
                                        {"top_logprobs", req.top_logprobs}};
   const std::string d = decides.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string key = sha256_hex(d.data(), d.size());
+  // find() reads what was loaded at start and nothing writes it since: safe from every thread.
   if (const nlohmann::json* stored = store_->find(key)) {
+    std::lock_guard<std::mutex> l(mutex_);
     ++reused_;
     return nlohmann::ordered_json::parse(stored->dump());
   }
   const auto t0 = std::chrono::steady_clock::now();
   const ChatResult r = client_->chat(req);
-  ++asked_;
   nlohmann::ordered_json line = meta;
   line["key"] = key;
   line["judge_model"] = judge_model_;
@@ -259,11 +301,13 @@ nlohmann::ordered_json JudgeSession::ask(const nlohmann::ordered_json& meta, con
     const nlohmann::ordered_json read_fields = read(r.content);
     for (const auto& [k, v] : read_fields.items()) line[k] = v;
   } else {
-    ++failed_;
     line["error"] = r.error;
     line["status"] = r.status;
     line["body"] = r.body.substr(0, 4096);
   }
+  std::lock_guard<std::mutex> l(mutex_);
+  ++asked_;
+  failed_ += !r.ok;
   store_->add(line);
   return line;
 }
@@ -279,6 +323,7 @@ nlohmann::ordered_json JudgeSession::provenance() const {
            {{"temperature", 0},
             {"max_tokens", max_tokens_},
             {"top_logprobs", top_logprobs_},
+            {"parallel", parallel_},
             {"timeout_s", client_->options().timeout_s},
             {"retries", client_->options().retries},
             {"retry_delay_s", client_->options().backoff_s},

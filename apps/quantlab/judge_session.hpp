@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +36,11 @@ struct JudgedPrompt {
 // The flags both commands take (`score` adds --reference-field and --notes-field).
 std::vector<FlagSpec> judge_flags(bool score);
 
+struct JudgeTask {
+  nlohmann::ordered_json meta;      // what the item is (stored with its line)
+  nlohmann::ordered_json messages;  // what the judge is sent
+};
+
 class JudgeSession {
  public:
   // Reads and checks the flags, the replies, the prompt files and the template, and asks the endpoint
@@ -52,11 +58,14 @@ class JudgeSession {
 
   // Makes --out and opens judgements.jsonl (afresh, or to reuse with --reuse).
   void start();
-  // The judgement line for these messages: the stored one with the same key (--reuse), else a fresh
-  // request, whose line -- `meta`, the request, the reply or the error, and what `read(content)`
-  // makes of the reply -- is stored before it is returned.
-  nlohmann::ordered_json ask(const nlohmann::ordered_json& meta, const nlohmann::ordered_json& messages,
-                             const std::function<nlohmann::ordered_json(const std::string&)>& read);
+  // The judgement line of each task, in the tasks' order: the stored one with the same key (--reuse),
+  // else a fresh request, whose line -- `meta`, the request, the reply or the error, and what
+  // `read(content)` makes of the reply -- is stored as soon as it is in. --parallel requests are in
+  // flight at once (the file's lines are then in the order the answers came). `progress(done, total)`
+  // is called after each task, from one thread at a time.
+  using Reader = std::function<nlohmann::ordered_json(const std::string&)>;
+  std::vector<nlohmann::ordered_json> ask_all(const std::vector<JudgeTask>& tasks, const Reader& read,
+                                              const std::function<void(size_t, size_t)>& progress);
   size_t asked() const { return asked_; }
   size_t reused() const { return reused_; }
   size_t failed() const { return failed_; }
@@ -68,6 +77,8 @@ class JudgeSession {
   bool json() const { return json_; }
 
  private:
+  nlohmann::ordered_json ask(const JudgeTask& task, const Reader& read);
+
   std::string kind_;
   ReplyIndex replies_;
   std::map<std::pair<std::string, std::string>, JudgedPrompt> prompts_;
@@ -78,10 +89,12 @@ class JudgeSession {
   std::string judge_model_, request_model_;
   int64_t max_tokens_ = 0;
   int top_logprobs_ = 0;
+  int parallel_ = 1;
   BootstrapOptions boot_;
   std::string out_dir_;
   bool reuse_ = false, json_ = false;
   std::unique_ptr<JudgementStore> store_;
+  std::mutex mutex_;  // the store's file and the counts, when --parallel > 1
   size_t asked_ = 0, reused_ = 0, failed_ = 0;
 };
 

@@ -73,7 +73,8 @@ class JudgeCli : public ::testing::Test {
     o.host = "127.0.0.1";
     o.port = 0;
     o.n_ctx = 2048;
-    o.threads_per_slot = 2;
+    o.parallel = 2;  // --parallel runs have two requests generating at once
+    o.threads_per_slot = 1;
     o.log = [](const std::string& line) {
       if (line.find("/v1/chat/completions") != std::string::npos) ++chat_requests_;
     };
@@ -209,12 +210,15 @@ TEST_F(JudgeCli, PairwiseAsksBothOrdersStoresEveryRequestAndRepeatsItsVerdicts) 
   EXPECT_EQ(keys.size(), 12u);
   EXPECT_EQ(verdicts(j).size(), 12u);
 
-  // Temperature 0: a fresh run gives every judgement again, verdict for verdict.
+  // Temperature 0: a fresh run gives every judgement again, verdict for verdict, also with three
+  // requests in flight at once (the file's lines then come in the order the answers did).
   const fs::path o2 = out("pairwise-2");
-  const auto again = ql(pairwise(o2));
+  const auto again = ql(pairwise(o2, "--parallel 3"));
   ASSERT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(verdicts(json::parse(again.out)), verdicts(j));
   EXPECT_EQ(json::parse(again.out)["results"], j["results"]);
+  EXPECT_EQ(json::parse(again.out)["per_item"], j["per_item"]);
+  EXPECT_EQ(jsonl(o2 / "judgements.jsonl").size(), 12u);
 
   // --reuse: nothing is asked, the same figures come out.
   const int before_reuse = chat_requests_;
