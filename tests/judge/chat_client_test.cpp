@@ -55,6 +55,19 @@ TEST(ChatClient, SendsTheOpenAIRequestAndReadsTheAnswer) {
   EXPECT_EQ(body["top_logprobs"], 3);
 }
 
+TEST(ChatClient, LogprobsOfTheReplyAreKeptAsSent) {
+  const std::string lp = R"({"content": [{"token": "A", "logprob": -0.1, "top_logprobs": [{"token": "A", "logprob": -0.1}, {"token": "B", "logprob": -2.4}]}]})";
+  FaultServer s([&](int, const FaultRequest&) {
+    return test::http_reply(200, R"({"choices": [{"message": {"role": "assistant", "content": "A"}, "finish_reason": "length", "logprobs": )" + lp + "}]}");
+  });
+  const ChatResult r = client(s, fast()).chat(question());
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(r.logprobs, nlohmann::json::parse(lp));
+  const nlohmann::json body = nlohmann::json::parse(s.seen()[0].body);
+  EXPECT_FALSE(body.contains("logprobs")) << "not asked unless top_logprobs > 0";
+}
+
 TEST(ChatClient, MalformedJsonIsRetriedThenAPerItemError) {
   FaultServer s([](int, const FaultRequest&) { return test::http_reply(200, "{\"choices\": [tru"); });
   const ChatResult r = client(s, fast(2)).chat(question());

@@ -310,6 +310,28 @@ TEST_F(JudgeCli, ScoreGradesEveryReplyWithItsReferenceAndNotes) {
   }
 }
 
+// quantlab serve refuses logprobs (400): each item fails at once, without retries, and says why.
+TEST_F(JudgeCli, LogprobsRefusedByTheServerAreImmediatePerItemErrors) {
+  const fs::path o = out("logprobs");
+  const int before = chat_requests_;
+  const auto r = ql("eval judge score --endpoint " + endpoint() + " --replies " + q(dir() / "idk") + " --data " +
+                    q(dir() / "prompts.jsonl") + " --model idk --logprobs 2 --max-tokens 2 --bootstrap 10 --out " + q(o) + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(chat_requests_ - before, 3);
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["settings"]["top_logprobs"], 2);
+  EXPECT_EQ(j["results"][0]["errors"], 3);
+  EXPECT_TRUE(j["results"][0]["mean_score"]["mean"].is_null());
+  for (const json& l : jsonl(o / "judgements.jsonl")) {
+    EXPECT_EQ(l["request"]["logprobs"], true);
+    EXPECT_EQ(l["request"]["top_logprobs"], 2);
+    EXPECT_EQ(l["answered"], false);
+    EXPECT_EQ(l["attempts"], 1);
+    EXPECT_EQ(l["status"], 400);
+    EXPECT_NE(l["error"].get<std::string>().find("logprobs"), std::string::npos) << l["error"];
+  }
+}
+
 TEST_F(JudgeCli, AFailingEndpointCostsItemsNotTheRunAndReuseAsksThemAgain) {
   // The endpoint lists its model, then drops every chat request without a reply.
   test::FaultServer faulty([](int, const test::FaultRequest& req) {
