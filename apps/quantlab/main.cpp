@@ -1,6 +1,7 @@
 // quantlab CLI: a thin layer that parses flags, calls the library and prints.
 #include "command.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <set>
@@ -50,7 +51,7 @@ std::string padded(std::string s, size_t width) {
 void print_help() {
   std::printf("quantlab %s: quantize LLMs and measure what quantization did to them\n\nCommands:\n",
               QUANTLAB_VERSION);
-  for (const auto& c : quantlab::cli::commands()) std::printf("  %s %s\n", padded(c.name, 18).c_str(), c.summary.c_str());
+  for (const auto& c : quantlab::cli::commands()) std::printf("  %s %s\n", padded(c.name, 20).c_str(), c.summary.c_str());
   std::printf("\n`quantlab COMMAND --help` lists a command's flags. Every command takes --json (one JSON object on stdout).\n");
 }
 
@@ -63,7 +64,8 @@ void print_command_help(const Command& c) {
   std::printf("  -h, --help                   this help\n");
 }
 
-// Two-word commands ("eval ppl") form groups; the group's word alone lists them.
+// Commands of several words ("eval ppl", "eval judge score") form groups; a group's words alone list
+// its members.
 std::vector<const Command*> group_members(const std::string& group) {
   std::vector<const Command*> r;
   for (const auto& c : quantlab::cli::commands())
@@ -78,9 +80,18 @@ std::string one_line(std::string s) {
   return s;
 }
 
-std::string command_words(const std::vector<const Command*>& cs, bool second_word) {
+// The members' names after the group's words ("ppl, kld, judge pairwise").
+std::string command_words(const std::vector<const Command*>& cs, const std::string& group) {
   std::string s;
-  for (const Command* c : cs) s += (s.empty() ? "" : ", ") + (second_word ? c->name.substr(c->name.find(' ') + 1) : c->name);
+  for (const Command* c : cs) s += (s.empty() ? "" : ", ") + c->name.substr(group.size() + 1);
+  return s;
+}
+
+size_t word_count(const std::string& name) { return size_t(std::count(name.begin(), name.end(), ' ')) + 1; }
+
+std::string joined(const std::vector<std::string>& words, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += (i ? " " : "") + words[i];
   return s;
 }
 
@@ -101,23 +112,25 @@ int main(int argc, char** argv) {
   const Command* cmd = nullptr;
   size_t used = 0;
   for (const auto& c : commands()) {
-    const size_t n = c.name.find(' ') == std::string::npos ? 1 : 2;
+    const size_t n = word_count(c.name);
     if (words.size() < n) continue;
-    const std::string joined = n == 1 ? words[0] : words[0] + " " + words[1];
-    if (joined == c.name && n > used) cmd = &c, used = n;
+    if (joined(words, n) == c.name && n > used) cmd = &c, used = n;
   }
   if (!cmd) {
-    const auto members = group_members(words[0]);
-    if (!members.empty()) {
-      const bool help = words.size() > 1 && (words[1] == "--help" || words[1] == "-h");
-      if (words.size() == 1 || help) {
-        std::printf("quantlab %s: subcommands\n\n", words[0].c_str());
-        for (const Command* c : members) std::printf("  %s %s\n", padded(c->name, 18).c_str(), c->summary.c_str());
-        std::printf("\n`quantlab %s SUBCOMMAND --help` lists a subcommand's flags.\n", words[0].c_str());
+    // The longest group the words name ("eval judge" before "eval").
+    for (size_t n = std::min<size_t>(words.size(), 2); n >= 1; --n) {
+      const std::string group = joined(words, n);
+      const auto members = group_members(group);
+      if (members.empty()) continue;
+      const bool help = words.size() > n && (words[n] == "--help" || words[n] == "-h");
+      if (words.size() == n || help) {
+        std::printf("quantlab %s: subcommands\n\n", group.c_str());
+        for (const Command* c : members) std::printf("  %s %s\n", padded(c->name, 20).c_str(), c->summary.c_str());
+        std::printf("\n`quantlab %s SUBCOMMAND --help` lists a subcommand's flags.\n", group.c_str());
         return help ? 0 : 2;
       }
-      std::fprintf(stderr, "quantlab %s: unknown subcommand '%s' (one of: %s)\n", words[0].c_str(), words[1].c_str(),
-                   command_words(members, true).c_str());
+      std::fprintf(stderr, "quantlab %s: unknown subcommand '%s' (one of: %s)\n", group.c_str(), words[n].c_str(),
+                   command_words(members, group).c_str());
       return 2;
     }
     std::set<std::string> seen;

@@ -98,7 +98,7 @@ class Cli : public ::testing::Test {
   static std::vector<std::string> commands() {
     const auto r = ql("--help");
     std::vector<std::string> names;
-    const std::regex row("^  ([a-z]+(?: [a-z]+)?)  +\\S.*$");
+    const std::regex row("^  ([a-z]+(?: [a-z]+){0,2})  +\\S.*$");
     std::istringstream in(r.out);
     std::string line;
     bool in_list = false;
@@ -153,6 +153,13 @@ class Cli : public ::testing::Test {
     return recipe;
   }
 
+  // The judge commands read no model: their input is eval answers folders (here a text file, refused
+  // naming it) and an endpoint, which is not reached: everything local is read first.
+  static std::map<std::string, std::string> judge_invocations(const fs::path& replies) {
+    const std::string e = "--endpoint http://127.0.0.1:9 --replies " + q(replies) + " --out {OUT}/judge";
+    return {{"eval judge pairwise", e + " --base b --model m"}, {"eval judge score", e + " --model m"}};
+  }
+
   static std::string with_out(std::string args, const fs::path& out) {
     for (size_t at; (at = args.find("{OUT}")) != std::string::npos;) args.replace(at, 5, out.string());
     return args;
@@ -167,10 +174,13 @@ TEST_F(Cli, EveryCommandRefusesUnknownFlagsStrayArgumentsAndNonModelFiles) {
   const auto names = commands();
   ASSERT_GE(names.size(), 13u);
   const auto invocations = model_invocations(notes());
+  const auto judges = judge_invocations(notes());
   for (const std::string& c : names) {
     SCOPED_TRACE(c);
+    const bool judge = judges.count(c) > 0;
+    const std::string args = c == "version" ? "" : judge ? judges.at(c) : invocations.at(c);
     // Before any other argument is looked at, and with every other argument right.
-    const std::string good = c == "version" ? "" : with_out(invocations.at(c), out_dir("good-" + c));
+    const std::string good = with_out(args, out_dir("good-" + c));
     for (const std::string& bad : {std::string("-Z 3"), std::string("--no-such-flag"), std::string("stray1 stray2 stray3")}) {
       SCOPED_TRACE(bad);
       const auto r = ql(c + " " + bad + " " + good);
@@ -179,15 +189,17 @@ TEST_F(Cli, EveryCommandRefusesUnknownFlagsStrayArgumentsAndNonModelFiles) {
     }
     if (c == "version") continue;
     const fs::path out = out_dir(c);
-    const auto r = ql(c + " " + with_out(invocations.at(c), out));
+    const auto r = ql(c + " " + with_out(args, out));
     EXPECT_TRUE(refused(r));
     EXPECT_TRUE(contains(r.err, notes().string())) << r.err;
-    if (c != "tokenize") {  // tokenize reads tokenizer files too
+    if (judge) {
+      EXPECT_TRUE(contains(r.err, "not a folder written by eval answers")) << r.err;
+    } else if (c != "tokenize") {  // tokenize reads tokenizer files too
       EXPECT_TRUE(contains(r.err, "not a model")) << r.err;
     }
     EXPECT_TRUE(empty_dir(out)) << "a refused command left a file in " << out;
   }
-  EXPECT_EQ(invocations.size() + 1, names.size()) << "a new command needs its line in model_invocations()";
+  EXPECT_EQ(invocations.size() + judges.size() + 1, names.size()) << "a new command needs its line in model_invocations()";
 }
 
 TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
@@ -301,6 +313,15 @@ TEST_F(Cli, GroupsListTheirSubcommands) {
   const auto unknown = ql("eval perplexity");
   EXPECT_TRUE(refused(unknown));
   EXPECT_TRUE(contains(unknown.err, "ppl") && contains(unknown.err, "kld") && contains(unknown.err, "chat")) << unknown.err;
+  // Three-word commands form a group of their own inside the first.
+  const auto judge = ql("eval judge");
+  EXPECT_NE(judge.status, 0);
+  EXPECT_TRUE(contains(judge.out, "eval judge pairwise") && contains(judge.out, "eval judge score")) << judge.out;
+  EXPECT_TRUE(contains(eval.out, "eval judge pairwise")) << eval.out;
+  EXPECT_EQ(ql("eval judge --help").status, 0);
+  const auto no_judge = ql("eval judge elo");
+  EXPECT_TRUE(refused(no_judge));
+  EXPECT_TRUE(contains(no_judge.err, "'elo'") && contains(no_judge.err, "pairwise") && contains(no_judge.err, "score")) << no_judge.err;
   const auto top = ql("evaluate");
   EXPECT_TRUE(refused(top));
   EXPECT_TRUE(contains(top.err, "eval")) << top.err;
