@@ -102,6 +102,7 @@ struct Planner {
 
     if (o.host_resident_bytes > 0) p.host.push_back({"resident before the run", o.host_resident_bytes});
     if (calibrated) p.host.push_back({"calibration hidden states (f32)", 4.0 * double(c.tokens) * double(E)});
+    const size_t layer_parts = p.host.size();  // the parts from here on exist only while layers run
     p.host.push_back({"layer " + layer_name + " (f32 working copy)", layer_bytes});
     // GPTQ transposes the matrix and returns codes and dequantized values; the others return codes
     // and dequantized values.
@@ -142,9 +143,7 @@ struct Planner {
     if (calibrated && !model.token_embd.empty()) {
       const double table = double(model.token_embd.rows) * double(model.token_embd.row_stride);
       double layer_phase = 0;
-      for (size_t i = 0; i < p.host.size(); ++i)
-        if (p.host[i].name != "resident before the run" && p.host[i].name.rfind("calibration hidden states", 0) != 0)
-          layer_phase += p.host[i].bytes;
+      for (size_t i = layer_parts; i < p.host.size(); ++i) layer_phase += p.host[i].bytes;
       if (table > layer_phase)
         p.host.push_back({"token embedding pages read while embedding, beyond the layers' parts", table - layer_phase});
     }
