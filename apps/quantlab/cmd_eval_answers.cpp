@@ -3,6 +3,7 @@
 // embedded by one or more backbones, L1/cosine distances to the base's replies and to reference
 // answers with bootstrap intervals, and seed 001's hypothesis and win-rate tables. Definitions:
 // eval/answer_distances.hpp, eval/hypothesis_table.hpp, docs/answers.md.
+#include "bootstrap_option.hpp"
 #include "calibration_input.hpp"
 #include "command.hpp"
 #include "device_option.hpp"
@@ -243,14 +244,7 @@ int run_eval_answers(const Args& a) {
   if (plan.sampling.top_k < 0) throw Error("--top-k", std::to_string(plan.sampling.top_k), "must not be negative");
   if (!(plan.sampling.top_p > 0 && plan.sampling.top_p <= 1)) throw Error("--top-p", "", "must be in (0, 1]");
   if (!(plan.sampling.min_p >= 0 && plan.sampling.min_p < 1)) throw Error("--min-p", "", "must be in [0, 1)");
-  BootstrapOptions boot;
-  boot.resamples = a.get_int("bootstrap", 2000);
-  boot.level = a.get_double("confidence", 0.95);
-  const long long boot_seed = a.get_int("bootstrap-seed", 0);
-  if (boot_seed < 0) throw Error("--bootstrap-seed", std::to_string(boot_seed), "must not be negative");
-  boot.seed = uint64_t(boot_seed);
-  if (boot.resamples < 1 || boot.resamples > 1000000) throw Error("--bootstrap", "", "must be between 1 and 1000000");
-  if (!(boot.level > 0 && boot.level < 1)) throw Error("--confidence", "", "must be in (0, 1)");
+  const BootstrapOptions boot = bootstrap_option(a);
   std::vector<double> ratios;
   for (const std::string& t : a.all("tolerance")) {
     double r = 0;
@@ -425,7 +419,7 @@ int run_eval_answers(const Args& a) {
                      {"sampling", {{"temperature", plan.sampling.temperature}, {"top_k", plan.sampling.top_k},
                                    {"top_p", plan.sampling.top_p}, {"min_p", plan.sampling.min_p}}},
                      {"max_tokens", plan.max_tokens},
-                     {"bootstrap", {{"resamples", boot.resamples}, {"confidence", boot.level}, {"seed", boot.seed}}},
+                     {"bootstrap", bootstrap_json(boot)},
                      {"tolerances", ratios},
                      {"e1_pairing", pairing_name}};
   out["replies"] = {{"path", store.path()}, {"runs", generation}};

@@ -1,4 +1,5 @@
 #include "judge_session.hpp"
+#include "bootstrap_option.hpp"
 
 #include "quantlab/calib/dataset.hpp"
 #include "quantlab/core/atomic_file.hpp"
@@ -35,12 +36,10 @@ std::vector<FlagSpec> judge_flags(bool score) {
       {"timeout", Takes::Value, "seconds to connect, and to wait for each part of a reply (default 120)"},
       {"retries", Takes::Value, "tries again after a connection error, timeout, HTTP 429/5xx or malformed reply (default 3)"},
       {"retry-delay", Takes::Value, "seconds before the first retry, doubled for each further one, at most 30 (default 1)"},
-      {"bootstrap", Takes::Value, "bootstrap resamples (default 2000)"},
-      {"bootstrap-seed", Takes::Value, "bootstrap random seed (default 0)"},
-      {"confidence", Takes::Value, "interval coverage (default 0.95)"},
       {"out", Takes::Value, "folder for judgements.jsonl (every request and answer) and result.json"},
       {"reuse", Takes::Nothing, "take the answers already in --out's judgements.jsonl (same judge, prompt, order, settings)"},
       {"json", Takes::Nothing, "print result.json on stdout instead of the table"}};
+  for (FlagSpec& b : bootstrap_flags()) f.push_back(std::move(b));
   if (score) {
     f.push_back({"reference-field", Takes::Value, "top-level string field of --data holding the reference answer (default: the assistant turn)"});
     f.push_back({"notes-field", Takes::Value, "top-level string field of --data holding grading notes (ELYZA-tasks-100: eval_aspect)"});
@@ -110,13 +109,7 @@ JudgeSession::JudgeSession(const Args& a, const std::string& kind, JudgePrompt d
   co.backoff_s = number_in(a, "retry-delay", 1, 0, 3600);
   co.backoff_max_s = std::max(30.0, co.backoff_s);
   co.api_key = a.get_or("api-key", "");
-  boot_.resamples = a.get_int("bootstrap", 2000);
-  boot_.level = a.get_double("confidence", 0.95);
-  const long long boot_seed = a.get_int("bootstrap-seed", 0);
-  if (boot_seed < 0) throw Error("--bootstrap-seed", std::to_string(boot_seed), "must not be negative");
-  boot_.seed = uint64_t(boot_seed);
-  if (boot_.resamples < 1 || boot_.resamples > 1000000) throw Error("--bootstrap", "", "must be between 1 and 1000000");
-  if (!(boot_.level > 0 && boot_.level < 1)) throw Error("--confidence", "", "must be in (0, 1)");
+  boot_ = bootstrap_option(a);
 
   prompt_ = a.has("prompt-template") ? read_judge_prompt(a.require("prompt-template")) : std::move(default_prompt);
   prompt_.check(placeholders, required);
@@ -327,7 +320,7 @@ nlohmann::ordered_json JudgeSession::provenance() const {
             {"timeout_s", client_->options().timeout_s},
             {"retries", client_->options().retries},
             {"retry_delay_s", client_->options().backoff_s},
-            {"bootstrap", {{"resamples", boot_.resamples}, {"confidence", boot_.level}, {"seed", boot_.seed}}}}},
+            {"bootstrap", bootstrap_json(boot_)}}},
           {"judgements", {{"path", store_ ? store_->path() : std::string()}, {"asked", asked_}, {"reused", reused_},
                           {"failed_requests", failed_}}}};
 }
