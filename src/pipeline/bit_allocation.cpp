@@ -165,9 +165,6 @@ BitAllocationResult run_bit_allocation(const std::string& in_path, const std::st
   // A reused table brings its own text provenance, which the header below must already hold.
   const std::string source_sha = sha256_file(in_path);
   if (!o.reuse_path.empty()) reuse_measurement(o.reuse_path, source_sha, o, r);
-  else if (o.n_ctx < 4 || r.n_chunks < 1)
-    throw Error("--alloc-text", o.text_path, "needs at least one chunk of " + std::to_string(o.n_ctx) + " tokens (--alloc-ctx), the text has " +
-                                                 std::to_string(o.tokens.size()));
 
   const bool by_size = o.budget.kind == AllocationBudget::Kind::FileSize;
   std::vector<std::vector<KnapsackOption>> groups(r.units.size());
@@ -211,6 +208,9 @@ BitAllocationResult run_bit_allocation(const std::string& in_path, const std::st
                     in_path + ": " + range);
   }
 
+  if (o.reuse_path.empty() && (o.n_ctx < 4 || r.n_chunks < 1))
+    throw Error("--alloc-text", o.text_path, "needs at least one chunk of " + std::to_string(o.n_ctx) + " tokens (--alloc-ctx), the text has " +
+                                                 std::to_string(o.tokens.size()));
   const auto t0 = std::chrono::steady_clock::now();
   if (o.reuse_path.empty()) {
     SensitivityOptions so;
