@@ -13,7 +13,7 @@ namespace {
 using Groups = std::vector<std::vector<KnapsackOption>>;
 
 Groups random_groups(std::mt19937& rng, int n_groups, int max_options, uint64_t max_size) {
-  Groups g(size_t(n_groups));
+  Groups g(static_cast<size_t>(n_groups));
   for (auto& opts : g) {
     const int n = 1 + int(rng() % uint32_t(max_options));
     for (int k = 0; k < n; ++k)
