@@ -12,7 +12,7 @@ Markdown table of docs/bit-allocation.md.
 
   tools/bit-allocation-kld.py [--work DIR] [--presets Q2_K,Q3_K_M,Q4_K_M,Q5_K_M] [--chunks 8]
                               [--alloc-chunks 2] [--alloc-ctx 256] [--alloc-unit group] [--threads 2]
-  tools/bit-allocation-kld.py --table
+  tools/bit-allocation-kld.py --table [ROWS.json ...]
 """
 import argparse, datetime, json, os, platform, subprocess, sys, time
 
@@ -29,9 +29,8 @@ def run(cmd):
     return r.stdout
 
 
-def table(path):
-    res = json.load(open(path))
-    rows = res["rows"]
+def table(paths):
+    rows = [r for p in paths for r in json.load(open(p))["rows"]]
     lines = ["| budget (preset's file) | imatrix | preset: bpw | KLD | same top | allocation: bpw | KLD | same top | KLD allocation / preset |",
              "|---|---|---|---|---|---|---|---|---|"]
     by = {(r["preset"], r["imatrix"], r["kind"]): r for r in rows}
@@ -47,7 +46,7 @@ def table(path):
 
 def main():
     if "--table" in sys.argv:
-        return table(OUT_JSON)
+        return table([p for p in sys.argv[1:] if p != "--table"] or [OUT_JSON])
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantlab", default=os.path.join(ROOT, "build", "quantlab"))
     ap.add_argument("--work", default="/tmp/bit-allocation-kld")
@@ -58,7 +57,8 @@ def main():
     ap.add_argument("--alloc-ctx", type=int, default=256)
     ap.add_argument("--alloc-unit", default="group")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-imatrix-only", action="store_true", help="skip the imatrix runs")
+    ap.add_argument("--imatrix", choices=["both", "no", "yes"], default="both", help="which runs: without, with an imatrix, or both")
+    ap.add_argument("--out-json", default=OUT_JSON, help="rows go here (two halves run side by side write two files)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     ql, t = a.quantlab, ["--threads", str(a.threads)]
@@ -86,11 +86,11 @@ def main():
                    "machine": f"{os.cpu_count()} vCPUs ({platform.machine()}), shared with other jobs", "chunks": a.chunks,
                    "ctx": 512, "imatrix_text": "groups_merged", "imatrix_chunks": a.imatrix_chunks, "alloc_text": "groups_merged",
                    "alloc_chunks": a.alloc_chunks, "alloc_ctx": a.alloc_ctx, "alloc_unit": a.alloc_unit, "rows": rows}
-        with open(OUT_JSON, "w") as fh:
+        with open(a.out_json, "w") as fh:
             json.dump(res_all, fh, indent=1)
             fh.write("\n")
 
-    for use_imatrix in ((False,) if a.no_imatrix_only else (False, True)):
+    for use_imatrix in {"both": (False, True), "no": (False,), "yes": (True,)}[a.imatrix]:
         im = ["--imatrix", imatrix] if use_imatrix else []
         tag = "-imat" if use_imatrix else ""
         sizes = {}
