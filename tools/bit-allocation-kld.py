@@ -76,6 +76,9 @@ def main():
         run([ql, "imatrix", "--model", base, "--file", calib, "--ctx", "512", "--chunks", str(a.imatrix_chunks), "--out", imatrix] + t)
     rows = []
     presets = a.presets.split(",")
+    # Rows of an earlier run (same file) whose GGUF is still there are kept, not run again; an
+    # allocation's --json output beside its GGUF (q.gguf.json) likewise.
+    old = json.load(open(a.out_json))["rows"] if os.path.exists(a.out_json) else []
 
     def kld(q):
         res = json.loads(run([ql, "eval", "kld", "--model", q, "--base", logits, "--json"] + t))["results"]
@@ -96,6 +99,11 @@ def main():
         sizes = {}
         for p in presets:
             q = w(f"{p}{tag}.gguf")
+            cached = [r for r in old if (r["kind"], r["preset"], r["imatrix"]) == ("preset", p, use_imatrix)]
+            if cached and os.path.exists(q):
+                rows.append(cached[0])
+                sizes[p] = cached[0]["file_size"]
+                continue
             t0 = time.time()
             qj = json.loads(run([ql, "quantize", "--method", "gguf", "--type", p, "--model", base, "--out", q, "--json"] + im + t))
             secs = round(time.time() - t0, 1)
@@ -115,7 +123,12 @@ def main():
             cmd += ["--alloc-reuse", first] if first else ["--alloc-text", calib, "--alloc-chunks", str(a.alloc_chunks),
                                                            "--alloc-ctx", str(a.alloc_ctx)]
             t0 = time.time()
-            qj = json.loads(run(cmd))
+            if os.path.exists(q) and os.path.exists(q + ".json"):
+                qj = json.load(open(q + ".json"))
+            else:
+                qj = json.loads(run(cmd))
+                with open(q + ".json", "w") as fh:
+                    json.dump(qj, fh)
             secs = round(time.time() - t0, 1)
             first = first or q
             chosen = {}
