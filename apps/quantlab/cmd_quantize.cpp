@@ -4,6 +4,7 @@
 #include "eval_input.hpp"
 #include "gguf_options.hpp"
 #include "progress_line.hpp"
+#include "quantize_allocation.hpp"
 #include "quantize_calibrated.hpp"
 
 #include "quantlab/core/process_memory.hpp"
@@ -20,6 +21,7 @@ namespace quantlab::cli {
 namespace {
 
 int quantize_gguf(const Args& args) {
+  if (wants_allocation(args)) return run_quantize_allocation(args);
   GgufQuantizeOptions o;
   Imatrix imatrix;
   const nlohmann::json params = gguf_options_from_args(args, o, imatrix);
@@ -87,6 +89,7 @@ std::vector<FlagSpec> quantize_flags() {
       {"pure", Takes::Nothing, "gguf, gptq --type: every quantizable tensor gets the default type (no mix rules)"},
       {"allow-requantize", Takes::Nothing, "gguf, gptq --type: quantize tensors that are already quantized (loses more than quantizing the original)"},
       {"threads", Takes::Value, "worker threads (default: all cores)"}};
+  for (const auto& f : quantize_allocation_flags()) flags.push_back(f);
   for (const auto& f : quantize_calibrated_flags()) {
     bool known = false;
     for (const auto& g : flags) known = known || g.name == f.name;

@@ -238,6 +238,12 @@ GgufWriter::Layout GgufWriter::plan(const std::string& dest, bool declared_ok) c
   return L;
 }
 
+uint64_t GgufWriter::file_size() const {
+  const Layout L = plan("", true);
+  const uint64_t h = header(L).size();
+  return tensors_.empty() ? h : align_up(h, alignment()) + L.data_size;
+}
+
 std::vector<uint8_t> GgufWriter::header(const Layout& L) const {
   // The header (metadata and tensor infos) is small next to the data: build it in memory so its
   // size, and hence the padding before the data section, is known.

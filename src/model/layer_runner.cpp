@@ -155,10 +155,11 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
   run_pass(layer, w, batch, ffn, nullptr, batch.hidden.data());
 }
 
-void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& out) {
+void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& out, int64_t first) {
   Backend& be = *backend_;
   const int64_t E = config_.n_embd;
-  const int64_t begin = batch.offsets[size_t(s)], len = batch.sample_length(s);
+  if (first < 0 || first > batch.sample_length(s)) throw Error("logits", "first", "outside the sample");
+  const int64_t begin = batch.offsets[size_t(s)] + first, len = batch.sample_length(s) - first;
   // Placed once per model (on a GPU that is an upload of the output matrix), not once per sample.
   if (!head_ || head_model_ != &model || head_output_ != model.output.data) {
     head_ = std::make_unique<detail::HeadTensors>(detail::place_head(be, model));

@@ -116,12 +116,18 @@ FormatId TypeChooser::choose(const std::string& name, const std::vector<int64_t>
   FormatId t = o_.target.default_type;
   if (!format_traits(t).is_quantized) return t;
   bool manual = false;
-  for (const auto& [re, type] : patterns_)
+  if (const auto it = o_.tensor_types.find(name); it != o_.tensor_types.end()) {
+    t = it->second;
+    manual = true;
+  }
+  for (const auto& [re, type] : patterns_) {
+    if (manual) break;
     if (std::regex_search(name, re)) {
       t = type;
       manual = true;
       break;
     }
+  }
   if (!manual && !o_.pure) t = mix_rule(t, name, ne, c);
   return fallback(name, ne[0], t, fell_back);
 }

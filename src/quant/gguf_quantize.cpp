@@ -74,15 +74,14 @@ void check_imatrix_fits(const GgufFile& in, const Imatrix& im, const std::string
   if (matched == 0) throw Error(im_path, "entries", "the imatrix has no entries");
 }
 
-// Mean x² per column as llama-quantize computes it (float division; count 0 gives ones).
-std::vector<float> importance_of(const ImatrixEntry& e) {
+}  // namespace
+
+std::vector<float> llama_quantize_importance(const ImatrixEntry& e) {
   std::vector<float> w(e.sum_x2.size());
   const float count = float(e.count);
   for (size_t j = 0; j < w.size(); ++j) w[j] = count > 0 ? float(e.sum_x2[j]) / count : 1.0f;
   return w;
 }
-
-}  // namespace
 
 std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const GgufQuantizeOptions& o) {
   if (o.imatrix) check_imatrix_fits(in, *o.imatrix, o.imatrix_path);
@@ -114,16 +113,8 @@ std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const Ggu
   return plan;
 }
 
-GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o)
-    : t0_(std::chrono::steady_clock::now()), in_path_(in_path), out_path_(out_path), o_(o), pool_(o.threads) {
-  std::error_code ec;  // either path missing or unreadable: not the same file (and no filesystem_error)
-  if (std::filesystem::equivalent(in_path, out_path, ec) && !ec)
-    throw Error(out_path, "", "output would overwrite the input");
-  in_ = std::make_unique<GgufFile>(in_path);
-  const GgufFile& in = *in_;
-  r_.tensors = plan_gguf_quantization(in, o);
-  r_.source_sha256 = sha256_file(in_path);
-
+GgufWriter gguf_quantize_layout(const GgufFile& in, const std::string& in_path, const std::vector<GgufTensorPlan>& plan,
+                                const GgufQuantizeOptions& o, const std::string& source_sha256) {
   GgufWriter w(in.version());
   for (const auto& [k, v] : in.metadata()) {
     if (k == "split.no" || k == "split.count" || k == "split.tensors.count") continue;
@@ -144,7 +135,7 @@ GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::st
   }
   append("quantlab.version", GgufValue::str(QUANTLAB_VERSION));
   append("quantlab.source.file", GgufValue::str(std::filesystem::path(in_path).filename().string()));
-  append("quantlab.source.sha256", GgufValue::str(r_.source_sha256));
+  append("quantlab.source.sha256", GgufValue::str(source_sha256));
   append("quantlab.method", GgufValue::str(o.method));
   append("quantlab.params", GgufValue::str(o.params_json));
   for (const auto& [k, v] : o.extra_metadata) append(k, v);
@@ -159,11 +150,22 @@ GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::st
     append("quantlab.imatrix.chunk_count", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_count))));
     append("quantlab.imatrix.chunk_size", GgufValue::u64(uint64_t(std::max<int64_t>(0, o.imatrix->chunk_size))));
   }
-  for (size_t i = 0; i < r_.tensors.size(); ++i) {
-    const GgufTensorPlan& p = r_.tensors[i];
-    w.declare_tensor(p.name, p.ne, p.to);
-    index_[p.name] = i;
-  }
+  for (const GgufTensorPlan& p : plan) w.declare_tensor(p.name, p.ne, p.to);
+  return w;
+}
+
+GgufQuantizeStream::GgufQuantizeStream(const std::string& in_path, const std::string& out_path, const GgufQuantizeOptions& o)
+    : t0_(std::chrono::steady_clock::now()), in_path_(in_path), out_path_(out_path), o_(o), pool_(o.threads) {
+  std::error_code ec;  // either path missing or unreadable: not the same file (and no filesystem_error)
+  if (std::filesystem::equivalent(in_path, out_path, ec) && !ec)
+    throw Error(out_path, "", "output would overwrite the input");
+  in_ = std::make_unique<GgufFile>(in_path);
+  const GgufFile& in = *in_;
+  r_.tensors = plan_gguf_quantization(in, o);
+  r_.source_sha256 = sha256_file(in_path);
+
+  GgufWriter w = gguf_quantize_layout(in, in_path, r_.tensors, o, r_.source_sha256);
+  for (size_t i = 0; i < r_.tensors.size(); ++i) index_[r_.tensors[i].name] = i;
   done_.assign(r_.tensors.size(), false);
   stream_ = std::make_unique<GgufStream>(w, out_path);
 }
@@ -203,7 +205,7 @@ void GgufQuantizeStream::check_source(GgufTensorPlan& p, const GgufTensorInfo& t
   const size_t src_row = row_bytes(p.from, n_per_row);
   const size_t dst_row = row_bytes(p.to, n_per_row);
   std::vector<float> imp;
-  if (encode && p.uses_imatrix) imp = importance_of(o_.imatrix->entries.at(p.name));
+  if (encode && p.uses_imatrix) imp = llama_quantize_importance(o_.imatrix->entries.at(p.name));
   // Rows are independent (per-row encoders), so chunking changes no byte.
   const int64_t chunk = std::max<int64_t>(1, (int64_t(8) << 20) / std::max<int64_t>(1, n_per_row * 4));
   std::vector<float> f32;

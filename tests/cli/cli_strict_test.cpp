@@ -353,6 +353,29 @@ TEST_F(Cli, NotAModelIsToldByItsBytes) {
   EXPECT_TRUE(contains(r.err, "size")) << r.err;
 }
 
+// --target-bpw end to end: the plan printed by --json is the file's, within the budget.
+TEST_F(Cli, TargetBpwWritesTheAllocationItPrints) {
+  const fs::path out = out_dir("allocation");
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "the ab ba a the ";
+  test::write_text(out / "held-out.txt", text);
+  const auto r = ql("quantize --method gguf --target-bpw 7.5 --alloc-text " + q(out / "held-out.txt") +
+                    " --alloc-ctx 32 --alloc-chunks 2 --model " + q(gguf()) + " --out " + q(out / "a.gguf") + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_LE(j["bpw"].get<double>(), 7.5);
+  EXPECT_EQ(j["text"]["chunks"], 2);
+  const auto f = ql("inspect --json " + q(out / "a.gguf"));
+  ASSERT_EQ(f.status, 0) << f.err;
+  EXPECT_TRUE(contains(f.out, "quantlab.allocation.kld")) << f.out.substr(0, 2000);
+  int units = 0;
+  for (const auto& u : j["units"]) {
+    ++units;
+    EXPECT_FALSE(u["chosen"].get<std::string>().empty());
+  }
+  EXPECT_EQ(units, 4);  // the fixture's one layer (attention, FFN), its embedding and its head
+}
+
 TEST_F(Cli, RequantizingNeedsAllowRequantizeDequantizingDoesNot) {
   const fs::path out = out_dir("requant");
   const auto q4 = ql("quantize --method gguf --type Q4_0 --model " + q(gguf()) + " --out " + q(out / "q4_0.gguf"));
@@ -477,6 +500,19 @@ TEST_F(Cli, BadInputToQuantizeImatrixEvalAndGenerate) {
       {"quantize --method rtn --group-size -1 --model " + m + " --out " + o + "/q", "--group-size"},
       {"quantize --method rtn --model " + cut + " --out " + o + "/q", "past the end"},
       {"quantize --method gptq --group-size 32 --model " + m + " --calib " + q(dir() / "absent.jsonl") + " --out " + o + "/q", "absent.jsonl"},
+      // quantize: bit allocation (budgets out of reach are refused before anything is measured)
+      {"quantize --method gguf --target-bpw 0.5 --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "below what the types"},
+      {"quantize --method gguf --target-bpw 40 --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "bpw"},
+      {"quantize --method gguf --target-size 1KiB --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "MiB)"},
+      {"quantize --method gguf --target-bpw few --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "--target-bpw: few"},
+      {"quantize --method gguf --target-size 3parsecs --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "--target-size"},
+      {"quantize --method gguf --target-bpw 8 --target-size 1MiB --model " + m + " --out " + o + "/q.gguf", "one of --target-bpw"},
+      {"quantize --method gguf --target-bpw 8 --type Q4_0 --model " + m + " --out " + o + "/q.gguf", "--type"},
+      {"quantize --method gguf --target-bpw 8 --model " + m + " --out " + o + "/q.gguf", "--alloc-text"},
+      {"quantize --method gguf --target-bpw 8 --alloc-unit block --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "--alloc-unit"},
+      {"quantize --method gguf --target-bpw 8 --alloc-types Q4_K,Q9_X --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "Q9_X"},
+      {"quantize --method gguf --target-bpw 8 --alloc-text " + q(dir() / "text.txt") + " --model " + m + " --out " + o + "/q.gguf", "needs at least one chunk"},
+      {"quantize --method gguf --target-bpw 8 --alloc-reuse " + m + " --model " + m + " --out " + o + "/q.gguf", "not a quantlab bit-allocation file"},
       // imatrix
       {"imatrix --model " + m + " --ids " + q(dir() / "absent.txt") + " --ctx 16 --out " + o + "/im.gguf", "absent.txt"},
       {"imatrix --model " + m + " --ids " + q(d / "bad-ids.txt") + " --ctx 16 --out " + o + "/im.gguf", "'x' is not a token id"},

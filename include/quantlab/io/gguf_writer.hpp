@@ -48,6 +48,9 @@ class GgufWriter {
   void write(const std::string& path) const;
   // The exact bytes write() would produce (tests, fuzzing, small files).
   std::vector<uint8_t> to_bytes() const;
+  // The size of the file write() or a GgufStream would produce (declared tensors at their type's
+  // size), known before any tensor is encoded: budgets on the file size are checked against it.
+  uint64_t file_size() const;
 
  private:
   friend class GgufStream;

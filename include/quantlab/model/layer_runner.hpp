@@ -89,8 +89,9 @@ class LayerRunner {
   // and leaves the batch as it was.
   void observe_layer(int layer, const LayerWeights& weights, const SampleBatch& batch, LayerHook& hook);
 
-  // Final norm and output projection of sample `s`: [length][n_vocab] into `logits`.
-  void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits);
+  // Final norm and output projection of sample `s`'s tokens from `first` on: [length - first][n_vocab]
+  // into `logits` (the rows are computed alone, so a scored tail costs only its own rows).
+  void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits, int64_t first = 0);
 
   // The device memory of the runner's backend (all zero on the CPU).
   DeviceMemoryUse memory_use() const { return backend_->memory_use(); }

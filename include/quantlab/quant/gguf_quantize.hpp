@@ -40,6 +40,9 @@ struct GgufQuantizeOptions {
   GgufTarget target;
   bool pure = false;                                    // no per-tensor mix choices (llama-quantize --pure)
   std::vector<std::pair<std::string, FormatId>> tensor_type_overrides;  // regex (searched) -> type, first match wins
+  // Exact tensor name -> type (bit allocation's plan), ahead of the patterns and the mix rules; the
+  // row-length fallback still applies (the allocation only gives types that fit).
+  std::map<std::string, FormatId> tensor_types;
   std::optional<FormatId> output_tensor_type;
   std::optional<FormatId> token_embedding_type;
   const Imatrix* imatrix = nullptr;                     // importance per weight, or null
@@ -70,6 +73,15 @@ struct GgufTensorPlan {
 // does not fit the model.
 class GgufFile;
 std::vector<GgufTensorPlan> plan_gguf_quantization(const GgufFile& in, const GgufQuantizeOptions& o);
+
+// The output's metadata and tensor infos for `plan` (nothing encoded or written): its file_size() is
+// the size gguf_quantize will write. Shared by the writer and by budgets on the file size.
+GgufWriter gguf_quantize_layout(const GgufFile& in, const std::string& in_path, const std::vector<GgufTensorPlan>& plan,
+                                const GgufQuantizeOptions& o, const std::string& source_sha256);
+
+// Mean x² per column as llama-quantize computes it from an imatrix entry (float division; count 0
+// gives ones): the importance every GGUF encoder weighs its rounding error with.
+std::vector<float> llama_quantize_importance(const ImatrixEntry& e);
 
 struct GgufQuantizeResult {
   std::vector<GgufTensorPlan> tensors;
