@@ -24,6 +24,27 @@ inline void check_matmul_shapes(const char* backend, const Tensor& w, const Tens
     throw Error(backend, "matmul", "shapes: w " + shape_text(w) + ", x " + shape_text(x) + ", y " + shape_text(y));
 }
 
+// inverse_upper_cholesky's h: a packed square F64 tensor on `device`.
+inline void check_factor_shape(const char* backend, const Tensor& h, const Device& device) {
+  if (h.format != FormatId::F64 || h.device != device || h.rows != h.cols ||
+      (h.rows > 1 && h.row_stride != size_t(h.cols) * sizeof(double)))
+    throw Error(backend, "inverse_upper_cholesky", "h must be a packed square F64 tensor on " + device.name() +
+                                                      ", got " + shape_text(h));
+}
+
+// subtract_transposed_product: c [m][n] -= aᵀ b with a [k][m] (F32 or F64), b [k][n] F32, c F32, all
+// on `device`, each row's values contiguous (views of columns allowed).
+inline void check_transposed_product_shapes(const char* backend, const Tensor& a, const Tensor& b, const Tensor& c,
+                                            const Device& device) {
+  const bool formats = (a.format == FormatId::F32 || a.format == FormatId::F64) && b.format == FormatId::F32 &&
+                       c.format == FormatId::F32;
+  const bool placed = a.device == device && b.device == device && c.device == device;
+  if (!formats || !placed || a.rows != b.rows || a.cols != c.rows || b.cols != c.cols)
+    throw Error(backend, "subtract_transposed_product",
+                "c [m][n] -= aᵀ b needs a [k][m] F32/F64, b [k][n] and c F32 on " + device.name() + ", got a " +
+                    shape_text(a) + ", b " + shape_text(b) + ", c " + shape_text(c));
+}
+
 // q/out [n][n_head * head_dim], k/v [n][n_head_kv * head_dim] into layer `layer` of a cache of
 // `n_layer` layers x `capacity` positions x `cache_kv_dim`, at positions first_pos .. first_pos + n - 1.
 inline void check_attention_shapes(const char* backend, const AttentionShape& s, const Tensor& q, const Tensor& k,

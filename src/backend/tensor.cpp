@@ -15,6 +15,18 @@ Tensor Tensor::row_range(int64_t begin, int64_t n) const {
   return t;
 }
 
+Tensor Tensor::columns(int64_t begin, int64_t n) const {
+  const FormatTraits& ft = format_traits(format);
+  if (ft.block_size != 1) throw Error("tensor", "columns", std::string(ft.name) + " packs columns into blocks");
+  if (begin < 0 || n < 0 || begin + n > cols)
+    throw Error("tensor", "columns", "columns [" + std::to_string(begin) + ", " + std::to_string(begin + n) +
+                                         ") outside 0.." + std::to_string(cols));
+  Tensor t = *this;
+  t.data = static_cast<const uint8_t*>(data) + size_t(begin) * ft.block_bytes;
+  t.cols = n;
+  return t;
+}
+
 Tensor Tensor::reshaped(int64_t new_rows, int64_t new_cols) const {
   const size_t packed = row_bytes(format, cols);
   const size_t new_stride = row_bytes(format, new_cols);
@@ -31,7 +43,9 @@ Tensor Tensor::reshaped(int64_t new_rows, int64_t new_cols) const {
 
 Tensor host_tensor(FormatId format, const void* data, int64_t rows, int64_t cols) {
   const auto& f = format_traits(format);
-  if (!f.to_float) throw Error("", "format", "format " + std::string(f.name) + " cannot be decoded");
+  // F64 has no decoder (no weight is stored in it) but is the format of the quantizers' sums and factors.
+  if (!f.to_float && format != FormatId::F64)
+    throw Error("", "format", "format " + std::string(f.name) + " cannot be decoded");
   Tensor t;
   t.format = format;
   t.data = data;

@@ -78,6 +78,7 @@ struct Planner {
     double layer_bytes = 0, activations = 0, hessian = 0, gram = 0, moments = 0, kept = 0;
     std::set<int64_t> pooled_hessians;  // GPU: freed sums under 64 MiB stay in the buffer pool
     double large_hessian = 0;
+    int64_t widest_input = 0;
     for (size_t l = 0; l < model.layers.size(); ++l) {
       const LayerShape s = shape_of(model.layers[l]);
       const double bytes = 4.0 * (s.linear_values + s.other_values);
@@ -90,6 +91,7 @@ struct Planner {
         hessian = std::max(hessian, 8.0 * n2 * (s.consumers[k] > 1 ? 2 : 1));
         awq += 8.0 * n2;  // AWQ keeps every input's second moments for the whole layer
         largest_in = std::max(largest_in, n2);
+        widest_input = std::max(widest_input, s.inputs[k]);
         const double device_sum = 8.0 * n2;
         if (device_sum < double(int64_t(64) << 20)) pooled_hessians.insert(s.inputs[k]);
         else large_hessian = std::max(large_hessian, device_sum);
@@ -134,6 +136,10 @@ struct Planner {
         for (int64_t n : pooled_hessians) sums += 8.0 * double(n) * double(n);
         p.device.push_back({"Hessian sums (f64)", sums});
         p.device.push_back({"Gram widening (f64)", gram});
+        // The sweep of one linear (gptq_sweep.hpp): its weights (f32) beside the factor, which takes
+        // the place of the freed sums, and the lazy update's f32 copy of 128 rows of the factor.
+        p.device.push_back({"GPTQ sweep: a linear's weights and update scratch (f32)",
+                            4.0 * big.largest_linear + 4.0 * 128 * double(widest_input)});
       }
     }
     // Embedding the calibration tokens reads rows of the mapped token embedding before the first

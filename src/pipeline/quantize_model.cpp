@@ -124,14 +124,15 @@ class GptqHook : public LayerHook {
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
       if (o_.gguf_types.empty()) {
-        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep);
+        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_);
         store_values(m, t.int_grid->dequantize());
       } else {
         const auto type = o_.gguf_types.find(t.name);
         if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
         t.gguf_gptq = gptq_gguf_supports(type->second);
         if (t.gguf_gptq) {
-          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep);
+          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep,
+                                      device_);
         } else {
           std::vector<float> diag(size_t(m.cols));
           for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);

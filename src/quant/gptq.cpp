@@ -12,7 +12,7 @@
 namespace quantlab {
 
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> H,
-                                 const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report) {
+                                 const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report, Backend* backend) {
   if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
   if (grid.bits < 2 || grid.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits");
   const int64_t gs = grid.group_size <= 0 ? cols : grid.group_size;
@@ -46,9 +46,12 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
     gptq_detail::permute(wt, H, rows, cols, perm);
   }
 
-  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent);
-  const std::vector<double>& U = H;  // factored in place
-  rep.loss = gptq_detail::sweep(wt, rows, cols, U, opt.block_size, [&](int64_t col, const float* wc, float* q) {
+  Backend& be = backend ? *backend : gptq_detail::host_backend();
+  const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
+  rep.damp_used = factor.damp;
+  // A group's parameters are fitted from the gs columns it starts with.
+  const int64_t reach = opt.static_groups || gs == cols ? 1 : gs;
+  rep.loss = gptq_detail::sweep(be, wt, rows, cols, factor.u, opt.block_size, reach, [&](int64_t col, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     int64_t group;
     if (opt.static_groups || gs == cols) {

@@ -43,7 +43,7 @@ GgufBlockMatrix encode_gguf_matrix(const float* w, int64_t rows, int64_t cols, F
 }
 
 GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, std::vector<double> H, FormatId type,
-                                   const GptqOptions& opt, GptqReport* report) {
+                                   const GptqOptions& opt, GptqReport* report, Backend* backend) {
   const BlockGrid* grid = find_block_grid(type);
   const FormatTraits& ft = format_traits(type);
   if (!grid) throw Error(std::string(ft.name), "type", "GPTQ has no level grid for this GGUF type");
@@ -89,11 +89,13 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   std::vector<float> scale(size_t(rows * bs)), offset(size_t(rows * bs)), x(static_cast<size_t>(bs));
   std::vector<int16_t> level(size_t(rows * bs));
 
-  rep.damp_used = gptq_detail::inverse_factor(H, cols, opt.damp_percent);
-  const std::vector<double>& U = H;  // factored in place
-  // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights.
+  Backend& be = backend ? *backend : gptq_detail::host_backend();
+  const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
+  rep.damp_used = factor.damp;
+  // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights;
+  // a block's parameters are fitted from its bs columns.
   const int64_t lazy = (std::max<int64_t>(1, opt.block_size) + bs - 1) / bs * bs;
-  rep.loss = gptq_detail::sweep(wt, rows, cols, U, lazy, [&](int64_t col, const float* wc, float* q) {
+  rep.loss = gptq_detail::sweep(be, wt, rows, cols, factor.u, lazy, bs, [&](int64_t col, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     const int64_t b = orig / bs, k = orig % bs;
     if (col % bs == 0) {  // entering block b: fit its parameters on each row's current weights

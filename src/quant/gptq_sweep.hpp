@@ -3,14 +3,16 @@
 // gptq_gguf.cpp's GGUF blocks): the weight's transposed layout, dead inputs, act-order's reordering
 // and the damped inverse-Hessian factor (all in place on the one n x n Hessian), and the column
 // sweep that quantizes one column at a time and pushes its error onto the later columns, in lazy
-// blocks. Every floating-point step is in a fixed order with explicit fused multiply-adds
-// (backend/linalg.hpp's kernels for the factor and the lazy update), so the result has the same
-// bits on every CPU and build.
-#include "quantlab/backend/linalg.hpp"
+// blocks. On the CPU every floating-point step is in a fixed order with explicit fused
+// multiply-adds (backend/linalg.hpp's kernels for the factor and the lazy update), so the result
+// has the same bits on every CPU and build; on a GPU the factor and the lazy update run there
+// (the same bits run to run, the CPU's up to rounding).
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/core/error.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,10 +40,25 @@ inline int64_t drop_dead_columns(std::vector<double>& H, std::vector<float>& wt,
   return dead;
 }
 
-// Replaces H by the upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU, in place. A Hessian that
-// is not positive definite (too few samples, collinear inputs) gets more damping instead of
-// failing: 10x more each time (at least 1 % of the mean diagonal). Returns the damping used.
-inline double inverse_factor(std::vector<double>& H, int64_t cols, double damp) {
+// The CPU backend the quantizers use when their caller names none (one thread: the factor and the
+// lazy update are single-threaded kernels).
+inline Backend& host_backend() {
+  static ThreadPool pool(1);
+  static const std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+  return *backend;
+}
+
+// The damped inverse-Hessian factor on the device of `be`.
+struct Factor {
+  Tensor u;     // upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU, packed cols x cols F64
+  double damp;  // the damping finally used
+};
+
+// Factors H on `be`: on the CPU in place (U is H's storage), on a GPU from a copy, after which the
+// host H is released (`H` is left empty: the sweep reads U on the device). A Hessian that is not
+// positive definite (too few samples, collinear inputs) gets more damping instead of failing: 10x
+// more each time (at least 1 % of the mean diagonal).
+inline Factor inverse_factor(Backend& be, std::vector<double>& H, int64_t cols, double damp) {
   std::vector<double> diag(static_cast<size_t>(cols));
   double mean_diag = 0;
   for (int64_t c = 0; c < cols; ++c) mean_diag += diag[size_t(c)] = H[size_t(c * cols + c)];
@@ -49,7 +66,11 @@ inline double inverse_factor(std::vector<double>& H, int64_t cols, double damp) 
   for (int attempt = 0;; ++attempt) {
     // From the undamped diagonal each time, so a retry adds exactly its own damping.
     for (int64_t c = 0; c < cols; ++c) H[size_t(c * cols + c)] = diag[size_t(c)] + damp * mean_diag;
-    if (inverse_upper_cholesky(H, cols)) return damp;
+    Tensor u = be.place(host_tensor(FormatId::F64, H.data(), cols, cols));
+    if (be.inverse_upper_cholesky(u)) {
+      if (u.data != H.data()) std::vector<double>().swap(H);
+      return {std::move(u), damp};
+    }
     if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
     damp = std::max(damp * 10, 0.01);
   }
@@ -92,23 +113,38 @@ inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows
   permute_symmetric(H, cols, perm);
 }
 
-// `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; U from
-// inverse_factor of the Hessian in the same order. `quantize(col, wc, q)` writes the quantized
-// values of column `col` (whose current, error-updated weights are `wc`) into q[rows]; when it is
-// called, every column has received the updates of all columns before `col` that lie in earlier
-// lazy blocks, and the columns of the current lazy block those of the earlier columns of the
-// block: columns beyond the block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²).
+// `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; `u` from
+// inverse_factor of the Hessian in the same order, on the device of `be`. `quantize(col, wc, q)`
+// writes the quantized values of column `col` (whose current, error-updated weights are `wc`) into
+// q[rows]; it may read the columns [col, col + reach) of `wt`. When it is called, every column has
+// received the updates of all columns before `col` that lie in earlier lazy blocks, and the
+// columns of the current lazy block those of the earlier columns of the block: columns beyond the
+// block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²).
+//
+// The columns of a lazy block are swept on the host, whatever the device (the quantize step is
+// each grid's own host code); the update of every later column (W[i2:] -= U[i1:i2, i2:]ᵀ · Err, the
+// O(rows · cols²) part) runs on `be`. On a GPU the weights live there and each block's columns,
+// with the `reach` after it, come back to `wt` before the block is swept.
 template <class QuantizeColumn>
-double sweep(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vector<double>& U, int64_t block_size,
-             QuantizeColumn&& quantize) {
+double sweep(Backend& be, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u, int64_t block_size,
+             int64_t reach, QuantizeColumn&& quantize) {
   double loss = 0;
   const int64_t bs = std::max<int64_t>(1, block_size);
   std::vector<float> err(size_t(bs * rows)), q(static_cast<size_t>(rows));
-  std::vector<float> ublock;
+  std::vector<double> ublock(size_t(bs * bs));  // U[i1:i2, i1:i2]
+  Tensor w = be.place(host_tensor(FormatId::F32, wt.data(), cols, rows));
+  const bool on_host = w.data == wt.data();
+  Tensor device_err = on_host ? Tensor{} : be.alloc(FormatId::F32, bs, rows);
   for (int64_t i1 = 0; i1 < cols; i1 += bs) {
-    const int64_t i2 = std::min(cols, i1 + bs);
+    const int64_t i2 = std::min(cols, i1 + bs), nb = i2 - i1;
+    if (!on_host) {
+      const int64_t fetch = std::min(cols, i2 + std::max<int64_t>(1, reach) - 1) - i1;
+      be.to_host(w.row_range(i1, fetch), wt.data() + i1 * rows);
+    }
+    be.to_host(u.row_range(i1, nb).columns(i1, nb), ublock.data());
     for (int64_t col = i1; col < i2; ++col) {
-      const double d = U[size_t(col * cols + col)];
+      const double* urow = ublock.data() + (col - i1) * nb;  // urow[j - i1] = U[col][j]
+      const double d = urow[col - i1];
       float* wc = wt.data() + col * rows;
       float* e = err.data() + (col - i1) * rows;
       quantize(col, static_cast<const float*>(wc), q.data());
@@ -119,18 +155,16 @@ double sweep(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vect
       }
       // Push this column's error onto the rest of the block now; beyond it, lazily below.
       for (int64_t j = col + 1; j < i2; ++j) {
-        const float u = float(U[size_t(col * cols + j)]);
+        const float uj = float(urow[j - i1]);
         float* wj = wt.data() + j * rows;
-        for (int64_t r = 0; r < rows; ++r) wj[r] = std::fma(-e[r], u, wj[r]);
+        for (int64_t r = 0; r < rows; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
       }
     }
     if (i2 < cols) {
-      const int64_t nb = i2 - i1, rest = cols - i2;
-      ublock.resize(size_t(nb * rest));
-      for (int64_t i = 0; i < nb; ++i)
-        for (int64_t j = 0; j < rest; ++j) ublock[size_t(i * rest + j)] = float(U[size_t((i1 + i) * cols + i2 + j)]);
-      // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
-      subtract_transposed_product(wt.data() + i2 * rows, rows, ublock.data(), rest, err.data(), rows, rest, rows, nb);
+      Tensor e = on_host ? host_tensor(FormatId::F32, err.data(), nb, rows) : device_err.row_range(0, nb);
+      if (!on_host) be.from_host(err.data(), e);
+      Tensor rest = w.row_range(i2, cols - i2);
+      be.subtract_transposed_product(u.row_range(i1, nb).columns(i2, cols - i2), e, rest);
     }
   }
   return loss;

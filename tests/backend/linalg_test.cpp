@@ -1,13 +1,16 @@
 // The quantizers' linear algebra (backend/linalg.hpp): the blocked kernels against plain loops
 // written from each function's stated order of operations, bit for bit, at sizes that leave every
 // tile remainder; and against the mathematics (L Lᵀ = M, X L = I) with tolerances.
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/linalg.hpp"
+#include "quantlab/core/error.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -160,4 +163,42 @@ TEST(LazyUpdate, BlockedProductIsTheSequentialSumPerElement) {
     }
   subtract_transposed_product(got.data(), ldc, a.data(), lda, b.data(), ldb, m, n, k);
   EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+}
+
+// The backend ops GPTQ calls are linalg.hpp's kernels on the CPU: a double `a` (a view of columns
+// of U) is rounded to f32 element by element, then the same sequence runs.
+TEST(LazyUpdate, CpuBackendOpIsTheKernelOnRoundedValues) {
+  ThreadPool pool(2);
+  const std::unique_ptr<Backend> be = make_cpu_backend(pool);
+  const int64_t k = 9, width = 40, first = 7, m = 25, n = 33;
+  std::mt19937 rng(8);
+  std::normal_distribution<double> d;
+  std::vector<double> a(size_t(k * width));
+  std::vector<float> b(size_t(k * n)), c(size_t(m * n));
+  for (double& v : a) v = d(rng);
+  for (float& v : b) v = float(d(rng));
+  for (float& v : c) v = float(d(rng));
+  std::vector<float> rounded(size_t(k * m)), want = c, got = c;
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t i = 0; i < m; ++i) rounded[size_t(p * m + i)] = float(a[size_t(p * width + first + i)]);
+  subtract_transposed_product(want.data(), n, rounded.data(), m, b.data(), n, m, n, k);
+  const Tensor at = host_tensor(FormatId::F64, a.data(), k, width).columns(first, m);
+  const Tensor bt = host_tensor(FormatId::F32, b.data(), k, n);
+  Tensor ct = host_tensor(FormatId::F32, got.data(), m, n);
+  be->subtract_transposed_product(at, bt, ct);
+  EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+  Tensor wrong = host_tensor(FormatId::F32, got.data(), m - 1, n);
+  EXPECT_THROW(be->subtract_transposed_product(at, bt, wrong), Error);
+}
+
+TEST(TensorView, ColumnsOfAPlainFormatAndRefusalForBlocks) {
+  std::vector<double> v(6 * 10);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double(i);
+  const Tensor t = host_tensor(FormatId::F64, v.data(), 6, 10).columns(3, 4);
+  EXPECT_EQ(t.cols, 4);
+  EXPECT_EQ(t.row_stride, 10 * sizeof(double));
+  EXPECT_EQ(reinterpret_cast<const double*>(t.row(2))[1], 24.0);
+  EXPECT_THROW(host_tensor(FormatId::F64, v.data(), 6, 10).columns(8, 3), Error);
+  std::vector<uint8_t> q(34 * 2);
+  EXPECT_THROW(host_tensor(FormatId::Q8_0, q.data(), 1, 64).columns(0, 32), Error);
 }

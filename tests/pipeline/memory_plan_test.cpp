@@ -81,9 +81,12 @@ TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) 
   // The hidden states of every calibration token stay on the host: 8 GiB here.
   EXPECT_DOUBLE_EQ(part(p.host, "calibration hidden states"), 4.0 * 128 * 2048 * 8192);
   EXPECT_DOUBLE_EQ(part(p.host, "GPTQ Hessians"), 8.0 * 28672.0 * 28672.0);
-  // About 10.3 GiB, 11.4 GiB with the 10 % slack: one layer of a 70B calibrates on any 24 GB GPU.
-  EXPECT_GT(p.device_bytes(), 9.0 * (1 << 30));
-  EXPECT_LT(p.device_bytes(), 12.0 * (1 << 30));
+  // GPTQ's sweep of ffn_down on the GPU: its f32 weights and 128 f32 rows of the factor.
+  EXPECT_DOUBLE_EQ(part(p.device, "GPTQ sweep"), 4.0 * 8192 * 28672 + 4.0 * 128 * 28672);
+  // About 11.2 GiB, 12.4 GiB with the 10 % slack: one layer of a 70B calibrates and quantizes on any
+  // 16 GB GPU.
+  EXPECT_GT(p.device_bytes(), 10.0 * (1 << 30));
+  EXPECT_LT(p.device_bytes(), 13.0 * (1 << 30));
 }
 
 TEST(MemoryPlan, TheCpuPathHasNoDevicePartsAndCalibrationFreeMethodsNoActivations) {

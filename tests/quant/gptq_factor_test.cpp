@@ -33,7 +33,7 @@ TEST(GptqFactor, InPlaceFactorIsUpperAndInvertsH) {
   const int64_t n = 37;
   const std::vector<double> h = spd(n, 1);
   std::vector<double> u = h;
-  ASSERT_TRUE(inverse_upper_cholesky(u, n));
+  ASSERT_TRUE(inverse_upper_cholesky(u.data(), n));
   for (int64_t i = 0; i < n; ++i) {
     EXPECT_GT(u[size_t(i * n + i)], 0.0);
     for (int64_t j = 0; j < i; ++j) EXPECT_EQ(u[size_t(i * n + j)], 0.0) << i << "," << j;
@@ -56,7 +56,7 @@ TEST(GptqFactor, FailedFactorRestoresTheMatrixBitForBit) {
   std::vector<double> h = spd(n, 2);
   h[size_t(5 * n + 5)] = -1.0;  // not positive definite
   const std::vector<double> before = h;
-  EXPECT_FALSE(inverse_upper_cholesky(h, n));
+  EXPECT_FALSE(inverse_upper_cholesky(h.data(), n));
   EXPECT_EQ(0, std::memcmp(before.data(), h.data(), h.size() * sizeof(double)));
 }
 
@@ -67,7 +67,7 @@ TEST(GptqFactor, DampingRetryStartsFromTheUndampedDiagonal) {
   std::vector<double> h(size_t(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i) h[size_t(i * n + i)] = i + 1 < n ? 1.0 : -0.005;
   const double mean = (3.0 - 0.005) / 4.0;
-  EXPECT_DOUBLE_EQ(gptq_detail::inverse_factor(h, n, 0.001), 0.01);
+  EXPECT_DOUBLE_EQ(gptq_detail::inverse_factor(gptq_detail::host_backend(), h, n, 0.001).damp, 0.01);
   for (int64_t i = 0; i < n; ++i) {
     const double d = (i + 1 < n ? 1.0 : -0.005) + 0.01 * mean;
     EXPECT_NEAR(h[size_t(i * n + i)], 1.0 / std::sqrt(d), 1e-9 / std::sqrt(d)) << i;

@@ -110,6 +110,18 @@ class Backend {
   // GPU sums the same exact products in double, in its BLAS's order.
   virtual void gram_accumulate(const Tensor& x, Tensor& sum) = 0;
 
+  // ---- GPTQ's linear algebra (linalg.hpp defines both; the CPU computes exactly those sequences)
+  // h: a packed n x n F64 tensor holding a symmetric positive definite H (both triangles). Replaces
+  // it by the upper triangular U with H⁻¹ = UᵀU, strict lower triangle zero. Returns false when H
+  // is not positive definite; h's contents are then undefined on a GPU (the CPU restores them).
+  // A GPU factors with its solver library in double (Cholesky, inverse, Cholesky of the inverse:
+  // the same U up to rounding).
+  virtual bool inverse_upper_cholesky(Tensor& h) = 0;
+  // c -= aᵀ b, GPTQ's lazy-batch update: a is [k][m] F32 or F64 (each value rounded to f32 first),
+  // b is [k][n] F32, c is [m][n] F32; each may be a strided view (Tensor::columns). The CPU sums
+  // every element with fused multiply-adds in increasing k; a GPU in its BLAS's order, in f32.
+  virtual void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) = 0;
+
   // ---- step graphs
   // Runs `ops` (the backend ops of one decode step at `position`) and returns them recorded for
   // replay, or null where this backend gains nothing from recording (the CPU). `ops` must issue

@@ -42,13 +42,14 @@ bool cholesky_lower(double* a, int64_t n);
 // X[i][c] = -dot(L[i], Xᵀ[c], c, i) / L[i][i].
 void invert_lower_transposed(double* a, int64_t n);
 
-// For a symmetric positive definite n x n matrix H (row-major, double), replaces H by the upper
-// triangular U with H^-1 = U^T U, the factor GPTQ walks column by column, in place: a large
-// layer's Hessian (ffn_down of a 7B model: 11008^2 doubles, ~1 GB) is never held twice. Computed
-// as the inverse of the "reversed" Cholesky factor of H (one Cholesky and one triangular inverse,
-// instead of invert-then-factor). Returns false, with H restored bit for bit, if H is not
-// positive definite (the caller adds damping and tries again).
-bool inverse_upper_cholesky(std::vector<double>& H, int64_t n);
+// For a symmetric positive definite n x n matrix H (row-major, double, both triangles), replaces
+// H by the upper triangular U with H^-1 = U^T U (strict lower triangle zero), the factor GPTQ
+// walks column by column, in place: a large layer's Hessian (ffn_down of a 7B model: 11008^2
+// doubles, ~1 GB) is never held twice. Computed as the inverse of the "reversed" Cholesky factor
+// of H (one Cholesky and one triangular inverse, instead of invert-then-factor). Returns false,
+// with H restored bit for bit, if H is not positive definite (the caller adds damping and tries
+// again).
+bool inverse_upper_cholesky(double* H, int64_t n);
 
 // GPTQ's lazy-batch update, C -= Aᵀ B: A is [k, m] (row stride lda), B is [k, n] (row stride ldb),
 // C is [m, n] (row stride ldc), all f32 row-major. Each C[i][j] becomes C[i][j] - s with

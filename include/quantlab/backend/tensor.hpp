@@ -31,13 +31,17 @@ struct Tensor {
   float* f32() const { return static_cast<float*>(mutable_data()); }
   // Rows [begin, begin + n) as a view sharing this tensor's storage.
   Tensor row_range(int64_t begin, int64_t n) const;
+  // Columns [begin, begin + n) of every row as a view (same row stride); only for formats of one
+  // value per element (F32, F16, BF16, F64), whose columns have their own bytes.
+  Tensor columns(int64_t begin, int64_t n) const;
   // The same bytes seen as `rows` x `cols` (same format, rows packed back to back); throws if the
   // element count or the packing does not allow it.
   Tensor reshaped(int64_t rows, int64_t cols) const;
 };
 
 // A host view of `rows` x `cols` values at `data`, rows packed back to back; throws if the format
-// cannot be decoded or `cols` is not a multiple of its block size.
+// cannot be decoded (F64, the quantizers' sums and factors, is allowed) or `cols` is not a multiple
+// of its block size.
 Tensor host_tensor(FormatId format, const void* data, int64_t rows, int64_t cols);
 
 }  // namespace quantlab

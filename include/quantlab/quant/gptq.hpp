@@ -9,6 +9,8 @@
 
 namespace quantlab {
 
+class Backend;
+
 struct GptqOptions {
   double damp_percent = 0.01;  // added to the diagonal, relative to its mean
   int64_t block_size = 128;    // lazy-batch width
@@ -23,8 +25,11 @@ struct GptqReport {
 };
 
 // `w`: [rows, cols] row-major (a linear's [out, in] weight); `hessian`: [cols, cols] from
-// HessianAccumulator. Throws quantlab::Error for shapes that do not fit the grid.
+// HessianAccumulator. Throws quantlab::Error for shapes that do not fit the grid. `backend` runs the
+// inverse-Hessian factor and the lazy updates of the later columns (a GPU's: minutes instead of
+// hours for a 70B); null means the CPU, whose result is the same bits on every machine.
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian,
-                                 const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr);
+                                 const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr,
+                                 Backend* backend = nullptr);
 
 }  // namespace quantlab

@@ -95,13 +95,18 @@ class CpuBackend final : public Backend {
 
   void to_host(const Tensor& t, void* dst) override {
     const size_t packed = row_bytes(t.format, t.cols);
-    for (int64_t r = 0; r < t.rows; ++r) std::memcpy(static_cast<uint8_t*>(dst) + size_t(r) * packed, t.row(r), packed);
+    for (int64_t r = 0; r < t.rows; ++r) {
+      uint8_t* to = static_cast<uint8_t*>(dst) + size_t(r) * packed;
+      if (to != t.row(r)) std::memcpy(to, t.row(r), packed);  // a host tensor read back into itself
+    }
   }
 
   void from_host(const void* src, Tensor& t) override {
     const size_t packed = row_bytes(t.format, t.cols);
-    for (int64_t r = 0; r < t.rows; ++r)
-      std::memcpy(const_cast<uint8_t*>(t.row(r)), static_cast<const uint8_t*>(src) + size_t(r) * packed, packed);
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const uint8_t* from = static_cast<const uint8_t*>(src) + size_t(r) * packed;
+      if (from != t.row(r)) std::memcpy(const_cast<uint8_t*>(t.row(r)), from, packed);
+    }
   }
 
   void zero(Tensor& t) override {
@@ -124,6 +129,31 @@ class CpuBackend final : public Backend {
              sum.row_stride == size_t(x.cols) * sizeof(double),
          "gram_accumulate", "sum must be a packed n x n F64 tensor on the CPU, n = x's columns");
     quantlab::gram_accumulate(static_cast<double*>(sum.mutable_data()), x.f32(), x.rows, x.cols, &pool_);
+  }
+
+  bool inverse_upper_cholesky(Tensor& h) override {
+    detail::check_factor_shape("cpu backend", h, device());
+    return quantlab::inverse_upper_cholesky(static_cast<double*>(h.mutable_data()), h.rows);
+  }
+
+  void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) override {
+    detail::check_transposed_product_shapes("cpu backend", a, b, c, device());
+    const int64_t k = a.rows, m = a.cols, n = b.cols;
+    const float* af = static_cast<const float*>(a.data);
+    size_t lda = a.row_stride / sizeof(float);
+    std::vector<float> rounded;
+    if (a.format == FormatId::F64) {  // each value rounded to f32 first, as the definition says
+      rounded.resize(size_t(k * m));
+      for (int64_t p = 0; p < k; ++p) {
+        const auto* row = reinterpret_cast<const double*>(a.row(p));
+        for (int64_t i = 0; i < m; ++i) rounded[size_t(p * m + i)] = float(row[i]);
+      }
+      af = rounded.data();
+      lda = size_t(m);
+    }
+    quantlab::subtract_transposed_product(c.f32(), int64_t(c.row_stride / sizeof(float)), af, int64_t(lda),
+                                          static_cast<const float*>(b.data), int64_t(b.row_stride / sizeof(float)), m,
+                                          n, k);
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {

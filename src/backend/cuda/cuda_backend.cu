@@ -5,6 +5,7 @@
 #include "src/backend/cuda/cublas_library.hpp"
 #include "src/backend/cuda/cuda_backend.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
+#include "src/backend/cuda/cusolver_library.hpp"
 #include "src/backend/cuda/device_memory.hpp"
 #include "src/backend/cuda/kernels.hpp"
 #include "src/backend/cuda/step_graph.cuh"
@@ -158,6 +159,7 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(ctx_.stream);
+    if (solver_) cusolver_library().destroy(solver_);
     device_free(gelu_, size_t(1) << 17);
     cublas_library().destroy(ctx_.cublas);
     cudaStreamDestroy(ctx_.stream);
@@ -285,6 +287,28 @@ class CudaBackend final : public Backend {
          "gram_accumulate", "sum must be a packed n x n F64 tensor on " + device().name() + ", n = x's columns");
     ++epoch_;
     cuda::gram_accumulate(ctx_, x.f32(), x.rows, x.cols, static_cast<double*>(sum.mutable_data()));
+  }
+
+  bool inverse_upper_cholesky(Tensor& h) override {
+    use_device();
+    detail::check_factor_shape("cuda backend", h, device());
+    ++epoch_;
+    if (!solver_) {  // cuSOLVER is opened by the first factorization, never by inference
+      const CusolverLibrary& s = cusolver_library();
+      NEED(s.create(&solver_) == CUSOLVER_STATUS_SUCCESS, "cuSOLVER", "cusolverDnCreate failed");
+      s.set_stream(solver_, ctx_.stream);
+    }
+    return cuda::inverse_upper_cholesky(ctx_, solver_, static_cast<double*>(h.mutable_data()), h.rows);
+  }
+
+  void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) override {
+    use_device();
+    detail::check_transposed_product_shapes("cuda backend", a, b, c, device());
+    ++epoch_;
+    const size_t a_elem = a.format == FormatId::F64 ? sizeof(double) : sizeof(float);
+    cuda::subtract_transposed_product(ctx_, a.data, a.format == FormatId::F64, int64_t(a.row_stride / a_elem),
+                                      static_cast<const float*>(b.data), int64_t(b.row_stride / sizeof(float)), c.f32(),
+                                      int64_t(c.row_stride / sizeof(float)), a.cols, b.cols, a.rows);
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
@@ -531,6 +555,7 @@ class CudaBackend final : public Backend {
   cuda::Workspace workspace_;
   cuda::Context ctx_;
   uint16_t* gelu_ = nullptr;
+  cusolverDnHandle_t solver_ = nullptr;  // made by the first inverse_upper_cholesky
   std::vector<uint8_t> staging_;
   std::vector<cuda::MatmulTarget> targets_;
 };

@@ -5,6 +5,7 @@
 #include "quantlab/formats/format.hpp"
 
 #include <cublas_v2.h>
+#include <cusolverDn.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -28,7 +29,7 @@ struct BufferEvents {
 // scratch is free once the next op starts). Growing frees the old buffer, which waits for the GPU.
 class Workspace {
  public:
-  enum Slot { kActivations, kWeights, kPartials, kSmall, kGram, kSlots };
+  enum Slot { kActivations, kWeights, kPartials, kSmall, kGram, kLinalg, kSlots };
   Workspace() : ptr_(kSlots, nullptr), size_(kSlots, 0) {}
   ~Workspace();
   Workspace(const Workspace&) = delete;
@@ -80,6 +81,15 @@ void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride,
 // ---- gram.cu
 // sum (n x n doubles, row-major) += xᵀx over x [tokens][n]: the upper triangle (i <= j) only.
 void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum);
+
+// ---- gptq_linalg.cu
+// h (n x n doubles, row-major, symmetric) becomes the upper U with H⁻¹ = UᵀU (strict lower zero);
+// false when H is not positive definite (h is then overwritten).
+bool inverse_upper_cholesky(const Context& ctx, cusolverDnHandle_t solver, double* h, int64_t n);
+// c [m][n] -= aᵀ b with a [k][m] (doubles rounded to f32 first when a_f64), b [k][n], row strides
+// in elements.
+void subtract_transposed_product(const Context& ctx, const void* a, bool a_f64, int64_t lda, const float* b,
+                                 int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n, int64_t k);
 
 // ---- elementwise.cu
 void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,
