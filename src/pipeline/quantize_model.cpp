@@ -124,7 +124,7 @@ class GptqHook : public LayerHook {
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
       if (o_.gguf_types.empty()) {
-        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_);
+        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
         store_values(m, t.int_grid->dequantize());
       } else {
         const auto type = o_.gguf_types.find(t.name);
@@ -132,7 +132,7 @@ class GptqHook : public LayerHook {
         t.gguf_gptq = gptq_gguf_supports(type->second);
         if (t.gguf_gptq) {
           t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep,
-                                      device_);
+                                      device_, &pool_);
         } else {
           std::vector<float> diag(size_t(m.cols));
           for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);

@@ -12,7 +12,7 @@
 namespace quantlab {
 
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> H,
-                                 const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report, Backend* backend) {
+                                 const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report, Backend* backend, ThreadPool* pool) {
   if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
   if (grid.bits < 2 || grid.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits");
   const int64_t gs = grid.group_size <= 0 ? cols : grid.group_size;
@@ -30,8 +30,10 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   out.g_idx.resize(size_t(cols));
 
   auto fit_group = [&](int64_t group, const float* first_col, int64_t ncols) {
-    for (int64_t r = 0; r < rows; ++r)
-      out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
+    gptq_detail::for_rows(pool, rows, rows * ncols, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r)
+        out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
+    });
   };
 
   // Static groups (and per-channel grids) take their params from the weights as given.
@@ -51,7 +53,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   rep.damp_used = factor.damp;
   // A group's parameters are fitted from the gs columns it starts with.
   const int64_t reach = opt.static_groups || gs == cols ? 1 : gs;
-  rep.loss = gptq_detail::sweep(be, wt, rows, cols, factor.u, opt.block_size, reach, [&](int64_t col, const float* wc, float* q) {
+  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, opt.block_size, reach, [&](int64_t col, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     int64_t group;
     if (opt.static_groups || gs == cols) {
@@ -61,12 +63,14 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
       if (col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col));
     }
     out.g_idx[size_t(orig)] = int32_t(group);
-    for (int64_t r = 0; r < rows; ++r) {
-      const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
-      const int code = quantize_code(wc[r], p, maxq);
-      out.codes[size_t(r * cols + orig)] = uint8_t(code);
-      q[r] = dequantize_code(code, p);
-    }
+    gptq_detail::for_rows(pool, rows, 8 * rows, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
+        const int code = quantize_code(wc[r], p, maxq);
+        out.codes[size_t(r * cols + orig)] = uint8_t(code);
+        q[r] = dequantize_code(code, p);
+      }
+    });
   });
   if (report) *report = rep;
   return out;

@@ -119,15 +119,25 @@ inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows
 // q[rows]; it may read the columns [col, col + reach) of `wt`. When it is called, every column has
 // received the updates of all columns before `col` that lie in earlier lazy blocks, and the
 // columns of the current lazy block those of the earlier columns of the block: columns beyond the
-// block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²).
+// block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²). `pool` (may be null) shares
+// the in-block updates out by rows.
 //
 // The columns of a lazy block are swept on the host, whatever the device (the quantize step is
 // each grid's own host code); the update of every later column (W[i2:] -= U[i1:i2, i2:]ᵀ · Err, the
 // O(rows · cols²) part) runs on `be`. On a GPU the weights live there and each block's columns,
 // with the `reach` after it, come back to `wt` before the block is swept.
+// fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
+// (about `values` multiply-adds) outweighs a dispatch, which costs microseconds. For row-wise work
+// only: no result may depend on how the rows are split.
+template <class RowWork>
+void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
+  if (pool && pool->size() > 1 && values >= (int64_t(1) << 16)) pool->parallel_for(rows, fn);
+  else fn(int64_t(0), rows, 0);
+}
+
 template <class QuantizeColumn>
-double sweep(Backend& be, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u, int64_t block_size,
-             int64_t reach, QuantizeColumn&& quantize) {
+double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u,
+             int64_t block_size, int64_t reach, QuantizeColumn&& quantize) {
   double loss = 0;
   const int64_t bs = std::max<int64_t>(1, block_size);
   std::vector<float> err(size_t(bs * rows)), q(static_cast<size_t>(rows));
@@ -153,12 +163,16 @@ double sweep(Backend& be, std::vector<float>& wt, int64_t rows, int64_t cols, co
         e[r] = float(diff / d);
         loss += double(diff) * diff / (2 * d * d);
       }
-      // Push this column's error onto the rest of the block now; beyond it, lazily below.
-      for (int64_t j = col + 1; j < i2; ++j) {
-        const float uj = float(urow[j - i1]);
-        float* wj = wt.data() + j * rows;
-        for (int64_t r = 0; r < rows; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
-      }
+      // Push this column's error onto the rest of the block now; beyond it, lazily below. Rows are
+      // independent, so sharing them out over the pool changes no bit.
+      auto push = [&](int64_t r0, int64_t r1, int) {
+        for (int64_t j = col + 1; j < i2; ++j) {
+          const float uj = float(urow[j - i1]);
+          float* wj = wt.data() + j * rows;
+          for (int64_t r = r0; r < r1; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
+        }
+      };
+      for_rows(pool, rows, (i2 - col - 1) * rows, push);
     }
     if (i2 < cols) {
       Tensor e = on_host ? host_tensor(FormatId::F32, err.data(), nb, rows) : device_err.row_range(0, nb);

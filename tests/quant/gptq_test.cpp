@@ -1,9 +1,12 @@
+#include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/quant/gptq.hpp"
+#include "quantlab/quant/gptq_gguf.hpp"
 #include "quantlab/quant/hessian.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace quantlab;
@@ -130,4 +133,28 @@ TEST(Gptq, DeadInputsAndSingularHessian) {
   EXPECT_GT(rep.damp_used, 0);
   for (int64_t r = 0; r < p.rows; ++r) EXPECT_EQ(q.value(r, 7), 0.0f);
   for (float v : q.dequantize()) EXPECT_TRUE(std::isfinite(v));
+}
+
+// The host's part of the sweep shared out over a pool (group fits, codes, in-block updates, GGUF
+// block fits) gives the bits of one thread: rows are independent throughout.
+TEST(Gptq, ThreadCountChangesNoBit) {
+  const Problem p = make_problem(600, 512, 700, 21);
+  const std::vector<double> h = hessian_of(p);
+  ThreadPool pool(3);
+  for (bool act_order : {false, true}) {
+    GptqOptions opt;
+    opt.act_order = act_order;
+    IntGridSpec grid;
+    grid.bits = 4, grid.group_size = 128;
+    GptqReport one, three;
+    const IntQuantizedMatrix a = gptq_quantize(p.w.data(), p.rows, p.cols, h, grid, opt, &one);
+    const IntQuantizedMatrix b = gptq_quantize(p.w.data(), p.rows, p.cols, h, grid, opt, &three, nullptr, &pool);
+    EXPECT_EQ(a.codes, b.codes) << act_order;
+    EXPECT_EQ(a.g_idx, b.g_idx);
+    EXPECT_EQ(0, std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(IntGroupParams)));
+    EXPECT_EQ(one.loss, three.loss);
+    const GgufBlockMatrix ga = gptq_quantize_gguf(p.w.data(), p.rows, p.cols, h, FormatId::Q4_K, opt);
+    const GgufBlockMatrix gb = gptq_quantize_gguf(p.w.data(), p.rows, p.cols, h, FormatId::Q4_K, opt, nullptr, nullptr, &pool);
+    EXPECT_EQ(ga.bytes, gb.bytes) << act_order;
+  }
 }

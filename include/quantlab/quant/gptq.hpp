@@ -10,6 +10,7 @@
 namespace quantlab {
 
 class Backend;
+class ThreadPool;
 
 struct GptqOptions {
   double damp_percent = 0.01;  // added to the diagonal, relative to its mean
@@ -27,9 +28,10 @@ struct GptqReport {
 // `w`: [rows, cols] row-major (a linear's [out, in] weight); `hessian`: [cols, cols] from
 // HessianAccumulator. Throws quantlab::Error for shapes that do not fit the grid. `backend` runs the
 // inverse-Hessian factor and the lazy updates of the later columns (a GPU's: minutes instead of
-// hours for a 70B); null means the CPU, whose result is the same bits on every machine.
+// hours for a 70B); null means the CPU, whose result is the same bits on every machine. `pool`
+// shares the host's part of the sweep out by rows (no bit changes with the thread count).
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian,
                                  const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr,
-                                 Backend* backend = nullptr);
+                                 Backend* backend = nullptr, ThreadPool* pool = nullptr);
 
 }  // namespace quantlab

@@ -22,6 +22,7 @@
 namespace quantlab {
 
 class Backend;
+class ThreadPool;
 
 struct GgufBlockMatrix {
   FormatId type = FormatId::F32;
@@ -38,9 +39,10 @@ bool gptq_gguf_supports(FormatId type);
 // sum, columns inside a block by decreasing diagonal), so that a block's parameters are fitted once,
 // from up-to-date weights; static_groups is not used. The lazy-block width is rounded up to a
 // multiple of the format's block. Throws Error for a type without a grid or rows that do not fit.
-// `backend` runs the factor and the lazy updates (gptq_quantize's).
+// `backend` and `pool` as for gptq_quantize.
 GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian, FormatId type,
-                                   const GptqOptions& options, GptqReport* report = nullptr, Backend* backend = nullptr);
+                                   const GptqOptions& options, GptqReport* report = nullptr, Backend* backend = nullptr,
+                                   ThreadPool* pool = nullptr);
 
 // The format's plain encoder on every row (llama-quantize's path; importance may be null), with
 // the decoded values: the fallback for types without a grid, and the reference of the tests.
