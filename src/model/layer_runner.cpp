@@ -66,10 +66,28 @@ void LayerRunner::prepare_cache(const SampleBatch& batch) {
     cache_ = backend_->make_kv_cache(1, longest, config_.n_head_kv * config_.head_dim);
 }
 
+Tensor& LayerRunner::resident_hidden(const SampleBatch& batch) {
+  if (resident_of_ != &batch || resident_hidden_.rows != batch.n_tokens()) {
+    resident_hidden_ = {};  // the old batch's rows go first
+    resident_hidden_ = backend_->alloc(FormatId::F32, batch.n_tokens(), config_.n_embd);
+    backend_->from_host(batch.hidden.data(), resident_hidden_);
+    resident_of_ = &batch;
+    host_stale_ = false;
+  }
+  return resident_hidden_;
+}
+
+void LayerRunner::sync_to_host(SampleBatch& batch) {
+  if (resident_of_ != &batch || !host_stale_) return;
+  backend_->to_host(resident_hidden_, batch.hidden.data());
+  host_stale_ = false;
+}
+
 void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const SampleBatch& batch, const Pass& pass,
                            LayerHook* hook, float* hidden_out) {
   Backend& be = *backend_;
   const bool on_host = be.device().is_cpu();
+  const bool resident = resident_ && !on_host;
   const int64_t E = config_.n_embd;
   std::vector<float> copy;  // a pass that must leave the batch as it was runs on a copy
   std::vector<detail::BlockSequence> sequences;
@@ -84,6 +102,15 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
         rows = copy.data();
       }
       x = host_tensor(FormatId::F32, rows, n, E);  // in place when `out` is these rows
+    } else if (resident) {
+      Tensor kept = resident_hidden(batch).row_range(t0, n);
+      if (out) {
+        x = kept;  // advanced in place
+      } else {     // a pass that must leave the batch as it was
+        if (x_.empty() || x_.rows < n) x_ = be.alloc(FormatId::F32, n, E);
+        x = x_.row_range(0, n);
+        be.copy(kept, x);
+      }
     } else {
       if (x_.empty() || x_.rows < n) x_ = be.alloc(FormatId::F32, n, E);
       x = x_.row_range(0, n);
@@ -103,7 +130,10 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
     bool go_on = true;
     if (pass.attention) go_on = block_->attention(layer, w, x, sequences, tap);
     if (go_on && pass.ffn) block_->ffn(layer, w, x, tap);
-    if (!on_host && out) be.to_host(x, out);
+    if (!on_host && out) {
+      if (resident) host_stale_ = true;
+      else be.to_host(x, out);
+    }
   }
 }
 
@@ -175,7 +205,8 @@ void LayerRunner::logits(const Model& model, const SampleBatch& batch, int64_t s
     return;
   }
   Tensor x = be.alloc(FormatId::F32, len, E), logits = be.alloc(FormatId::F32, len, config_.n_vocab);
-  be.from_host(rows, x);
+  if (resident_) be.copy(resident_hidden(batch).row_range(begin, len), x);
+  else be.from_host(rows, x);
   block_->logits(head, x, logits);
   be.to_host(logits, out.data());
 }

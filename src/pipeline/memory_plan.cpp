@@ -128,6 +128,8 @@ struct Planner {
       p.host.push_back({"quantized layers kept in memory", kept * double(model.layers.size() - 1) / double(model.layers.size())});
 
     if (on_gpu) {
+      if (o.hidden_on_device)
+        p.device.push_back({"calibration hidden states (f32, kept on the GPU)", 4.0 * double(c.tokens) * double(E)});
       p.device.push_back({"layer " + layer_name + " (f32)", layer_bytes});
       p.device.push_back({"micro-batch activations (f32, " + std::to_string(m) + " tokens)", activations});
       p.device.push_back({"KV cache (one sample, f16)", 4.0 * double(c.longest_sample) * double(big.kv_dim)});

@@ -348,22 +348,31 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   }
   shape.samples = int64_t(calibration.size());
   if (!calibrated) shape = {};
-  result.memory_plan = plan_memory(source, o, shape);
   const bool on_gpu = calibrated && !o.device.is_cpu();
+  LayerRunner runner(source.config, pool, o.device);
+  runner.set_micro_batch(o.micro_batch_tokens);
+  // The hidden states stay on the GPU when the plan with them fits; the budgets are then checked
+  // on the plan as it will run.
+  QuantizeOptions planned = o;
+  if (on_gpu && o.hidden_on_device) {
+    double limit = double(runner.memory_use().free);
+    if (o.max_device_bytes > 0) limit = std::min(limit, o.max_device_bytes);
+    planned.hidden_on_device = plan_memory(source, planned, shape).device_bytes() <= limit;
+  }
+  runner.keep_hidden_on_device(on_gpu && planned.hidden_on_device);
+  result.memory_plan = plan_memory(source, planned, shape);
   if (o.max_device_bytes > 0 && !on_gpu)
     throw Error("--max-gpu-memory", "", std::string("this run uses no GPU (") +
                                              (calibrated ? "--device " + o.device.name() : std::string(method_name(o.method)) + " runs no calibration") + ")");
-  check_memory_budget(source, o, shape, false, o.max_host_bytes, "--max-host-memory",
+  check_memory_budget(source, planned, shape, false, o.max_host_bytes, "--max-host-memory",
                       "--max-host-memory (" + format_bytes(o.max_host_bytes) + ")");
 
   const int n_layer = int(source.config.n_layer);
-  LayerRunner runner(source.config, pool, o.device);
-  runner.set_micro_batch(o.micro_batch_tokens);
   if (on_gpu) {
-    check_memory_budget(source, o, shape, true, o.max_device_bytes, "--max-gpu-memory",
+    check_memory_budget(source, planned, shape, true, o.max_device_bytes, "--max-gpu-memory",
                         "--max-gpu-memory (" + format_bytes(o.max_device_bytes) + ")");
     const DeviceMemoryUse use = runner.memory_use();
-    check_memory_budget(source, o, shape, true, double(use.free), o.device.name(),
+    check_memory_budget(source, planned, shape, true, double(use.free), o.device.name(),
                         "the free memory of " + o.device.name() + " (" + format_bytes(double(use.free)) + ")");
   }
   SampleBatch batch;

@@ -70,7 +70,9 @@ const Device kGpu{DeviceType::Cuda, 0};
 TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) {
   const Model m = shaped_model(80, 8192, 64, 8, 28672);
   const CalibrationShape c{128 * 2048, 2048, 128};
-  const MemoryPlan p = plan_memory(m, gptq_on(kGpu), c);
+  QuantizeOptions o = gptq_on(kGpu);
+  o.hidden_on_device = false;  // the hidden states stay on the host: each pass copies them over
+  const MemoryPlan p = plan_memory(m, o, c);
   const double layer = 4.0 * (2.0 * 8192 * 8192 + 2.0 * 1024 * 8192 + 3.0 * 8192 * 28672 + 2 * 8192);
   EXPECT_DOUBLE_EQ(part(p.device, "layer blk.0"), layer);
   EXPECT_DOUBLE_EQ(part(p.device, "KV cache"), 2.0 * 2048 * 1024 * 2);
@@ -87,6 +89,12 @@ TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) 
   // 16 GB GPU.
   EXPECT_GT(p.device_bytes(), 10.0 * (1 << 30));
   EXPECT_LT(p.device_bytes(), 13.0 * (1 << 30));
+  for (const MemoryPart& d : p.device) EXPECT_EQ(d.name.rfind("calibration hidden states", 0), std::string::npos);
+  // Kept on the GPU (the default where they fit), the hidden states are a device part too.
+  o.hidden_on_device = true;
+  const MemoryPlan kept = plan_memory(m, o, c);
+  EXPECT_DOUBLE_EQ(part(kept.device, "calibration hidden states"), 4.0 * 128 * 2048 * 8192);
+  EXPECT_NEAR(kept.device_bytes(), p.device_bytes() + 1.1 * 4.0 * 128 * 2048 * 8192, 1.0);
 }
 
 TEST(MemoryPlan, TheCpuPathHasNoDevicePartsAndCalibrationFreeMethodsNoActivations) {

@@ -62,6 +62,9 @@ class Backend {
   virtual void synchronize() {}
   // Sets every value of `t` to zero (a GPU's accumulators start from nothing without a host copy).
   virtual void zero(Tensor& t) = 0;
+  // dst = src, both on this device, same format and shape (a GPU copies device to device: a
+  // calibration pass that must leave the hidden states as they were works on a copy).
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
   // The device memory this backend holds and has held at most; all zero on the CPU, whose memory
   // is the process's (its resident set).
   virtual DeviceMemoryUse memory_use() const { return {}; }

@@ -62,7 +62,7 @@ struct LayerTensors;
 class LayerRunner {
  public:
   // Runs on the CPU backend over `pool`, or on `device` (hidden states stay in host memory; each
-  // micro-batch is copied to the device and back).
+  // micro-batch is copied to the device and back, unless keep_hidden_on_device).
   LayerRunner(const ModelConfig& config, ThreadPool& pool, const Device& device = Device{});
   ~LayerRunner();
   LayerRunner(const LayerRunner&) = delete;
@@ -72,6 +72,15 @@ class LayerRunner {
   // <= 0: the whole batch at once.
   void set_micro_batch(int64_t max_tokens) { micro_batch_tokens_ = max_tokens; }
   int64_t micro_batch() const { return micro_batch_tokens_; }
+
+  // On a GPU: the batch's hidden states go to the device once and stay there between passes and
+  // layers (a hooked layer runs five passes, each of which would copy them there again). The
+  // batch's host copy is then stale once a layer has advanced it, until sync_to_host; the caller
+  // must not change it meanwhile. Costs tokens x n_embd floats of device memory; no result changes.
+  // Nothing changes on the CPU.
+  void keep_hidden_on_device(bool on) { resident_ = on; }
+  // Brings the hidden states kept on the device back into `batch` (a no-op when they are not kept).
+  void sync_to_host(SampleBatch& batch);
 
   // Token embeddings of every sample (each sample's tokens are its own sequence).
   SampleBatch embed(const Model& model, const std::vector<std::vector<int32_t>>& samples);
@@ -115,7 +124,14 @@ class LayerRunner {
   std::unique_ptr<detail::DecoderBlock> block_;
   std::unique_ptr<KvCache> cache_;  // one layer, as long as the longest sample: samples run one by one
   int64_t micro_batch_tokens_ = 0;
+  // The device rows of `batch`'s hidden states (uploaded on first use) when kept on the device.
+  Tensor& resident_hidden(const SampleBatch& batch);
+
   Tensor x_;                        // a micro-batch's hidden states on a GPU backend
+  bool resident_ = false;
+  Tensor resident_hidden_;                  // every token's hidden state, kept on the device
+  const SampleBatch* resident_of_ = nullptr;  // the batch they are of
+  bool host_stale_ = false;                 // resident_hidden_ is ahead of the batch's host copy
   std::vector<float> observed_;     // a tapped activation copied back from a GPU
   std::unique_ptr<detail::HeadTensors> head_;  // the output head placed for head_model_
   const Model* head_model_ = nullptr;

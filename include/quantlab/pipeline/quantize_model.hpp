@@ -59,6 +59,10 @@ struct QuantizeOptions {
   // Where the calibration forward passes run. On a GPU the layer runs there and GPTQ's Hessian
   // sums stay on the device (Backend::gram_accumulate); the quantizers' own steps run on the host.
   Device device;
+  // On a GPU: keep the calibration hidden states on the device between passes and layers when the
+  // memory plan with them fits the budget and the free memory (else they stay on the host and each
+  // pass copies them over). Results do not depend on it.
+  bool hidden_on_device = true;
   // Keep the quantized model (dequantized f32 linears) and every QuantizedTensor in the result,
   // e.g. to evaluate it in the same process. false: only a LayerSink sees them.
   bool keep_model = true;

@@ -115,6 +115,14 @@ class CpuBackend final : public Backend {
     for (int64_t r = 0; r < t.rows; ++r) std::memset(const_cast<uint8_t*>(t.row(r)), 0, packed);
   }
 
+  void copy(const Tensor& src, Tensor& dst) override {
+    need(src.device.is_cpu() && dst.device.is_cpu() && src.format == dst.format, "copy", "two host tensors of one format");
+    detail::check_same_shape("cpu backend", src, dst, "copy");
+    const size_t packed = row_bytes(src.format, src.cols);
+    for (int64_t r = 0; r < src.rows; ++r)
+      if (dst.row(r) != src.row(r)) std::memcpy(const_cast<uint8_t*>(dst.row(r)), src.row(r), packed);
+  }
+
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override {
     need_f32(x, "matmul", "x");
     need_f32(y, "matmul", "y");

@@ -229,6 +229,19 @@ class CudaBackend final : public Backend {
       check(cudaMemset2DAsync(t.mutable_data(), t.row_stride, 0, packed, size_t(t.rows), ctx_.stream), "zero");
   }
 
+  void copy(const Tensor& src, Tensor& dst) override {
+    use_device();
+    ++epoch_;
+    NEED(src.device == device() && dst.device == device() && src.format == dst.format, "copy",
+         "two tensors of one format on " + device().name());
+    detail::check_same_shape("cuda backend", src, dst, "copy");
+    const size_t packed = row_bytes(src.format, src.cols);
+    if (src.rows > 0 && packed > 0)
+      check(cudaMemcpy2DAsync(dst.mutable_data(), dst.row_stride, src.data, src.row_stride, packed, size_t(src.rows),
+                              cudaMemcpyDeviceToDevice, ctx_.stream),
+            "copy");
+  }
+
   DeviceMemoryUse memory_use() const override {
     use_device();
     const cuda::MeterReading m = cuda::device_meter(index_);
