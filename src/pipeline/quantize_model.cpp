@@ -100,8 +100,8 @@ class GptqHook : public LayerHook {
 
   void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
     std::vector<double> h;
+    const int64_t n = device_sum_.empty() ? acc_->dim() : device_sum_.cols;
     if (!device_sum_.empty()) {
-      const int64_t n = device_sum_.cols;
       h.resize(size_t(n * n));
       device_->to_host(device_sum_, h.data());
       device_sum_ = {};
@@ -112,6 +112,12 @@ class GptqHook : public LayerHook {
     }
     acc_.reset();  // its sums are not needed any more
     const std::vector<LinearSlot> slots = consumers(which);
+    // A NaN or infinite activation makes its input's diagonal entry (a sum of squares) non-finite:
+    // name the cause here rather than let the factorization fail on "not positive definite".
+    for (int64_t c = 0; c < n; ++c)
+      if (!std::isfinite(h[size_t(c * n + c)]))
+        throw Error(tensor_name(layer, slots.front()), "calibration activations",
+                    "input " + std::to_string(c) + " is NaN or infinite on the calibration data (the layer overflows)");
     for (size_t i = 0; i < slots.size(); ++i) {
       const LinearSlot& slot = slots[i];
       WeightMatrix& m = weights.*slot.member;
@@ -123,23 +129,11 @@ class GptqHook : public LayerHook {
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
-      if (o_.gguf_types.empty()) {
-        t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
-        store_values(m, t.int_grid->dequantize());
-      } else {
-        const auto type = o_.gguf_types.find(t.name);
-        if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
-        t.gguf_gptq = gptq_gguf_supports(type->second);
-        if (t.gguf_gptq) {
-          t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep,
-                                      device_, &pool_);
-        } else {
-          std::vector<float> diag(size_t(m.cols));
-          for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);
-          t.gguf = encode_gguf_matrix(f32_data(m), m.rows, m.cols, type->second, diag.data());
-        }
-        store_values(m, t.gguf->dequantized);
-        t.gguf->dequantized = {};  // the layer holds them now
+      try {
+        quantize_one(t, m, std::move(hi), rep);
+      } catch (const Error& e) {  // the quantizers name the field; the tensor is known here
+        if (!e.source().empty()) throw;
+        throw Error(t.name, e.field(), e.message());
       }
       stats_.gptq_loss += rep.loss;
       stats_.dead_columns += rep.dead_columns;
@@ -148,6 +142,29 @@ class GptqHook : public LayerHook {
   }
 
  private:
+  // One linear by GPTQ: onto integer groups, or onto its planned GGUF type (a grid GPTQ can walk, else
+  // that type's plain encoder with the Hessian's diagonal as importance).
+  void quantize_one(QuantizedTensor& t, WeightMatrix& m, std::vector<double> hi, GptqReport& rep) {
+    if (o_.gguf_types.empty()) {
+      t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
+      store_values(m, t.int_grid->dequantize());
+    } else {
+      const auto type = o_.gguf_types.find(t.name);
+      if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
+      t.gguf_gptq = gptq_gguf_supports(type->second);
+      if (t.gguf_gptq) {
+        t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep,
+                                    device_, &pool_);
+      } else {
+        std::vector<float> diag(size_t(m.cols));
+        for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);
+        t.gguf = encode_gguf_matrix(f32_data(m), m.rows, m.cols, type->second, diag.data());
+      }
+      store_values(m, t.gguf->dequantized);
+      t.gguf->dequantized = {};  // the layer holds them now
+    }
+  }
+
   const QuantizeOptions& o_;
   std::vector<QuantizedTensor>& out_;
   LayerStats& stats_;

@@ -243,6 +243,24 @@ TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
   EXPECT_EQ(left, std::vector<std::string>{"g.gguf"});
 }
 
+// Calibration activations that overflow (a model whose FFN hidden state reaches infinity) are named
+// as such, with the tensor, before GPTQ's factorization could report a misleading "not positive
+// definite"; nothing is written.
+TEST_F(Cli, GptqOnActivationsThatOverflowNamesTheTensorAndWritesNothing) {
+  const fs::path out = out_dir("overflow");
+  const test::TinyLlama2c t = test::write_tiny_llama2c(out, 1e20f);
+  for (const char* target : {"--group-size 32", "--type Q8_0"}) {
+    SCOPED_TRACE(target);
+    const auto r = ql("quantize --method gptq " + std::string(target) + " --model " + q(t.model) + " --tokenizer " +
+                      q(t.tokenizer) + " --calib " + q(dir() / "calib.jsonl") + " --samples 2 --seq-len 8 --out " +
+                      q(out / "q"));
+    EXPECT_TRUE(refused(r)) << r.err;
+    EXPECT_TRUE(contains(r.err, "blk.0.ffn_down.weight")) << r.err;
+    EXPECT_TRUE(contains(r.err, "NaN or infinite")) << r.err;
+    EXPECT_FALSE(fs::exists(out / "q"));
+  }
+}
+
 TEST_F(Cli, LlamaCppShortFlagsAreAliasesOrNameWhatTheyMeant) {
   const std::string m = q(gguf());
   auto gen = ql("generate -m " + m + " --prompt-ids 1 -n 3 --ignore-eos -t 1 --json");

@@ -30,7 +30,9 @@ struct TinyLlama2c {
   }
 };
 
-inline TinyLlama2c write_tiny_llama2c(const std::filesystem::path& dir) {
+// `ffn_scale` multiplies the FFN's gate and up weights (w1, w3): 1e20 makes the FFN's hidden state
+// overflow to infinity, a model that a quantizer must refuse with a clear message.
+inline TinyLlama2c write_tiny_llama2c(const std::filesystem::path& dir, float ffn_scale = 1.0f) {
   using T = TinyLlama2c;
   const std::vector<std::string> pieces = T::pieces();
   const int32_t vocab = int32_t(pieces.size());
@@ -47,7 +49,10 @@ inline TinyLlama2c write_tiny_llama2c(const std::filesystem::path& dir) {
   ones(L * D);                                // rms_att
   weights(L * D * D), weights(L * kv * D), weights(L * kv * D), weights(L * D * D);  // wq wk wv wo
   ones(L * D);                                // rms_ffn
-  weights(L * H * D), weights(L * D * H), weights(L * H * D);  // w1 w2 w3
+  auto scaled = [&](size_t n) {
+    for (size_t i = 0; i < n; ++i) f.push_back(w(rng) * ffn_scale);
+  };
+  scaled(L * H * D), weights(L * D * H), scaled(L * H * D);  // w1 w2 w3
   ones(D);                                    // rms_final
   for (int part = 0; part < 2; ++part)        // freq_cis real, imag (as llama2.c's export writes them)
     for (int32_t p = 0; p < T::kSeqLen; ++p)
