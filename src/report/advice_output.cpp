@@ -111,7 +111,7 @@ std::string advice_text(const RunResults& run, const Advice& a) {
       s += "not ranked: " + c.not_measured + "\n";
       continue;
     }
-    s += padded(measurement_text(a.metric, *c.quality), 26) + padded(verdict(c.vs_best), 16) + verdict(c.vs_base) +
+    s += padded(measurement_text(a.metric, *c.quality), 26) + padded(i == a.best ? "best" : verdict(c.vs_best), 16) + verdict(c.vs_base) +
          (c.within_budget ? "" : "  (beyond the budget)") + "\n";
   }
   s += "\n* recommended, + on the Pareto front (size vs " + a.metric.label() + ")\n\n" + a.reason + "\n";

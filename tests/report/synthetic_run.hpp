@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace quantlab::test {
 

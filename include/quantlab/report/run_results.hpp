@@ -46,7 +46,7 @@ struct RunFile {
   nlohmann::ordered_json figures;      // the base or quantize cell's figures
   nlohmann::ordered_json calibration;  // provenance of its calibration set (its own, or its imatrix's); null if none
   std::string imatrix_calibration;     // the calibration set name of its imatrix, if it has one
-  std::vector<EvaluationResult> evaluations;  // in evaluations() order; a kld of the base is no cell
+  std::vector<EvaluationResult> evaluations;  // in RunResults::evaluations order; the base has no kld cell
   const EvaluationResult* find(const EvaluationRef& e) const;
 };
 
