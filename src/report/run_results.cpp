@@ -97,6 +97,10 @@ class RunReader {
     if (!r.status.finished()) return r;
     // A finished cell's result is what the figures come from: it must be there and be the same cell.
     const std::string rel = member_string(c, "result", source, where);
+    // A run directory may come from someone else: its listing names files inside it, never beyond.
+    const fs::path rel_path(rel);
+    if (rel_path.is_absolute() || std::find(rel_path.begin(), rel_path.end(), fs::path("..")) != rel_path.end())
+      throw Error(source, where + ".result", "'" + rel + "' is not a path inside the run directory");
     const std::string path = (fs::path(dir_) / rel).string();
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) throw Error(path, "", "the result sweep.json lists for " + r.status.id + " is missing");

@@ -303,6 +303,14 @@ TEST_F(Advise, RefusalsNameTheFlagOrTheFile) {
   test::write_text(dir_ / "run" / "sweep.json", "{\"cells\": [{\"cell\": \"x\", \"kind\": \"base\", \"status\": \"done\"}]}");
   e = thrown([&] { read_run((dir_ / "run").string()); });
   EXPECT_EQ(e.field(), "cells[0].model");
+  // A listing that names a result outside the run directory (a run from someone else).
+  for (const char* outside : {"../elsewhere.json", "/etc/hostname", "cells/../../x.json"}) {
+    test::write_text(dir_ / "run" / "sweep.json", std::string("{\"cells\": [{\"cell\": \"x\", \"kind\": \"base\", ") +
+                                                      "\"status\": \"done\", \"model\": \"m\", \"result\": \"" + outside + "\"}]}");
+    e = thrown([&] { read_run((dir_ / "run").string()); });
+    EXPECT_EQ(e.field(), "cells[0].result") << outside;
+    EXPECT_NE(e.message().find("not a path inside the run directory"), std::string::npos) << e.what();
+  }
 }
 
 TEST(AdviseRefusal, ARunWithoutQuantizeCellsHasNothingToCompare) {
