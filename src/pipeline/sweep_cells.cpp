@@ -391,8 +391,12 @@ class CellRunner {
       for (const auto& s : scores) per.push_back(s.answer(rule));
       answers[mc_rule_name(rule)] = per;
     }
+    // The gold answers beside them, so a paired test (quantlab advise: McNemar's) needs no data file.
+    std::vector<int> gold;
+    for (const McQuestion& q : qs) gold.push_back(q.gold);
     return {{"inputs", {{"model", record(p_, file)}, {"data", file_record(ev.path)}}},
-            {"figures", {{"questions", qs.size()}, {"questions_in_file", available}, {"accuracy", acc}, {"answers", answers}}}};
+            {"figures", {{"questions", qs.size()}, {"questions_in_file", available}, {"accuracy", acc}, {"answers", answers},
+                         {"gold", gold}}}};
   }
 
   const Recipe& r_;

@@ -113,6 +113,15 @@ inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows
   permute_symmetric(H, cols, perm);
 }
 
+// fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
+// (about `values` multiply-adds) outweighs a dispatch, which costs microseconds. For row-wise work
+// only: no result may depend on how the rows are split.
+template <class RowWork>
+void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
+  if (pool && pool->size() > 1 && values >= (int64_t(1) << 16)) pool->parallel_for(rows, fn);
+  else fn(int64_t(0), rows, 0);
+}
+
 // `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; `u` from
 // inverse_factor of the Hessian in the same order, on the device of `be`. `quantize(col, wc, q)`
 // writes the quantized values of column `col` (whose current, error-updated weights are `wc`) into
@@ -126,15 +135,6 @@ inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows
 // each grid's own host code); the update of every later column (W[i2:] -= U[i1:i2, i2:]ᵀ · Err, the
 // O(rows · cols²) part) runs on `be`. On a GPU the weights live there and each block's columns,
 // with the `reach` after it, come back to `wt` before the block is swept.
-// fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
-// (about `values` multiply-adds) outweighs a dispatch, which costs microseconds. For row-wise work
-// only: no result may depend on how the rows are split.
-template <class RowWork>
-void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
-  if (pool && pool->size() > 1 && values >= (int64_t(1) << 16)) pool->parallel_for(rows, fn);
-  else fn(int64_t(0), rows, 0);
-}
-
 template <class QuantizeColumn>
 double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u,
              int64_t block_size, int64_t reach, QuantizeColumn&& quantize) {

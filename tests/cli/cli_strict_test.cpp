@@ -160,6 +160,11 @@ class Cli : public ::testing::Test {
     return {{"eval judge pairwise", e + " --base b --model m"}, {"eval judge score", e + " --model m"}};
   }
 
+  // advise and report read a sweep's run directory (here a text file, refused naming it).
+  static std::map<std::string, std::string> run_dir_invocations(const fs::path& run) {
+    return {{"advise", q(run)}, {"report", q(run) + " --out {OUT}/report.html"}};
+  }
+
   static std::string with_out(std::string args, const fs::path& out) {
     for (size_t at; (at = args.find("{OUT}")) != std::string::npos;) args.replace(at, 5, out.string());
     return args;
@@ -175,10 +180,11 @@ TEST_F(Cli, EveryCommandRefusesUnknownFlagsStrayArgumentsAndNonModelFiles) {
   ASSERT_GE(names.size(), 13u);
   const auto invocations = model_invocations(notes());
   const auto judges = judge_invocations(notes());
+  const auto runs = run_dir_invocations(notes());
   for (const std::string& c : names) {
     SCOPED_TRACE(c);
-    const bool judge = judges.count(c) > 0;
-    const std::string args = c == "version" ? "" : judge ? judges.at(c) : invocations.at(c);
+    const bool judge = judges.count(c) > 0, run_dir = runs.count(c) > 0;
+    const std::string args = c == "version" ? "" : judge ? judges.at(c) : run_dir ? runs.at(c) : invocations.at(c);
     // Before any other argument is looked at, and with every other argument right.
     const std::string good = with_out(args, out_dir("good-" + c));
     for (const std::string& bad : {std::string("-Z 3"), std::string("--no-such-flag"), std::string("stray1 stray2 stray3")}) {
@@ -194,12 +200,14 @@ TEST_F(Cli, EveryCommandRefusesUnknownFlagsStrayArgumentsAndNonModelFiles) {
     EXPECT_TRUE(contains(r.err, notes().string())) << r.err;
     if (judge) {
       EXPECT_TRUE(contains(r.err, "not a folder written by eval answers")) << r.err;
+    } else if (run_dir) {
+      EXPECT_TRUE(contains(r.err, "not a sweep run directory")) << r.err;
     } else if (c != "tokenize") {  // tokenize reads tokenizer files too
       EXPECT_TRUE(contains(r.err, "not a model")) << r.err;
     }
     EXPECT_TRUE(empty_dir(out)) << "a refused command left a file in " << out;
   }
-  EXPECT_EQ(invocations.size() + judges.size() + 1, names.size()) << "a new command needs its line in model_invocations()";
+  EXPECT_EQ(invocations.size() + judges.size() + runs.size() + 1, names.size()) << "a new command needs its line in model_invocations()";
 }
 
 TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
