@@ -1,8 +1,6 @@
 #include "src/backend/cuda/cusolver_library.hpp"
 
-#include "quantlab/core/error.hpp"
-
-#include <dlfcn.h>
+#include "src/backend/cuda/shared_library.hpp"
 
 #include <mutex>
 #include <string>
@@ -10,33 +8,17 @@
 namespace quantlab::cuda {
 namespace {
 
-template <class F>
-void resolve(void* handle, const std::string& library, const char* symbol, F& out) {
-  out = reinterpret_cast<F>(::dlsym(handle, symbol));
-  if (!out) throw Error(library, symbol, "entry point not found in the cuSOLVER library");
-}
-
 CusolverLibrary open_cusolver() {
-  const std::string versioned = "libcusolver.so." + std::to_string(CUSOLVER_VER_MAJOR);
-  std::string library = versioned;
-  void* handle = ::dlopen(versioned.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    const std::string first = ::dlerror();
-    library = "libcusolver.so";
-    handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle)
-      throw Error(versioned, "dlopen",
-                  first + " (GPTQ on a GPU needs cuSOLVER " + std::to_string(CUSOLVER_VER_MAJOR) +
-                      ": install the CUDA toolkit's libraries or add their folder to LD_LIBRARY_PATH)");
-  }
+  const std::string library = "libcusolver";
+  void* handle = open_shared_library(library, CUSOLVER_VER_MAJOR, "GPTQ on a GPU needs cuSOLVER " + std::to_string(CUSOLVER_VER_MAJOR));
   CusolverLibrary l;
-  resolve(handle, library, "cusolverDnCreate", l.create);
-  resolve(handle, library, "cusolverDnDestroy", l.destroy);
-  resolve(handle, library, "cusolverDnSetStream", l.set_stream);
-  resolve(handle, library, "cusolverDnDpotrf_bufferSize", l.potrf_buffer_size);
-  resolve(handle, library, "cusolverDnDpotrf", l.potrf);
-  resolve(handle, library, "cusolverDnDpotri_bufferSize", l.potri_buffer_size);
-  resolve(handle, library, "cusolverDnDpotri", l.potri);
+  resolve_symbol(handle, library, "cusolverDnCreate", l.create);
+  resolve_symbol(handle, library, "cusolverDnDestroy", l.destroy);
+  resolve_symbol(handle, library, "cusolverDnSetStream", l.set_stream);
+  resolve_symbol(handle, library, "cusolverDnDpotrf_bufferSize", l.potrf_buffer_size);
+  resolve_symbol(handle, library, "cusolverDnDpotrf", l.potrf);
+  resolve_symbol(handle, library, "cusolverDnDpotri_bufferSize", l.potri_buffer_size);
+  resolve_symbol(handle, library, "cusolverDnDpotri", l.potri);
   return l;  // the handle stays open for the life of the process
 }
 
