@@ -19,7 +19,7 @@ namespace {
 std::vector<std::vector<int32_t>> random_samples(int64_t vocab, int count, int len) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> id(3, int32_t(vocab - 1));
-  std::vector<std::vector<int32_t>> out(size_t(count));
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(count));
   for (auto& s : out) {
     s.push_back(1);  // BOS
     for (int i = 1; i < len; ++i) s.push_back(id(rng));
