@@ -61,6 +61,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"max-host-memory", Takes::Value, "refuse before any work a run whose memory plan needs more host memory than SIZE (e.g. 64GiB), saying what fits"},
           {"max-gpu-memory", Takes::Value, "the same for the GPU's memory (the device's free memory is always a limit)"},
+          {"profile", Takes::Nothing, "report the seconds of each phase (forward passes, Hessians, GPTQ's factor and sweep, ...); on a GPU each phase waits for the device"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"}};
   for (auto& f : calibration_flags()) flags.push_back(std::move(f));
@@ -83,6 +84,7 @@ int run_quantize_calibrated(const Args& a) {
   o.gptq.act_order = a.has("act-order");
   o.gptq.static_groups = a.has("static-groups");
   o.gptq.damp_percent = a.get_double("damp", 0.01);
+  o.profile = a.has("profile");
   if (!(o.gptq.damp_percent > 0 && o.gptq.damp_percent < 1)) throw Error("--damp", "", "must be in (0, 1)");
   if (o.method == pipeline::Method::Nf4 || o.method == pipeline::Method::Fp4) {
     o.bnb4.block_size = positive(a, "block-size", 64);
@@ -309,6 +311,11 @@ int run_quantize_calibrated(const Args& a) {
   }
   mem["kept_in_memory"] = o.keep_model;
   out["memory"] = mem;
+  if (o.profile) {
+    nlohmann::ordered_json phases = nlohmann::ordered_json::array();
+    for (const PhaseTimes::Phase& p : q.phases) phases.push_back({{"phase", p.name}, {"seconds", p.seconds}, {"count", p.count}});
+    out["profile"] = phases;
+  }
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out["threads"] = pool.size();
   if (json) {

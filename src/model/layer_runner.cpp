@@ -1,5 +1,6 @@
 #include "quantlab/model/layer_runner.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/phase_times.hpp"
 #include "src/model/decoder_block.hpp"
 
 #include <algorithm>
@@ -85,6 +86,7 @@ void LayerRunner::sync_to_host(SampleBatch& batch) {
 
 void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const SampleBatch& batch, const Pass& pass,
                            LayerHook* hook, float* hidden_out) {
+  const PhaseScope phase("calibration pass");
   Backend& be = *backend_;
   const bool on_host = be.device().is_cpu();
   const bool resident = resident_ && !on_host;
@@ -123,6 +125,7 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
     const detail::BlockTap tap = [&](LinearInput which, const Tensor& a) {
       const bool stop_here = pass.stop && which == pass.stop_at;
       if (!hook || !(stop_here || pass.observe_all)) return detail::TapAction::Continue;
+      const PhaseScope observing("calibration pass.observe");
       if (on_host || !hook->observe_on(be, layer, which, a, t0))
         hook->observe(layer, which, detail::host_values(be, a, observed_), t0, a.rows, a.cols);
       return stop_here ? detail::TapAction::Stop : detail::TapAction::Continue;
@@ -165,7 +168,11 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
   // states as they were.
   detail::LayerTensors w = detail::place_layer(*backend_, weights);
   const auto stage_done = [&](LinearInput which) {
-    hook->stage_done(layer, which, weights);
+    {
+      const PhaseScope phase("stage done");
+      hook->stage_done(layer, which, weights);
+    }
+    const PhaseScope phase("place layer");
     w = {};  // the old copy goes first: a GPU never holds the layer twice
     w = detail::place_layer(*backend_, weights);
   };

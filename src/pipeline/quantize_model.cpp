@@ -1,6 +1,7 @@
 #include "quantlab/pipeline/quantize_model.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/mapped_file.hpp"
+#include "quantlab/core/phase_times.hpp"
 #include "quantlab/model/layer_runner.hpp"
 #include "quantlab/quant/hessian.hpp"
 
@@ -99,6 +100,7 @@ class GptqHook : public LayerHook {
   }
 
   void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
+    std::optional<PhaseScope> hessian(std::in_place, "gptq.hessian");
     std::vector<double> h;
     const int64_t n = device_sum_.empty() ? acc_->dim() : device_sum_.cols;
     if (!device_sum_.empty()) {
@@ -111,6 +113,7 @@ class GptqHook : public LayerHook {
       h = acc_->take_hessian();
     }
     acc_.reset();  // its sums are not needed any more
+    hessian.reset();
     const std::vector<LinearSlot> slots = consumers(which);
     // A NaN or infinite activation makes its input's diagonal entry (a sum of squares) non-finite:
     // name the cause here rather than let the factorization fail on "not positive definite".
@@ -123,8 +126,11 @@ class GptqHook : public LayerHook {
       WeightMatrix& m = weights.*slot.member;
       // The last consumer may take the Hessian itself.
       std::vector<double> hi;
-      if (i + 1 == slots.size()) hi = std::move(h);
-      else hi = h;
+      {
+        const PhaseScope copying("gptq.hessian");
+        if (i + 1 == slots.size()) hi = std::move(h);
+        else hi = h;
+      }
       QuantizedTensor t;
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
@@ -147,6 +153,7 @@ class GptqHook : public LayerHook {
   void quantize_one(QuantizedTensor& t, WeightMatrix& m, std::vector<double> hi, GptqReport& rep) {
     if (o_.gguf_types.empty()) {
       t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
+      const PhaseScope storing("gptq.store");
       store_values(m, t.int_grid->dequantize());
     } else {
       const auto type = o_.gguf_types.find(t.name);
@@ -368,6 +375,15 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   const bool on_gpu = calibrated && !o.device.is_cpu();
   LayerRunner runner(source.config, pool, o.device);
   runner.set_micro_batch(o.micro_batch_tokens);
+  struct Profiling {  // the clock is the process's: off again however the run ends
+    explicit Profiling(bool on, LayerRunner& r) : on(on) {
+      if (on) phase_times().enable([&r] { r.synchronize(); });
+    }
+    ~Profiling() {
+      if (on) phase_times().disable();
+    }
+    bool on;
+  } profiling(o.profile, runner);
   // The hidden states stay on the GPU when the plan with them fits; the budgets are then checked
   // on the plan as it will run.
   QuantizeOptions planned = o;
@@ -407,6 +423,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     // the quantized layer at the end of the iteration.
     WeightStore work_store;
     LayerWeights work = source.layers[size_t(l)];
+    std::optional<PhaseScope> decoding(std::in_place, "decode weights");
     for (const LinearSlot& slot : kSlots) {
       const WeightMatrix& src = source.layers[size_t(l)].*slot.member;
       std::vector<float> w = decode_matrix(src);
@@ -415,6 +432,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
         if (!std::isfinite(v)) throw Error(source.source, tensor_name(l, slot), "non-finite weight");
       work.*slot.member = work_store.adopt(std::move(w), src.rows, src.cols);
     }
+    decoding.reset();
     std::vector<QuantizedTensor> tensors;
     if (o.method == Method::Gptq) {
       GptqHook hook(o, tensors, stats, pool);
@@ -422,6 +440,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     } else if (o.method == Method::Awq) {
       CaptureHook cap(pool);
       runner.observe_layer(l, work, batch, cap);  // the float pass only observes
+      const PhaseScope searching("awq search");
       cap.finish();
       awq_layer(pool, l, work, cap, o, tensors, stats);
       runner.run_layer(l, work, batch);  // the quantized layer feeds the next one
@@ -439,7 +458,10 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
       result.quantized_bits += quantized_bits(t);
       result.quantized_weights += double(t.rows * t.cols);
     }
-    if (sink) sink->layer_done(l, work, tensors);
+    if (sink) {
+      const PhaseScope writing("write layer");
+      sink->layer_done(l, work, tensors);
+    }
     if (o.keep_model) {
       for (auto& b : work_store.buffers) store->buffers.push_back(std::move(b));  // moving keeps the data where it is
       result.model.layers[size_t(l)] = work;
@@ -456,6 +478,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.device_memory = runner.memory_use();
+  if (o.profile) result.phases = phase_times().phases();
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <string>
 
 namespace quantlab {
@@ -19,6 +20,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   // A last group narrower than gs is allowed (AutoGPTQ: ceil(cols / group_size) groups).
   const int maxq = grid.max_code();
 
+  std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
   std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
   GptqReport rep;
   rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
@@ -48,6 +50,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
     gptq_detail::permute(wt, H, rows, cols, perm);
   }
 
+  preparing.reset();
   Backend& be = backend ? *backend : gptq_detail::host_backend();
   const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
   rep.damp_used = factor.damp;

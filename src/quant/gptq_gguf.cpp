@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <string>
 
 namespace quantlab {
@@ -51,6 +52,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   check_fits(type, cols);
   const int64_t bs = grid->block_size, n_blocks = cols / bs;
 
+  std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
   std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
   GptqReport rep;
   rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
@@ -92,6 +94,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   std::vector<float> xs(size_t(threads * bs));
 
   Backend& be = backend ? *backend : gptq_detail::host_backend();
+  preparing.reset();
   const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
   rep.damp_used = factor.damp;
   // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights;

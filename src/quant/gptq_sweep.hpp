@@ -9,10 +9,12 @@
 // (the same bits run to run, the CPU's up to rounding).
 #include "quantlab/backend/backend.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/phase_times.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,7 @@ struct Factor {
 // positive definite (too few samples, collinear inputs) gets more damping instead of failing: 10x
 // more each time (at least 1 % of the mean diagonal).
 inline Factor inverse_factor(Backend& be, std::vector<double>& H, int64_t cols, double damp) {
+  const PhaseScope phase("gptq.factor");
   std::vector<double> diag(static_cast<size_t>(cols));
   double mean_diag = 0;
   for (int64_t c = 0; c < cols; ++c) mean_diag += diag[size_t(c)] = H[size_t(c * cols + c)];
@@ -138,26 +141,36 @@ void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
 template <class QuantizeColumn>
 double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u,
              int64_t block_size, int64_t reach, QuantizeColumn&& quantize) {
+  const PhaseScope phase("gptq.sweep");
   double loss = 0;
   const int64_t bs = std::max<int64_t>(1, block_size);
   std::vector<float> err(size_t(bs * rows)), q(static_cast<size_t>(rows));
   std::vector<double> ublock(size_t(bs * bs));  // U[i1:i2, i1:i2]
+  std::optional<PhaseScope> placing(std::in_place, "gptq.sweep.place");
   Tensor w = be.place(host_tensor(FormatId::F32, wt.data(), cols, rows));
   const bool on_host = w.data == wt.data();
   Tensor device_err = on_host ? Tensor{} : be.alloc(FormatId::F32, bs, rows);
+  placing.reset();
   for (int64_t i1 = 0; i1 < cols; i1 += bs) {
     const int64_t i2 = std::min(cols, i1 + bs), nb = i2 - i1;
-    if (!on_host) {
-      const int64_t fetch = std::min(cols, i2 + std::max<int64_t>(1, reach) - 1) - i1;
-      be.to_host(w.row_range(i1, fetch), wt.data() + i1 * rows);
+    {
+      const PhaseScope fetching("gptq.sweep.fetch");
+      if (!on_host) {
+        const int64_t fetch = std::min(cols, i2 + std::max<int64_t>(1, reach) - 1) - i1;
+        be.to_host(w.row_range(i1, fetch), wt.data() + i1 * rows);
+      }
+      be.to_host(u.row_range(i1, nb).columns(i1, nb), ublock.data());
     }
-    be.to_host(u.row_range(i1, nb).columns(i1, nb), ublock.data());
+    std::optional<PhaseScope> columns(std::in_place, "gptq.sweep.columns");
     for (int64_t col = i1; col < i2; ++col) {
       const double* urow = ublock.data() + (col - i1) * nb;  // urow[j - i1] = U[col][j]
       const double d = urow[col - i1];
       float* wc = wt.data() + col * rows;
       float* e = err.data() + (col - i1) * rows;
-      quantize(col, static_cast<const float*>(wc), q.data());
+      {
+        const PhaseScope quantizing("gptq.sweep.columns.quantize");
+        quantize(col, static_cast<const float*>(wc), q.data());
+      }
       for (int64_t r = 0; r < rows; ++r) {
         const float diff = wc[r] - q[size_t(r)];
         e[r] = float(diff / d);
@@ -174,7 +187,9 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
       };
       for_rows(pool, rows, (i2 - col - 1) * rows, push);
     }
+    columns.reset();
     if (i2 < cols) {
+      const PhaseScope updating("gptq.sweep.update");
       Tensor e = on_host ? host_tensor(FormatId::F32, err.data(), nb, rows) : device_err.row_range(0, nb);
       if (!on_host) be.from_host(err.data(), e);
       Tensor rest = w.row_range(i2, cols - i2);

@@ -237,8 +237,21 @@ TEST_F(Cli, EveryCommandRunsOnTheLlama2cCheckpointAndItsGguf) {
     const fs::path out = out_dir(std::string("m-") + method);
     const auto r = ql("quantize --method " + std::string(method) + " --model " + q(bin()) + " --tokenizer " + q(tok()) +
                       " --group-size 32 --calib " + q(dir() / "calib.jsonl") + " --samples 2 --seq-len 8 --out " +
-                      q(out / "q") + " --json");
-    EXPECT_EQ(r.status, 0) << r.err;
+                      q(out / "q") + " --json --profile");
+    ASSERT_EQ(r.status, 0) << r.err;
+    // --profile: where the seconds went, each phase within the run's time.
+    const auto j = nlohmann::json::parse(r.out);
+    std::set<std::string> phases;
+    for (const auto& p : j["profile"]) {
+      phases.insert(p["phase"].get<std::string>());
+      EXPECT_GE(p["count"].get<int64_t>(), 1);
+      EXPECT_LE(p["seconds"].get<double>(), j["quantize_seconds"].get<double>());
+    }
+    EXPECT_TRUE(phases.count("decode weights"));
+    if (std::string(method) != "rtn") EXPECT_TRUE(phases.count("calibration pass"));
+    if (std::string(method) == "gptq")
+      for (const char* p : {"gptq.hessian", "gptq.prepare", "gptq.factor", "gptq.sweep", "gptq.sweep.columns.quantize"})
+        EXPECT_TRUE(phases.count(p)) << p;
   }
   // GPTQ onto GGUF block types from the checkpoint: the converted source is planned on and removed.
   const fs::path out = out_dir("gptq-gguf");

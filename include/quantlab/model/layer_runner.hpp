@@ -102,6 +102,9 @@ class LayerRunner {
   // into `logits` (the rows are computed alone, so a scored tail costs only its own rows).
   void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits, int64_t first = 0);
 
+  // Waits for the runner's device to finish what was issued (a no-op on the CPU).
+  void synchronize() { backend_->synchronize(); }
+
   // The device memory of the runner's backend (all zero on the CPU).
   DeviceMemoryUse memory_use() const { return backend_->memory_use(); }
 

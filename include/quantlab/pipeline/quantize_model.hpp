@@ -16,6 +16,7 @@
 //         clipping search (not for Q/K), then the AWQ min/max grid
 //   nf4 / fp4 / int8  bitsandbytes' round-to-nearest encodings (no calibration)
 // The token embedding and the output projection are left as they are (as GPTQ/AWQ exports do).
+#include "quantlab/core/phase_times.hpp"
 #include "quantlab/backend/device.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/model/model.hpp"
@@ -73,6 +74,9 @@ struct QuantizeOptions {
   // What the process holds before the run (its resident set: the program, tokenizer, calibration
   // text): the host plan's first part, so that the host budget is on the whole process.
   double host_resident_bytes = 0;
+  // Time the run's phases (QuantizeResult::phases); on a GPU each phase waits for the device, which
+  // costs the overlap of host and device work.
+  bool profile = false;
 };
 
 // One quantized linear, under its canonical GGUF name (blk.N.attn_q.weight, ...), in the encoding
@@ -115,6 +119,7 @@ struct QuantizeResult {
   double seconds = 0;
   MemoryPlan memory_plan;       // what the run was planned to add to memory
   DeviceMemoryUse device_memory;  // the GPU backend's buffers at the end (peak: the run's most)
+  std::vector<PhaseTimes::Phase> phases;  // with QuantizeOptions::profile: where the seconds went
 };
 
 // Called after each decoder layer: (layers done, total, seconds so far).
