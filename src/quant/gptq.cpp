@@ -31,16 +31,17 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   out.params.resize(size_t(rows * out.n_groups));
   out.g_idx.resize(size_t(cols));
 
-  auto fit_group = [&](int64_t group, const float* first_col, int64_t ncols) {
-    gptq_detail::for_rows(pool, rows, rows * ncols, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t r = r0; r < r1; ++r)
-        out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
-    });
+  // Rows [r0, r1) of group `group`'s parameters, fitted from the ncols columns from first_col.
+  auto fit_group = [&](int64_t group, const float* first_col, int64_t ncols, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
   };
-
   // Static groups (and per-channel grids) take their params from the weights as given.
-  if (opt.static_groups || gs == cols)
-    for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, std::min(gs, cols - g * gs));
+  const bool fixed_groups = opt.static_groups || gs == cols;
+  if (fixed_groups)
+    gptq_detail::for_rows(pool, rows, rows * cols, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, std::min(gs, cols - g * gs), r0, r1);
+    });
 
   std::vector<int64_t> perm(static_cast<size_t>(cols));
   std::iota(perm.begin(), perm.end(), 0);
@@ -55,25 +56,21 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
   rep.damp_used = factor.damp;
   // A group's parameters are fitted from the gs columns it starts with.
-  const int64_t reach = opt.static_groups || gs == cols ? 1 : gs;
-  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, opt.block_size, reach, [&](int64_t col, const float* wc, float* q) {
-    const int64_t orig = perm[size_t(col)];
-    int64_t group;
-    if (opt.static_groups || gs == cols) {
-      group = orig / gs;
-    } else {
-      group = col / gs;  // groups follow processing order (with act-order: g_idx records it)
-      if (col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col));
+  const int64_t reach = fixed_groups ? 1 : gs;
+  // Static groups follow the original columns; the others processing order (with act-order:
+  // g_idx records it).
+  auto group_of = [&](int64_t col) { return fixed_groups ? perm[size_t(col)] / gs : col / gs; };
+  for (int64_t col = 0; col < cols; ++col) out.g_idx[size_t(perm[size_t(col)])] = int32_t(group_of(col));
+  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, opt.block_size, reach,
+                                [&](int64_t col, int64_t r0, int64_t r1, int, const float* wc, float* q) {
+    const int64_t orig = perm[size_t(col)], group = group_of(col);
+    if (!fixed_groups && col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col), r0, r1);
+    for (int64_t r = r0; r < r1; ++r) {
+      const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
+      const int code = quantize_code(wc[r], p, maxq);
+      out.codes[size_t(r * cols + orig)] = uint8_t(code);
+      q[r] = dequantize_code(code, p);
     }
-    out.g_idx[size_t(orig)] = int32_t(group);
-    gptq_detail::for_rows(pool, rows, 8 * rows, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
-        const int code = quantize_code(wc[r], p, maxq);
-        out.codes[size_t(r * cols + orig)] = uint8_t(code);
-        q[r] = dequantize_code(code, p);
-      }
-    });
   });
   if (report) *report = rep;
   return out;

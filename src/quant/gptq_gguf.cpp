@@ -100,32 +100,29 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights;
   // a block's parameters are fitted from its bs columns.
   const int64_t lazy = (std::max<int64_t>(1, opt.block_size) + bs - 1) / bs * bs;
-  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, lazy, bs, [&](int64_t col, const float* wc, float* q) {
+  // Rows are independent throughout: the sweep shares them out without changing a bit.
+  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, lazy, bs,
+                                [&](int64_t col, int64_t r0, int64_t r1, int thread, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     const int64_t b = orig / bs, k = orig % bs;
-    // Rows are independent throughout: the pool shares them out without changing a bit.
     if (col % bs == 0) {  // entering block b: fit its parameters on each row's current weights
-      gptq_detail::for_rows(pool, rows, 64 * rows * bs, [&](int64_t r0, int64_t r1, int thread) {
-        float* x = xs.data() + thread * bs;
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t i = 0; i < bs; ++i) x[i] = wt[size_t(position[size_t(b * bs + i)] * rows + r)];
-          uint8_t* blk = block_of(r, b);
-          ft.from_float(x, blk, bs, importance.data() + b * bs);
-          grid->read(blk, scale.data() + r * bs, offset.data() + r * bs, level.data() + r * bs);
-        }
-      });
-    }
-    gptq_detail::for_rows(pool, rows, 16 * rows, [&](int64_t r0, int64_t r1, int) {
+      float* x = xs.data() + thread * bs;
       for (int64_t r = r0; r < r1; ++r) {
-        const size_t i = size_t(r * bs + k);
-        const int l = grid_level(*grid, wc[r], scale[i], offset[i], level[i]);
-        level[i] = int16_t(l);
-        q[r] = grid_value(scale[i], offset[i], l);
-        out.dequantized[size_t(r * cols + orig)] = q[r];
+        for (int64_t i = 0; i < bs; ++i) x[i] = wt[size_t(position[size_t(b * bs + i)] * rows + r)];
+        uint8_t* blk = block_of(r, b);
+        ft.from_float(x, blk, bs, importance.data() + b * bs);
+        grid->read(blk, scale.data() + r * bs, offset.data() + r * bs, level.data() + r * bs);
       }
-    });
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const size_t i = size_t(r * bs + k);
+      const int l = grid_level(*grid, wc[r], scale[i], offset[i], level[i]);
+      level[i] = int16_t(l);
+      q[r] = grid_value(scale[i], offset[i], l);
+      out.dequantized[size_t(r * cols + orig)] = q[r];
+    }
     if (col % bs == bs - 1)
-      for (int64_t r = 0; r < rows; ++r) grid->write_levels(block_of(r, b), level.data() + r * bs);
+      for (int64_t r = r0; r < r1; ++r) grid->write_levels(block_of(r, b), level.data() + r * bs);
   });
   if (report) *report = rep;
   return out;

@@ -126,26 +126,30 @@ void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
 }
 
 // `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; `u` from
-// inverse_factor of the Hessian in the same order, on the device of `be`. `quantize(col, wc, q)`
-// writes the quantized values of column `col` (whose current, error-updated weights are `wc`) into
-// q[rows]; it may read the columns [col, col + reach) of `wt`. When it is called, every column has
-// received the updates of all columns before `col` that lie in earlier lazy blocks, and the
-// columns of the current lazy block those of the earlier columns of the block: columns beyond the
-// block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²). `pool` (may be null) shares
-// the in-block updates out by rows.
+// inverse_factor of the Hessian in the same order, on the device of `be`.
+// `quantize(col, r0, r1, thread, wc, q)` writes the quantized values of rows [r0, r1) of column
+// `col` (whose current, error-updated weights are `wc`, indexed by row) into q[r0 .. r1); it may
+// read those rows of the columns [col, col + reach) of `wt`, and must touch no other row (the rows
+// are shared out over `pool`; `thread` names the calling worker, for scratch space). When it is
+// called, every column has received the updates of all columns before `col` that lie in earlier
+// lazy blocks, and the columns of the current lazy block those of the earlier columns of the block:
+// columns beyond the block are not up to date. Returns GPTQ's loss Σ (w - q)² / (2 d²), summed per
+// row and then over the rows in order (the same bits for any thread count).
 //
-// The columns of a lazy block are swept on the host, whatever the device (the quantize step is
-// each grid's own host code); the update of every later column (W[i2:] -= U[i1:i2, i2:]ᵀ · Err, the
-// O(rows · cols²) part) runs on `be`. On a GPU the weights live there and each block's columns,
-// with the `reach` after it, come back to `wt` before the block is swept.
-template <class QuantizeColumn>
+// Every step of the column sweep acts on one row at a time, so a lazy block is swept in one
+// dispatch: each worker takes a range of rows through all of the block's columns (the quantize
+// step is each grid's own host code, whatever the device). The update of every later column
+// (W[i2:] -= U[i1:i2, i2:]ᵀ · Err, the O(rows · cols²) part) runs on `be`. On a GPU the weights
+// live there and each block's columns, with the `reach` after it, come back to `wt` before the
+// block is swept.
+template <class QuantizeColumns>
 double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u,
-             int64_t block_size, int64_t reach, QuantizeColumn&& quantize) {
+             int64_t block_size, int64_t reach, QuantizeColumns&& quantize) {
   const PhaseScope phase("gptq.sweep");
-  double loss = 0;
   const int64_t bs = std::max<int64_t>(1, block_size);
   std::vector<float> err(size_t(bs * rows)), q(static_cast<size_t>(rows));
   std::vector<double> ublock(size_t(bs * bs));  // U[i1:i2, i1:i2]
+  std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
   std::optional<PhaseScope> placing(std::in_place, "gptq.sweep.place");
   Tensor w = be.place(host_tensor(FormatId::F32, wt.data(), cols, rows));
   const bool on_host = w.data == wt.data();
@@ -161,33 +165,29 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
       }
       be.to_host(u.row_range(i1, nb).columns(i1, nb), ublock.data());
     }
-    std::optional<PhaseScope> columns(std::in_place, "gptq.sweep.columns");
-    for (int64_t col = i1; col < i2; ++col) {
-      const double* urow = ublock.data() + (col - i1) * nb;  // urow[j - i1] = U[col][j]
-      const double d = urow[col - i1];
-      float* wc = wt.data() + col * rows;
-      float* e = err.data() + (col - i1) * rows;
-      {
-        const PhaseScope quantizing("gptq.sweep.columns.quantize");
-        quantize(col, static_cast<const float*>(wc), q.data());
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        const float diff = wc[r] - q[size_t(r)];
-        e[r] = float(diff / d);
-        loss += double(diff) * diff / (2 * d * d);
-      }
-      // Push this column's error onto the rest of the block now; beyond it, lazily below. Rows are
-      // independent, so sharing them out over the pool changes no bit.
-      auto push = [&](int64_t r0, int64_t r1, int) {
-        for (int64_t j = col + 1; j < i2; ++j) {
-          const float uj = float(urow[j - i1]);
-          float* wj = wt.data() + j * rows;
-          for (int64_t r = r0; r < r1; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
+    {
+      const PhaseScope columns("gptq.sweep.columns");
+      for_rows(pool, rows, nb * (nb + 16) * rows / 2, [&](int64_t r0, int64_t r1, int thread) {
+        for (int64_t col = i1; col < i2; ++col) {
+          const double* urow = ublock.data() + (col - i1) * nb;  // urow[j - i1] = U[col][j]
+          const double d = urow[col - i1];
+          float* wc = wt.data() + col * rows;
+          float* e = err.data() + (col - i1) * rows;
+          quantize(col, r0, r1, thread, static_cast<const float*>(wc), q.data());
+          for (int64_t r = r0; r < r1; ++r) {
+            const float diff = wc[r] - q[size_t(r)];
+            e[r] = float(diff / d);
+            row_loss[size_t(r)] += double(diff) * diff / (2 * d * d);
+          }
+          // This column's error onto the rest of the block now; beyond it, lazily below.
+          for (int64_t j = col + 1; j < i2; ++j) {
+            const float uj = float(urow[j - i1]);
+            float* wj = wt.data() + j * rows;
+            for (int64_t r = r0; r < r1; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
+          }
         }
-      };
-      for_rows(pool, rows, (i2 - col - 1) * rows, push);
+      });
     }
-    columns.reset();
     if (i2 < cols) {
       const PhaseScope updating("gptq.sweep.update");
       Tensor e = on_host ? host_tensor(FormatId::F32, err.data(), nb, rows) : device_err.row_range(0, nb);
@@ -196,6 +196,8 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
       be.subtract_transposed_product(u.row_range(i1, nb).columns(i2, cols - i2), e, rest);
     }
   }
+  double loss = 0;
+  for (double l : row_loss) loss += l;
   return loss;
 }
 
