@@ -52,6 +52,27 @@ LayerTensors place_layer(Backend& be, const LayerWeights& w) {
   return t;
 }
 
+void replace_consumers(Backend& be, LinearInput which, const LayerWeights& w, LayerTensors& t) {
+  const auto replace = [&](Tensor& placed, const WeightMatrix& m) {
+    placed = {};
+    placed = matrix_tensor(be, m);
+  };
+  switch (which) {
+    case LinearInput::AttnQKV:
+      replace(t.wq, w.wq);
+      replace(t.wk, w.wk);
+      replace(t.wv, w.wv);
+      break;
+    case LinearInput::AttnOutput: replace(t.wo, w.wo); break;
+    case LinearInput::FfnGateUp:
+      replace(t.ffn_gate, w.ffn_gate);
+      replace(t.ffn_up, w.ffn_up);
+      break;
+    case LinearInput::FfnDown: replace(t.ffn_down, w.ffn_down); break;
+    case LinearInput::Output: break;
+  }
+}
+
 HeadTensors place_head(Backend& be, const Model& model) {
   HeadTensors h;
   h.token_embd = model.token_embd;  // rows are decoded on the host and copied (see Backend::embed)

@@ -24,6 +24,9 @@ struct LayerTensors {
   Tensor ffn_norm, ffn_gate, ffn_up, ffn_down, ffn_post_norm;
 };
 LayerTensors place_layer(Backend& backend, const LayerWeights& w);
+// Places again the matrices that consume `which` (after a calibration stage replaced them), each
+// old copy freed before its new one is placed.
+void replace_consumers(Backend& backend, LinearInput which, const LayerWeights& w, LayerTensors& placed);
 
 // The embedding, final norm and output projection placed for a backend. The embedding table stays
 // in host memory when the backend reads it from there (only the rows of the tokens are needed).

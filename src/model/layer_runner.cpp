@@ -173,8 +173,7 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
       hook->stage_done(layer, which, weights);
     }
     const PhaseScope phase("place layer");
-    w = {};  // the old copy goes first: a GPU never holds the layer twice
-    w = detail::place_layer(*backend_, weights);
+    detail::replace_consumers(*backend_, which, weights, w);
   };
   run_pass(layer, w, batch, stop_at(LinearInput::AttnQKV, true), hook, nullptr);
   stage_done(LinearInput::AttnQKV);

@@ -49,7 +49,8 @@ class LayerHook {
     return false;
   }
   // Every token's input of `which` has been observed: the hook may change the weights that consume
-  // it (quantize them); the next stage's inputs are computed with the new weights.
+  // it (quantize them), and only those (the runner places only them again); the next stage's inputs
+  // are computed with the new weights.
   virtual void stage_done(int /*layer*/, LinearInput /*which*/, LayerWeights& /*weights*/) {}
 };
 
