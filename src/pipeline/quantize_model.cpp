@@ -66,6 +66,15 @@ std::vector<float> quantize_plain(const float* w, int64_t rows, int64_t cols, co
   return {};
 }
 
+bool all_finite(const std::vector<float>& w, ThreadPool& pool) {
+  std::vector<char> bad(size_t(pool.size()), 0);
+  pool.parallel_for(int64_t(w.size()), [&](int64_t i0, int64_t i1, int thread) {
+    for (int64_t i = i0; i < i1; ++i)
+      if (!std::isfinite(w[size_t(i)])) bad[size_t(thread)] = 1;
+  });
+  return std::find(bad.begin(), bad.end(), 1) == bad.end();
+}
+
 // Replaces an f32 working matrix's values by their quantized (dequantized) values, in place: the
 // layer's working copy becomes the quantized layer, with no second buffer.
 void store_values(WeightMatrix& m, const std::vector<float>& values) {
@@ -107,7 +116,7 @@ class GptqHook : public LayerHook {
       h.resize(size_t(n * n));
       device_->to_host(device_sum_, h.data());
       device_sum_ = {};
-      h = hessian_from_gram(std::move(h), n, device_tokens_);
+      h = hessian_from_gram(std::move(h), n, device_tokens_, &pool_);
       device_tokens_ = 0;
     } else {
       h = acc_->take_hessian();
@@ -154,7 +163,9 @@ class GptqHook : public LayerHook {
     if (o_.gguf_types.empty()) {
       t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
       const PhaseScope storing("gptq.store");
-      store_values(m, t.int_grid->dequantize());
+      const IntQuantizedMatrix& q = *t.int_grid;
+      float* values = f32_data(m);
+      pool_.parallel_for(q.rows, [&](int64_t r0, int64_t r1, int) { q.dequantize_rows(r0, r1, values + r0 * q.cols); });
     } else {
       const auto type = o_.gguf_types.find(t.name);
       if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
@@ -334,9 +345,13 @@ double quantized_bits_per_weight(const QuantizeResult& r) {
   return r.quantized_weights > 0 ? r.quantized_bits / r.quantized_weights : 0;
 }
 
-std::vector<float> decode_matrix(const WeightMatrix& w) {
+std::vector<float> decode_matrix(const WeightMatrix& w, ThreadPool* pool) {
   std::vector<float> out(size_t(w.rows * w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) row_to_f32(w.format, w.row(r), out.data() + r * w.cols, w.cols);
+  auto decode = [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) row_to_f32(w.format, w.row(r), out.data() + r * w.cols, w.cols);
+  };
+  if (pool && pool->size() > 1 && w.rows * w.cols >= (int64_t(1) << 16)) pool->parallel_for(w.rows, decode);
+  else decode(0, w.rows, 0);
   return out;
 }
 
@@ -426,10 +441,9 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     std::optional<PhaseScope> decoding(std::in_place, "decode weights");
     for (const LinearSlot& slot : kSlots) {
       const WeightMatrix& src = source.layers[size_t(l)].*slot.member;
-      std::vector<float> w = decode_matrix(src);
+      std::vector<float> w = decode_matrix(src, &pool);
       release_weight_pages(src);  // the source layer is read once
-      for (float v : w)
-        if (!std::isfinite(v)) throw Error(source.source, tensor_name(l, slot), "non-finite weight");
+      if (!all_finite(w, pool)) throw Error(source.source, tensor_name(l, slot), "non-finite weight");
       work.*slot.member = work_store.adopt(std::move(w), src.rows, src.cols);
     }
     decoding.reset();

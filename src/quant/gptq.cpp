@@ -21,7 +21,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   const int maxq = grid.max_code();
 
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
-  std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
+  std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
   GptqReport rep;
   rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
 
@@ -48,7 +48,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   if (opt.act_order) {
     std::stable_sort(perm.begin(), perm.end(),
                      [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
-    gptq_detail::permute(wt, H, rows, cols, perm);
+    gptq_detail::permute(wt, H, rows, cols, perm, pool);
   }
 
   preparing.reset();

@@ -53,7 +53,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   const int64_t bs = grid->block_size, n_blocks = cols / bs;
 
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
-  std::vector<float> wt = gptq_detail::transposed(w, rows, cols);
+  std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
   GptqReport rep;
   rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
   // The importance of each input column for the parameter fit, as an imatrix would give it.
@@ -75,7 +75,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
       std::iota(first, first + bs, blocks[size_t(i)] * bs);
       std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
     }
-    gptq_detail::permute(wt, H, rows, cols, perm);
+    gptq_detail::permute(wt, H, rows, cols, perm, pool);
   }
   std::vector<int64_t> position(static_cast<size_t>(cols));  // original column -> processing position
   for (int64_t i = 0; i < cols; ++i) position[size_t(perm[size_t(i)])] = i;

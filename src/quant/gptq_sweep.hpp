@@ -20,12 +20,24 @@
 
 namespace quantlab::gptq_detail {
 
+// fn(i0, i1, thread) over [0, n), shared out over `pool` (may be null) when there are several
+// threads; for work whose result does not depend on the split (copies, row-wise steps).
+template <class Work>
+void for_range(ThreadPool* pool, int64_t n, Work&& fn) {
+  if (pool && pool->size() > 1 && n > 1) pool->parallel_for(n, fn);
+  else fn(int64_t(0), n, 0);
+}
+
 // The weight transposed, [cols][rows]: column c of W is the contiguous row wt[c*rows ...], the
-// layout the sweep walks.
-inline std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {
+// layout the sweep walks. Tiles of 32 x 32 keep both sides in cache; tile columns are shared out.
+inline std::vector<float> transposed(const float* w, int64_t rows, int64_t cols, ThreadPool* pool = nullptr) {
   std::vector<float> wt(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) wt[size_t(c * rows + r)] = w[r * cols + c];
+  constexpr int64_t kTile = 32;
+  for_range(pool, (cols + kTile - 1) / kTile, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+      for (int64_t c = t0 * kTile; c < std::min(cols, t1 * kTile); ++c)
+        for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) wt[size_t(c * rows + r)] = w[r * cols + c];
+  });
   return wt;
 }
 
@@ -81,7 +93,8 @@ inline Factor inverse_factor(Backend& be, std::vector<double>& H, int64_t cols, 
 
 // H[i][j] = H[perm[i]][perm[j]], in place (act-order's reordering without a second n x n matrix):
 // rows are moved along the permutation's cycles, then each row's entries through one row buffer.
-inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vector<int64_t>& perm) {
+inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vector<int64_t>& perm,
+                              ThreadPool* pool = nullptr) {
   std::vector<double> row(static_cast<size_t>(n));
   std::vector<bool> done(static_cast<size_t>(n), false);
   for (int64_t start = 0; start < n; ++start) {
@@ -100,20 +113,28 @@ inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vect
       i = from;
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    double* r = H.data() + i * n;
-    for (int64_t j = 0; j < n; ++j) row[size_t(j)] = r[perm[size_t(j)]];
-    std::copy_n(row.begin(), n, r);
-  }
+  // Then each row's entries, rows shared out (one row buffer per worker).
+  const int threads = pool ? pool->size() : 1;
+  std::vector<double> rows(size_t(threads) * size_t(n));
+  for_range(pool, n, [&](int64_t i0, int64_t i1, int thread) {
+    double* buf = rows.data() + size_t(thread) * size_t(n);
+    for (int64_t i = i0; i < i1; ++i) {
+      double* r = H.data() + i * n;
+      for (int64_t j = 0; j < n; ++j) buf[j] = r[perm[size_t(j)]];
+      std::copy_n(buf, n, r);
+    }
+  });
 }
 
 // Act-order's reordering of both: wt's columns and H's rows and columns follow perm.
 inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows, int64_t cols,
-                    const std::vector<int64_t>& perm) {
+                    const std::vector<int64_t>& perm, ThreadPool* pool = nullptr) {
   std::vector<float> wp(wt.size());
-  for (int64_t i = 0; i < cols; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
+  for_range(pool, cols, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
+  });
   wt.swap(wp);
-  permute_symmetric(H, cols, perm);
+  permute_symmetric(H, cols, perm, pool);
 }
 
 // fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
@@ -121,7 +142,7 @@ inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows
 // only: no result may depend on how the rows are split.
 template <class RowWork>
 void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
-  if (pool && pool->size() > 1 && values >= (int64_t(1) << 16)) pool->parallel_for(rows, fn);
+  if (values >= (int64_t(1) << 16)) for_range(pool, rows, fn);
   else fn(int64_t(0), rows, 0);
 }
 

@@ -52,9 +52,13 @@ IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, co
 
 std::vector<float> IntQuantizedMatrix::dequantize() const {
   std::vector<float> out(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[size_t(r * cols + c)] = value(r, c);
+  dequantize_rows(0, rows, out.data());
   return out;
+}
+
+void IntQuantizedMatrix::dequantize_rows(int64_t r0, int64_t r1, float* out) const {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[(r - r0) * cols + c] = value(r, c);
 }
 
 IntQuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, const IntGridSpec& spec) {

@@ -152,6 +152,7 @@ double quantized_bits(const QuantizedTensor& t);
 void release_weight_pages(const WeightMatrix& m);
 
 // Decodes a matrix of any registry format to f32, row-major.
-std::vector<float> decode_matrix(const WeightMatrix& w);
+// `pool` (may be null) decodes rows in parallel (the same values).
+std::vector<float> decode_matrix(const WeightMatrix& w, ThreadPool* pool = nullptr);
 
 }  // namespace quantlab::pipeline

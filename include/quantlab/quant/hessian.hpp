@@ -11,7 +11,8 @@ class ThreadPool;
 
 // 2/N Σ x xᵀ from the sums Σ x xᵀ of N = `tokens` tokens given in the upper triangle (i <= j) of
 // the row-major n x n `upper` (the lower triangle is overwritten): the Hessian of a GPU's sums.
-std::vector<double> hessian_from_gram(std::vector<double> upper, int64_t n, int64_t tokens);
+// `pool` (may be null) shares the work out (a copy and a scaling: the same bits).
+std::vector<double> hessian_from_gram(std::vector<double> upper, int64_t n, int64_t tokens, ThreadPool* pool = nullptr);
 
 class HessianAccumulator {
  public:

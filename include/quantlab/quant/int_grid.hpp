@@ -52,6 +52,8 @@ struct IntQuantizedMatrix {
     return dequantize_code(codes[size_t(r * cols + c)], params[size_t(r * n_groups + g_idx[size_t(c)])]);
   }
   std::vector<float> dequantize() const;  // rows * cols
+  // Rows [r0, r1) of dequantize() into out[(r - r0) * cols ...].
+  void dequantize_rows(int64_t r0, int64_t r1, float* out) const;
 };
 
 // Round-to-nearest: fit each group's params on the weights and round.
