@@ -7,7 +7,9 @@
 #include "quantlab/core/error.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace quantlab::detail {
 
@@ -30,6 +32,35 @@ inline void check_factor_shape(const char* backend, const Tensor& h, const Devic
       (h.rows > 1 && h.row_stride != size_t(h.cols) * sizeof(double)))
     throw Error(backend, "inverse_upper_cholesky", "h must be a packed square F64 tensor on " + device.name() +
                                                       ", got " + shape_text(h));
+}
+
+inline bool packed_square_f64(const Tensor& h, const Device& device) {
+  return h.format == FormatId::F64 && h.device == device && h.rows == h.cols &&
+         (h.rows <= 1 || h.row_stride == size_t(h.cols) * sizeof(double));
+}
+
+// hessian_in_order: sums and out packed n x n F64 on `device` and distinct, perm a permutation of
+// 0..n-1, n diagonal values.
+inline void check_hessian_in_order(const char* backend, const Tensor& sums, std::span<const int64_t> perm,
+                                   std::span<const double> diagonal, const Tensor& out, const Device& device) {
+  if (!packed_square_f64(sums, device) || !packed_square_f64(out, device) || sums.rows != out.rows)
+    throw Error(backend, "hessian_in_order", "sums and out must be packed n x n F64 tensors on " + device.name() +
+                                                 ", got " + shape_text(sums) + " and " + shape_text(out));
+  if (sums.data == out.data) throw Error(backend, "hessian_in_order", "out must not be sums");
+  const int64_t n = out.rows;
+  if (int64_t(perm.size()) != n || int64_t(diagonal.size()) != n)
+    throw Error(backend, "hessian_in_order", "perm and diagonal need " + std::to_string(n) + " values");
+  std::vector<char> seen(size_t(n), 0);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= n || seen[size_t(p)]) throw Error(backend, "hessian_in_order", "perm is not a permutation");
+    seen[size_t(p)] = 1;
+  }
+}
+
+inline void check_read_diagonal(const char* backend, const Tensor& h, std::span<const double> out, const Device& device) {
+  if (!packed_square_f64(h, device) || int64_t(out.size()) != h.rows)
+    throw Error(backend, "read_diagonal", "h must be a packed square F64 tensor on " + device.name() +
+                                              " and out hold its n values, got " + shape_text(h));
 }
 
 // subtract_transposed_product: c [m][n] -= aᵀ b with a [k][m] (F32 or F64), b [k][n] F32, c F32, all

@@ -87,8 +87,8 @@ struct Planner {
       double awq = 0, largest_in = 0;
       for (int k = 0; k < 4; ++k) {
         const double n2 = double(s.inputs[k]) * double(s.inputs[k]);
-        // GPTQ: a stage's Hessian, and a copy of it while all but the last of its linears are quantized.
-        hessian = std::max(hessian, 8.0 * n2 * (s.consumers[k] > 1 ? 2 : 1));
+        // GPTQ: a stage's sums and the factor made from them (GptqHessian; the stage's linears share it).
+        hessian = std::max(hessian, 8.0 * n2 * 2);
         awq += 8.0 * n2;  // AWQ keeps every input's second moments for the whole layer
         largest_in = std::max(largest_in, n2);
         widest_input = std::max(widest_input, s.inputs[k]);
@@ -110,7 +110,8 @@ struct Planner {
     // and dequantized values.
     const double per_weight = o.method == Method::Gptq ? 9.0 : 5.0;
     p.host.push_back({"quantizer's working set (largest linear)", per_weight * big.largest_linear});
-    if (o.method == Method::Gptq) p.host.push_back({"GPTQ Hessians (f64)", hessian});
+    // On a GPU the Hessian and its factor stay there (GptqHessian).
+    if (o.method == Method::Gptq && !on_gpu) p.host.push_back({"GPTQ Hessian and its factor (f64)", hessian});
     if (o.method == Method::Awq) p.host.push_back({"AWQ input moments (f64)", moments});
     if (calibrated && !on_gpu) {
       p.host.push_back({"micro-batch activations (f32, " + std::to_string(m) + " tokens)", activations});
@@ -138,8 +139,10 @@ struct Planner {
         for (int64_t n : pooled_hessians) sums += 8.0 * double(n) * double(n);
         p.device.push_back({"Hessian sums (f64)", sums});
         p.device.push_back({"Gram widening (f64)", gram});
-        // The sweep of one linear (gptq_sweep.hpp): its weights (f32) beside the factor, which takes
-        // the place of the freed sums, and the lazy update's f32 copy of 128 rows of the factor.
+        // The factor made from the sums, of the same size (both live while the stage's linears are
+        // swept; small ones stay pooled alike), and the sweep of one linear (gptq_sweep.hpp): its
+        // weights (f32) and the lazy update's f32 copy of 128 rows of the factor.
+        p.device.push_back({"GPTQ factor (f64)", sums});
         p.device.push_back({"GPTQ sweep: a linear's weights and update scratch (f32)",
                             4.0 * big.largest_linear + 4.0 * 128 * double(widest_input)});
       }

@@ -3,11 +3,13 @@
 #include "quantlab/core/mapped_file.hpp"
 #include "quantlab/core/phase_times.hpp"
 #include "quantlab/model/layer_runner.hpp"
+#include "quantlab/quant/gptq_hessian.hpp"
 #include "quantlab/quant/hessian.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -109,43 +111,38 @@ class GptqHook : public LayerHook {
   }
 
   void stage_done(int layer, LinearInput which, LayerWeights& weights) override {
-    std::optional<PhaseScope> hessian(std::in_place, "gptq.hessian");
-    std::vector<double> h;
-    const int64_t n = device_sum_.empty() ? acc_->dim() : device_sum_.cols;
+    // The stage's Hessian where it was summed (a GPU's never comes to the host), prepared once for
+    // all of the stage's linears: they share its factor when they share the processing order.
+    std::optional<PhaseScope> preparing(std::in_place, "gptq.hessian");
+    std::vector<double> host_sums;
+    std::optional<GptqHessian> h;
     if (!device_sum_.empty()) {
-      h.resize(size_t(n * n));
-      device_->to_host(device_sum_, h.data());
+      h.emplace(*device_, std::move(device_sum_), 2.0 / double(device_tokens_));
       device_sum_ = {};
-      h = hessian_from_gram(std::move(h), n, device_tokens_, &pool_);
       device_tokens_ = 0;
     } else {
-      h = acc_->take_hessian();
+      const int64_t n = acc_->dim(), tokens = acc_->tokens();
+      host_sums = acc_->take_sums();
+      if (!cpu_) cpu_ = make_cpu_backend(pool_);
+      h.emplace(*cpu_, host_tensor(FormatId::F64, host_sums.data(), n, n), tokens == 0 ? 0.0 : 2.0 / double(tokens));
     }
-    acc_.reset();  // its sums are not needed any more
-    hessian.reset();
+    acc_.reset();  // its sums are now the Hessian's
+    preparing.reset();
     const std::vector<LinearSlot> slots = consumers(which);
     // A NaN or infinite activation makes its input's diagonal entry (a sum of squares) non-finite:
     // name the cause here rather than let the factorization fail on "not positive definite".
-    for (int64_t c = 0; c < n; ++c)
-      if (!std::isfinite(h[size_t(c * n + c)]))
+    for (int64_t c = 0; c < h->n(); ++c)
+      if (!std::isfinite(h->diagonal()[size_t(c)]))
         throw Error(tensor_name(layer, slots.front()), "calibration activations",
                     "input " + std::to_string(c) + " is NaN or infinite on the calibration data (the layer overflows)");
-    for (size_t i = 0; i < slots.size(); ++i) {
-      const LinearSlot& slot = slots[i];
+    for (const LinearSlot& slot : slots) {
       WeightMatrix& m = weights.*slot.member;
-      // The last consumer may take the Hessian itself.
-      std::vector<double> hi;
-      {
-        const PhaseScope copying("gptq.hessian");
-        if (i + 1 == slots.size()) hi = std::move(h);
-        else hi = h;
-      }
       QuantizedTensor t;
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
       try {
-        quantize_one(t, m, std::move(hi), rep);
+        quantize_one(t, m, *h, rep);
       } catch (const Error& e) {  // the quantizers name the field; the tensor is known here
         if (!e.source().empty()) throw;
         throw Error(t.name, e.field(), e.message());
@@ -159,9 +156,9 @@ class GptqHook : public LayerHook {
  private:
   // One linear by GPTQ: onto integer groups, or onto its planned GGUF type (a grid GPTQ can walk, else
   // that type's plain encoder with the Hessian's diagonal as importance).
-  void quantize_one(QuantizedTensor& t, WeightMatrix& m, std::vector<double> hi, GptqReport& rep) {
+  void quantize_one(QuantizedTensor& t, WeightMatrix& m, GptqHessian& h, GptqReport& rep) {
     if (o_.gguf_types.empty()) {
-      t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, std::move(hi), o_.grid, o_.gptq, &rep, device_, &pool_);
+      t.int_grid = gptq_quantize(f32_data(m), m.rows, m.cols, h, o_.grid, o_.gptq, &rep, &pool_);
       const PhaseScope storing("gptq.store");
       const IntQuantizedMatrix& q = *t.int_grid;
       float* values = f32_data(m);
@@ -171,11 +168,10 @@ class GptqHook : public LayerHook {
       if (type == o_.gguf_types.end()) throw Error(t.name, "type", "no GGUF type was planned for this tensor");
       t.gguf_gptq = gptq_gguf_supports(type->second);
       if (t.gguf_gptq) {
-        t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, std::move(hi), type->second, o_.gptq, &rep,
-                                    device_, &pool_);
+        t.gguf = gptq_quantize_gguf(f32_data(m), m.rows, m.cols, h, type->second, o_.gptq, &rep, &pool_);
       } else {
         std::vector<float> diag(size_t(m.cols));
-        for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(hi[size_t(c * m.cols + c)]);
+        for (int64_t c = 0; c < m.cols; ++c) diag[size_t(c)] = float(h.diagonal()[size_t(c)]);
         t.gguf = encode_gguf_matrix(f32_data(m), m.rows, m.cols, type->second, diag.data());
       }
       store_values(m, t.gguf->dequantized);
@@ -189,6 +185,7 @@ class GptqHook : public LayerHook {
   ThreadPool& pool_;
   std::optional<HessianAccumulator> acc_;
   Backend* device_ = nullptr;
+  std::unique_ptr<Backend> cpu_;  // the CPU path's factor and updates, over the hook's pool
   Tensor device_sum_;
   int64_t device_tokens_ = 0;
 };
@@ -390,6 +387,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
   const bool on_gpu = calibrated && !o.device.is_cpu();
   LayerRunner runner(source.config, pool, o.device);
   runner.set_micro_batch(o.micro_batch_tokens);
+  runner.allow_tf32(o.tf32_calibration);
   struct Profiling {  // the clock is the process's: off again however the run ends
     explicit Profiling(bool on, LayerRunner& r) : on(on) {
       if (on) phase_times().enable([&r] { r.synchronize(); });

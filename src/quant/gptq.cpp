@@ -15,6 +15,13 @@ namespace quantlab {
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> H,
                                  const IntGridSpec& grid, const GptqOptions& opt, GptqReport* report, Backend* backend, ThreadPool* pool) {
   if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
+  GptqHessian h = GptqHessian::from_host(backend ? *backend : gptq_detail::host_backend(), H, cols);
+  return gptq_quantize(w, rows, cols, h, grid, opt, report, pool);
+}
+
+IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, GptqHessian& H, const IntGridSpec& grid,
+                                 const GptqOptions& opt, GptqReport* report, ThreadPool* pool) {
+  if (H.n() != cols) throw Error("", "hessian", "size does not match the weight's input dimension");
   if (grid.bits < 2 || grid.bits > 8) throw Error("", "bits", "integer grids take 2..8 bits");
   const int64_t gs = grid.group_size <= 0 ? cols : grid.group_size;
   // A last group narrower than gs is allowed (AutoGPTQ: ceil(cols / group_size) groups).
@@ -23,7 +30,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
   std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
   GptqReport rep;
-  rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
+  rep.dead_columns = gptq_detail::zero_dead_columns(H, wt, rows);
 
   IntQuantizedMatrix out;
   out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = (cols + gs - 1) / gs;
@@ -47,13 +54,13 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std
   std::iota(perm.begin(), perm.end(), 0);
   if (opt.act_order) {
     std::stable_sort(perm.begin(), perm.end(),
-                     [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
-    gptq_detail::permute(wt, H, rows, cols, perm, pool);
+                     [&](int64_t a, int64_t b) { return H.gptq_diagonal(a) > H.gptq_diagonal(b); });
+    gptq_detail::permute_columns(wt, rows, cols, perm, pool);
   }
 
   preparing.reset();
-  Backend& be = backend ? *backend : gptq_detail::host_backend();
-  const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
+  Backend& be = H.backend();
+  const GptqHessian::Factor& factor = H.factor(perm, opt.damp_percent);
   rep.damp_used = factor.damp;
   // A group's parameters are fitted from the gs columns it starts with.
   const int64_t reach = fixed_groups ? 1 : gs;

@@ -45,20 +45,27 @@ GgufBlockMatrix encode_gguf_matrix(const float* w, int64_t rows, int64_t cols, F
 
 GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, std::vector<double> H, FormatId type,
                                    const GptqOptions& opt, GptqReport* report, Backend* backend, ThreadPool* pool) {
+  if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
+  GptqHessian h = GptqHessian::from_host(backend ? *backend : gptq_detail::host_backend(), H, cols);
+  return gptq_quantize_gguf(w, rows, cols, h, type, opt, report, pool);
+}
+
+GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, GptqHessian& H, FormatId type,
+                                   const GptqOptions& opt, GptqReport* report, ThreadPool* pool) {
   const BlockGrid* grid = find_block_grid(type);
   const FormatTraits& ft = format_traits(type);
   if (!grid) throw Error(std::string(ft.name), "type", "GPTQ has no level grid for this GGUF type");
-  if (int64_t(H.size()) != cols * cols) throw Error("", "hessian", "size does not match the weight's input dimension");
+  if (H.n() != cols) throw Error("", "hessian", "size does not match the weight's input dimension");
   check_fits(type, cols);
   const int64_t bs = grid->block_size, n_blocks = cols / bs;
 
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
   std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
   GptqReport rep;
-  rep.dead_columns = gptq_detail::drop_dead_columns(H, wt, rows, cols);
+  rep.dead_columns = gptq_detail::zero_dead_columns(H, wt, rows);
   // The importance of each input column for the parameter fit, as an imatrix would give it.
   std::vector<float> importance(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) importance[size_t(c)] = float(H[size_t(c * cols + c)]);
+  for (int64_t c = 0; c < cols; ++c) importance[size_t(c)] = float(H.gptq_diagonal(c));
 
   // Processing order. Act-order must keep a block's columns together: its parameters are fitted
   // when the sweep enters it, from weights that every earlier column has already updated.
@@ -68,14 +75,14 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
     std::vector<int64_t> blocks(static_cast<size_t>(n_blocks));
     std::vector<double> block_sum(static_cast<size_t>(n_blocks), 0.0);
     std::iota(blocks.begin(), blocks.end(), 0);
-    for (int64_t c = 0; c < cols; ++c) block_sum[size_t(c / bs)] += H[size_t(c * cols + c)];
+    for (int64_t c = 0; c < cols; ++c) block_sum[size_t(c / bs)] += H.gptq_diagonal(c);
     std::stable_sort(blocks.begin(), blocks.end(), [&](int64_t a, int64_t b) { return block_sum[size_t(a)] > block_sum[size_t(b)]; });
     for (int64_t i = 0; i < n_blocks; ++i) {
       auto first = perm.begin() + i * bs;
       std::iota(first, first + bs, blocks[size_t(i)] * bs);
-      std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H[size_t(a * cols + a)] > H[size_t(b * cols + b)]; });
+      std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H.gptq_diagonal(a) > H.gptq_diagonal(b); });
     }
-    gptq_detail::permute(wt, H, rows, cols, perm, pool);
+    gptq_detail::permute_columns(wt, rows, cols, perm, pool);
   }
   std::vector<int64_t> position(static_cast<size_t>(cols));  // original column -> processing position
   for (int64_t i = 0; i < cols; ++i) position[size_t(perm[size_t(i)])] = i;
@@ -93,9 +100,9 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, s
   const int threads = pool ? pool->size() : 1;
   std::vector<float> xs(size_t(threads * bs));
 
-  Backend& be = backend ? *backend : gptq_detail::host_backend();
+  Backend& be = H.backend();
   preparing.reset();
-  const gptq_detail::Factor factor = gptq_detail::inverse_factor(be, H, cols, opt.damp_percent);
+  const GptqHessian::Factor& factor = H.factor(perm, opt.damp_percent);
   rep.damp_used = factor.damp;
   // Blocks must start on lazy-block boundaries (or lie inside one) to be fitted from current weights;
   // a block's parameters are fitted from its bs columns.

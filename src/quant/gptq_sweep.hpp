@@ -1,15 +1,15 @@
 #pragma once
 // The part of GPTQ that does not depend on the grid (shared by gptq.cpp's integer groups and
 // gptq_gguf.cpp's GGUF blocks): the weight's transposed layout, dead inputs, act-order's reordering
-// and the damped inverse-Hessian factor (all in place on the one n x n Hessian), and the column
-// sweep that quantizes one column at a time and pushes its error onto the later columns, in lazy
-// blocks. On the CPU every floating-point step is in a fixed order with explicit fused
+// of the columns (the Hessian's, and its factor, are GptqHessian's), and the column sweep that
+// quantizes one column at a time and pushes its error onto the later columns, in lazy blocks. On the CPU every floating-point step is in a fixed order with explicit fused
 // multiply-adds (backend/linalg.hpp's kernels for the factor and the lazy update), so the result
 // has the same bits on every CPU and build; on a GPU the factor and the lazy update run there
 // (the same bits run to run, the CPU's up to rounding).
 #include "quantlab/backend/backend.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/phase_times.hpp"
+#include "quantlab/quant/gptq_hessian.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -41,13 +41,12 @@ inline std::vector<float> transposed(const float* w, int64_t rows, int64_t cols,
   return wt;
 }
 
-// Inputs that were always zero carry no information: their weights cannot matter, so they are
-// zeroed and their Hessian diagonal set to 1 (keeps H invertible). Returns how many there were.
-inline int64_t drop_dead_columns(std::vector<double>& H, std::vector<float>& wt, int64_t rows, int64_t cols) {
+// Inputs that were always zero carry no information: their weights cannot matter and are zeroed
+// (GptqHessian counts their diagonal as 1). Returns how many there were.
+inline int64_t zero_dead_columns(const GptqHessian& h, std::vector<float>& wt, int64_t rows) {
   int64_t dead = 0;
-  for (int64_t c = 0; c < cols; ++c)
-    if (H[size_t(c * cols + c)] == 0) {
-      H[size_t(c * cols + c)] = 1;
+  for (int64_t c = 0; c < h.n(); ++c)
+    if (h.dead(c)) {
       std::fill_n(wt.begin() + c * rows, rows, 0.0f);
       ++dead;
     }
@@ -62,79 +61,14 @@ inline Backend& host_backend() {
   return *backend;
 }
 
-// The damped inverse-Hessian factor on the device of `be`.
-struct Factor {
-  Tensor u;     // upper U with (H + damp * mean(diag H) * I)^-1 = UᵀU, packed cols x cols F64
-  double damp;  // the damping finally used
-};
-
-// Factors H on `be`: on the CPU in place (U is H's storage), on a GPU from a copy, after which the
-// host H is released (`H` is left empty: the sweep reads U on the device). A Hessian that is not
-// positive definite (too few samples, collinear inputs) gets more damping instead of failing: 10x
-// more each time (at least 1 % of the mean diagonal).
-inline Factor inverse_factor(Backend& be, std::vector<double>& H, int64_t cols, double damp) {
-  const PhaseScope phase("gptq.factor");
-  std::vector<double> diag(static_cast<size_t>(cols));
-  double mean_diag = 0;
-  for (int64_t c = 0; c < cols; ++c) mean_diag += diag[size_t(c)] = H[size_t(c * cols + c)];
-  mean_diag /= double(cols);
-  for (int attempt = 0;; ++attempt) {
-    // From the undamped diagonal each time, so a retry adds exactly its own damping.
-    for (int64_t c = 0; c < cols; ++c) H[size_t(c * cols + c)] = diag[size_t(c)] + damp * mean_diag;
-    Tensor u = be.place(host_tensor(FormatId::F64, H.data(), cols, cols));
-    if (be.inverse_upper_cholesky(u)) {
-      if (u.data != H.data()) std::vector<double>().swap(H);
-      return {std::move(u), damp};
-    }
-    if (attempt == 6) throw Error("", "hessian", "not positive definite even with damping " + std::to_string(damp));
-    damp = std::max(damp * 10, 0.01);
-  }
-}
-
-// H[i][j] = H[perm[i]][perm[j]], in place (act-order's reordering without a second n x n matrix):
-// rows are moved along the permutation's cycles, then each row's entries through one row buffer.
-inline void permute_symmetric(std::vector<double>& H, int64_t n, const std::vector<int64_t>& perm,
-                              ThreadPool* pool = nullptr) {
-  std::vector<double> row(static_cast<size_t>(n));
-  std::vector<bool> done(static_cast<size_t>(n), false);
-  for (int64_t start = 0; start < n; ++start) {
-    if (done[size_t(start)]) continue;
-    // Cycle start <- perm[start] <- perm[perm[start]] ...: row i takes old row perm[i].
-    std::copy_n(H.begin() + start * n, n, row.begin());
-    int64_t i = start;
-    while (true) {
-      done[size_t(i)] = true;
-      const int64_t from = perm[size_t(i)];
-      if (from == start) {
-        std::copy_n(row.begin(), n, H.begin() + i * n);
-        break;
-      }
-      std::copy_n(H.begin() + from * n, n, H.begin() + i * n);
-      i = from;
-    }
-  }
-  // Then each row's entries, rows shared out (one row buffer per worker).
-  const int threads = pool ? pool->size() : 1;
-  std::vector<double> rows(size_t(threads) * size_t(n));
-  for_range(pool, n, [&](int64_t i0, int64_t i1, int thread) {
-    double* buf = rows.data() + size_t(thread) * size_t(n);
-    for (int64_t i = i0; i < i1; ++i) {
-      double* r = H.data() + i * n;
-      for (int64_t j = 0; j < n; ++j) buf[j] = r[perm[size_t(j)]];
-      std::copy_n(buf, n, r);
-    }
-  });
-}
-
-// Act-order's reordering of both: wt's columns and H's rows and columns follow perm.
-inline void permute(std::vector<float>& wt, std::vector<double>& H, int64_t rows, int64_t cols,
-                    const std::vector<int64_t>& perm, ThreadPool* pool = nullptr) {
+// Act-order's reordering of wt's columns: column i becomes the old column perm[i].
+inline void permute_columns(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vector<int64_t>& perm,
+                            ThreadPool* pool = nullptr) {
   std::vector<float> wp(wt.size());
   for_range(pool, cols, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
   });
   wt.swap(wp);
-  permute_symmetric(H, cols, perm, pool);
 }
 
 // fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
@@ -146,8 +80,8 @@ void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
   else fn(int64_t(0), rows, 0);
 }
 
-// `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; `u` from
-// inverse_factor of the Hessian in the same order, on the device of `be`.
+// `wt`: the weight transposed, [cols][rows] (column c contiguous), in processing order; `u` the
+// factor of the Hessian in the same order (GptqHessian::factor), on the device of `be`.
 // `quantize(col, r0, r1, thread, wc, q)` writes the quantized values of rows [r0, r1) of column
 // `col` (whose current, error-updated weights are `wc`, indexed by row) into q[r0 .. r1); it may
 // read those rows of the columns [col, col + reach) of `wt`, and must touch no other row (the rows

@@ -594,6 +594,26 @@ std::vector<double> spd_matrix(int64_t n, uint32_t seed) {
 
 // GPTQ's factor: cuSOLVER's U against the CPU's (the same unique factor up to rounding), the
 // lower triangle cleared on both, an indefinite matrix refused on both.
+// GPTQ's Hessian in processing order (one product per value) and its diagonal: the CPU's bits.
+TEST(CudaParity, GptqHessianInOrder) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  const int64_t n = 300;
+  std::vector<double> sums = spd_matrix(n, 11), diag(static_cast<size_t>(n)), cpu(size_t(n * n)), gpu(size_t(n * n));
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[size_t(i)] = (i * 7 + 3) % n, diag[size_t(i)] = 1.0 + double(i);
+  Tensor c = host_tensor(FormatId::F64, cpu.data(), n, n);
+  bk.cpu->hessian_in_order(host_tensor(FormatId::F64, sums.data(), n, n), 2.0 / 3.0, perm, diag, c);
+  Tensor gs = bk.gpu->place(host_tensor(FormatId::F64, sums.data(), n, n)), g = bk.gpu->alloc(FormatId::F64, n, n);
+  bk.gpu->hessian_in_order(gs, 2.0 / 3.0, perm, diag, g);
+  bk.gpu->to_host(g, gpu.data());
+  EXPECT_EQ(gpu, cpu);
+  std::vector<double> dc(static_cast<size_t>(n)), dg(static_cast<size_t>(n));
+  bk.cpu->read_diagonal(host_tensor(FormatId::F64, sums.data(), n, n), dc);
+  bk.gpu->read_diagonal(gs, dg);
+  EXPECT_EQ(dg, dc);
+}
+
 TEST(CudaParity, GptqFactor) {
   REQUIRE_GPU();
   Backends& bk = *backends();

@@ -82,13 +82,15 @@ TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) 
                    2048.0 * 4 * (2 * 8192 + 2 * 8192 + 2 * 1024 + 2 * 28672));
   // The hidden states of every calibration token stay on the host: 8 GiB here.
   EXPECT_DOUBLE_EQ(part(p.host, "calibration hidden states"), 4.0 * 128 * 2048 * 8192);
-  EXPECT_DOUBLE_EQ(part(p.host, "GPTQ Hessians"), 8.0 * 28672.0 * 28672.0);
+  // The Hessian and its factor never come to the host: the factor is made beside the sums.
+  for (const MemoryPart& h : p.host) EXPECT_EQ(h.name.find("GPTQ Hessian"), std::string::npos) << h.name;
+  EXPECT_DOUBLE_EQ(part(p.device, "GPTQ factor"), 8.0 * 28672.0 * 28672.0);
   // GPTQ's sweep of ffn_down on the GPU: its f32 weights and 128 f32 rows of the factor.
   EXPECT_DOUBLE_EQ(part(p.device, "GPTQ sweep"), 4.0 * 8192 * 28672 + 4.0 * 128 * 28672);
-  // About 11.2 GiB, 12.4 GiB with the 10 % slack: one layer of a 70B calibrates and quantizes on any
-  // 16 GB GPU.
-  EXPECT_GT(p.device_bytes(), 10.0 * (1 << 30));
-  EXPECT_LT(p.device_bytes(), 13.0 * (1 << 30));
+  // About 17.3 GiB, 19.1 GiB with the 10 % slack: one layer of a 70B calibrates and quantizes on any
+  // 24 GB GPU.
+  EXPECT_GT(p.device_bytes(), 17.0 * (1 << 30));
+  EXPECT_LT(p.device_bytes(), 20.0 * (1 << 30));
   for (const MemoryPart& d : p.device) EXPECT_EQ(d.name.rfind("calibration hidden states", 0), std::string::npos);
   // Kept on the GPU (the default where they fit), the hidden states are a device part too.
   o.hidden_on_device = true;

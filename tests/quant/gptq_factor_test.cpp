@@ -1,9 +1,11 @@
-// GPTQ's in-place Hessian work: the inverse factor, its retry path, and act-order's reordering.
+// GPTQ's Hessian work: the inverse factor, its retry path, act-order's reordering and the shared factor.
 #include "quantlab/backend/linalg.hpp"
+#include "quantlab/core/error.hpp"
 #include "src/quant/gptq_sweep.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -67,22 +69,42 @@ TEST(GptqFactor, DampingRetryStartsFromTheUndampedDiagonal) {
   std::vector<double> h(size_t(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i) h[size_t(i * n + i)] = i + 1 < n ? 1.0 : -0.005;
   const double mean = (3.0 - 0.005) / 4.0;
-  EXPECT_DOUBLE_EQ(gptq_detail::inverse_factor(gptq_detail::host_backend(), h, n, 0.001).damp, 0.01);
+  GptqHessian hessian = GptqHessian::from_host(gptq_detail::host_backend(), h, n);
+  const GptqHessian::Factor& f = hessian.factor({0, 1, 2, 3}, 0.001);
+  EXPECT_DOUBLE_EQ(f.damp, 0.01);
   for (int64_t i = 0; i < n; ++i) {
     const double d = (i + 1 < n ? 1.0 : -0.005) + 0.01 * mean;
-    EXPECT_NEAR(h[size_t(i * n + i)], 1.0 / std::sqrt(d), 1e-9 / std::sqrt(d)) << i;
+    const double u = reinterpret_cast<const double*>(f.u.row(i))[i];
+    EXPECT_NEAR(u, 1.0 / std::sqrt(d), 1e-9 / std::sqrt(d)) << i;
   }
+  // Asked again in the same order, the factor is the one already made (the stage's linears share it).
+  EXPECT_EQ(hessian.factor({0, 1, 2, 3}, 0.001).u.data, f.u.data);
 }
 
-TEST(GptqFactor, PermuteSymmetricMatchesACopy) {
+// The Hessian in processing order reads only the upper triangle of the sums, scales it, and takes
+// the diagonal given: the matrix a copy would give.
+TEST(GptqFactor, HessianInOrderMatchesAPermutedCopy) {
   const int64_t n = 23;
   const std::vector<double> h = spd(n, 3);
+  std::vector<double> upper = h;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < i; ++j) upper[size_t(i * n + j)] = std::nan("");  // never read
   std::vector<int64_t> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), std::mt19937(4));
-  std::vector<double> got = h;
-  gptq_detail::permute_symmetric(got, n, perm);
+  std::vector<double> diag(static_cast<size_t>(n)), got(size_t(n * n));
+  for (int64_t i = 0; i < n; ++i) diag[size_t(i)] = 100.0 + double(i);
+  Tensor out = host_tensor(FormatId::F64, got.data(), n, n);
+  gptq_detail::host_backend().hessian_in_order(host_tensor(FormatId::F64, upper.data(), n, n), 0.5, perm, diag, out);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j)
-      EXPECT_EQ(got[size_t(i * n + j)], h[size_t(perm[size_t(i)] * n + perm[size_t(j)])]) << i << "," << j;
+      EXPECT_EQ(got[size_t(i * n + j)], i == j ? diag[size_t(i)] : 0.5 * h[size_t(perm[size_t(i)] * n + perm[size_t(j)])])
+          << i << "," << j;
+  std::vector<double> d(static_cast<size_t>(n));
+  gptq_detail::host_backend().read_diagonal(out, d);
+  EXPECT_EQ(d, diag);
+  perm[0] = perm[1];
+  EXPECT_THROW(gptq_detail::host_backend().hessian_in_order(host_tensor(FormatId::F64, upper.data(), n, n), 0.5, perm,
+                                                            diag, out),
+               Error);
 }

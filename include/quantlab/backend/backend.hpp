@@ -58,6 +58,10 @@ class Backend {
   // Copies the bytes of `t` (rows packed back to back) to host memory / from host memory into `t`.
   virtual void to_host(const Tensor& t, void* dst) = 0;
   virtual void from_host(const void* src, Tensor& t) = 0;
+  // Lets products of f32 weights with f32 activations (more than a few tokens) round both to TF32
+  // (10-bit mantissas, as f16 has) on a GPU's tensor cores, ~8x faster than exact f32 products;
+  // off by default. The CPU has no such path and ignores it. Results still repeat bit for bit.
+  virtual void allow_tf32(bool /*on*/) {}
   // Waits until every op issued so far has finished (a no-op on the CPU).
   virtual void synchronize() {}
   // Sets every value of `t` to zero (a GPU's accumulators start from nothing without a host copy).
@@ -120,6 +124,15 @@ class Backend {
   // A GPU factors with its solver library in double (Cholesky, inverse, Cholesky of the inverse:
   // the same U up to rounding).
   virtual bool inverse_upper_cholesky(Tensor& h) = 0;
+  // GPTQ's Hessian in processing order: out[i][j] = scale * sums[min(p_i, p_j)][max(p_i, p_j)] off
+  // the diagonal (only the upper triangle of `sums`, an n x n F64 tensor, is read: a Gram sum) and
+  // out[i][i] = diagonal[i] (the damped diagonal, in processing order), p = perm, a permutation of
+  // 0..n-1. out: a packed n x n F64 tensor on this device, not `sums`. Each value is one product:
+  // the same on every device.
+  virtual void hessian_in_order(const Tensor& sums, double scale, std::span<const int64_t> perm,
+                                std::span<const double> diagonal, Tensor& out) = 0;
+  // out[i] = h[i][i] for a packed n x n F64 tensor h on this device (out: n values in host memory).
+  virtual void read_diagonal(const Tensor& h, std::span<double> out) = 0;
   // c -= aᵀ b, GPTQ's lazy-batch update: a is [k][m] F32 or F64 (each value rounded to f32 first),
   // b is [k][n] F32, c is [m][n] F32; each may be a strided view (Tensor::columns). The CPU sums
   // every element with fused multiply-adds in increasing k; a GPU in its BLAS's order, in f32.

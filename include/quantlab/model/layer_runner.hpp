@@ -103,6 +103,8 @@ class LayerRunner {
   // into `logits` (the rows are computed alone, so a scored tail costs only its own rows).
   void logits(const Model& model, const SampleBatch& batch, int64_t s, std::vector<float>& logits, int64_t first = 0);
 
+  // Calibration passes on a GPU may multiply f32 weights on TF32 tensor cores (Backend::allow_tf32).
+  void allow_tf32(bool on) { backend_->allow_tf32(on); }
   // Waits for the runner's device to finish what was issued (a no-op on the CPU).
   void synchronize() { backend_->synchronize(); }
 

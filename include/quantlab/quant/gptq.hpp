@@ -10,6 +10,7 @@
 namespace quantlab {
 
 class Backend;
+class GptqHessian;
 class ThreadPool;
 
 struct GptqOptions {
@@ -33,5 +34,10 @@ struct GptqReport {
 IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian,
                                  const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr,
                                  Backend* backend = nullptr, ThreadPool* pool = nullptr);
+// The same with a Hessian prepared once for the linears that share an input (on the device that
+// summed it; the factor is shared when the processing order is).
+IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, GptqHessian& hessian,
+                                 const IntGridSpec& grid, const GptqOptions& options, GptqReport* report = nullptr,
+                                 ThreadPool* pool = nullptr);
 
 }  // namespace quantlab

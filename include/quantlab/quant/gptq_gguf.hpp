@@ -22,6 +22,7 @@
 namespace quantlab {
 
 class Backend;
+class GptqHessian;
 class ThreadPool;
 
 struct GgufBlockMatrix {
@@ -43,6 +44,9 @@ bool gptq_gguf_supports(FormatId type);
 GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, std::vector<double> hessian, FormatId type,
                                    const GptqOptions& options, GptqReport* report = nullptr, Backend* backend = nullptr,
                                    ThreadPool* pool = nullptr);
+// The same with a Hessian prepared once for the linears that share an input.
+GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, GptqHessian& hessian, FormatId type,
+                                   const GptqOptions& options, GptqReport* report = nullptr, ThreadPool* pool = nullptr);
 
 // The format's plain encoder on every row (llama-quantize's path; importance may be null), with
 // the decoded values: the fallback for types without a grid, and the reference of the tests.

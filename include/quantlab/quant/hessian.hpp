@@ -31,6 +31,8 @@ class HessianAccumulator {
   // Formed in the accumulator's own buffer and handed over, so the n x n matrix exists once: the
   // accumulator starts again from nothing afterwards (its sum is re-made only when tokens come).
   std::vector<double> take_hessian();
+  // The sums Σ x xᵀ as they are (upper triangle filled, lower undefined), handed over like take_hessian.
+  std::vector<double> take_sums();
 
  private:
   int64_t n_;

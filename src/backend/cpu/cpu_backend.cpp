@@ -144,6 +144,26 @@ class CpuBackend final : public Backend {
     return quantlab::inverse_upper_cholesky(static_cast<double*>(h.mutable_data()), h.rows);
   }
 
+  void hessian_in_order(const Tensor& sums, double scale, std::span<const int64_t> perm,
+                        std::span<const double> diagonal, Tensor& out) override {
+    detail::check_hessian_in_order("cpu backend", sums, perm, diagonal, out, device());
+    const int64_t n = out.rows;
+    const auto* s = static_cast<const double*>(sums.data);
+    auto* o = static_cast<double*>(out.mutable_data());
+    pool_.parallel_for(n, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t a = perm[size_t(i)], b = perm[size_t(j)];
+          o[i * n + j] = i == j ? diagonal[size_t(i)] : scale * s[a < b ? a * n + b : b * n + a];
+        }
+    });
+  }
+
+  void read_diagonal(const Tensor& h, std::span<double> out) override {
+    detail::check_read_diagonal("cpu backend", h, out, device());
+    for (int64_t i = 0; i < h.rows; ++i) out[size_t(i)] = reinterpret_cast<const double*>(h.row(i))[i];
+  }
+
   void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) override {
     detail::check_transposed_product_shapes("cpu backend", a, b, c, device());
     const int64_t k = a.rows, m = a.cols, n = b.cols;

@@ -215,6 +215,8 @@ class CudaBackend final : public Backend {
     check(cudaStreamSynchronize(ctx_.stream), "from_host");
   }
 
+  void allow_tf32(bool on) override { ctx_.tf32 = on; }
+
   void synchronize() override {
     use_device();
     check(cudaStreamSynchronize(ctx_.stream), "synchronize");
@@ -312,6 +314,31 @@ class CudaBackend final : public Backend {
       s.set_stream(solver_, ctx_.stream);
     }
     return cuda::inverse_upper_cholesky(ctx_, solver_, static_cast<double*>(h.mutable_data()), h.rows);
+  }
+
+  void hessian_in_order(const Tensor& sums, double scale, std::span<const int64_t> perm,
+                        std::span<const double> diagonal, Tensor& out) override {
+    use_device();
+    detail::check_hessian_in_order("cuda backend", sums, perm, diagonal, out, device());
+    ++epoch_;
+    const int64_t n = out.rows;
+    std::vector<uint8_t> host(size_t(n) * (sizeof(double) + sizeof(int32_t)));
+    std::memcpy(host.data(), diagonal.data(), size_t(n) * sizeof(double));
+    auto* p = reinterpret_cast<int32_t*>(host.data() + size_t(n) * sizeof(double));
+    for (int64_t i = 0; i < n; ++i) p[i] = int32_t(perm[size_t(i)]);
+    cuda::hessian_in_order(ctx_, static_cast<const double*>(sums.data), scale, upload(host.data(), host.size()), n,
+                           static_cast<double*>(out.mutable_data()));
+  }
+
+  void read_diagonal(const Tensor& h, std::span<double> out) override {
+    use_device();
+    detail::check_read_diagonal("cuda backend", h, out, device());
+    ++epoch_;
+    const int64_t n = h.rows;
+    auto* d = static_cast<double*>(workspace_.get(cuda::Workspace::kSmall, size_t(std::max<int64_t>(n, 2)) * sizeof(double)));
+    cuda::read_diagonal(ctx_, static_cast<const double*>(h.data), n, d);
+    check(cudaMemcpyAsync(out.data(), d, size_t(n) * sizeof(double), cudaMemcpyDeviceToHost, ctx_.stream), "read_diagonal");
+    check(cudaStreamSynchronize(ctx_.stream), "read_diagonal");
   }
 
   void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) override {

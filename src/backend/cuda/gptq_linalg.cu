@@ -30,7 +30,41 @@ __global__ void round_to_f32(const double* a, int64_t lda, int64_t k, int64_t m,
   if (p < k && i < m) out[p * m + i] = float(a[p * lda + i]);
 }
 
+// One thread per (i, j), j fastest: out's row i written coalesced, sums read where the order puts them.
+__global__ void hessian_in_order_kernel(const double* sums, double scale, const double* diag, const int32_t* p,
+                                        int64_t n, double* out) {
+  const int64_t i = blockIdx.y, j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n || j >= n) return;
+  if (i == j) {
+    out[i * n + j] = diag[i];
+    return;
+  }
+  const int64_t a = p[i], b = p[j];
+  out[i * n + j] = scale * sums[a < b ? a * n + b : b * n + a];
+}
+
+__global__ void diagonal_kernel(const double* h, int64_t n, double* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = h[i * n + i];
+}
+
 }  // namespace
+
+void hessian_in_order(const Context& ctx, const double* sums, double scale, const void* order_and_diag, int64_t n,
+                      double* out) {
+  if (n <= 0) return;
+  const auto* diag = static_cast<const double*>(order_and_diag);
+  const auto* p = reinterpret_cast<const int32_t*>(diag + n);
+  hessian_in_order_kernel<<<dim3(unsigned(ceil_div(n, 256)), unsigned(n)), 256, 0, ctx.stream>>>(sums, scale, diag, p, n,
+                                                                                               out);
+  check_launch("hessian_in_order");
+}
+
+void read_diagonal(const Context& ctx, const double* h, int64_t n, double* out) {
+  if (n <= 0) return;
+  diagonal_kernel<<<unsigned(ceil_div(n, 256)), 256, 0, ctx.stream>>>(h, n, out);
+  check_launch("read_diagonal");
+}
 
 bool inverse_upper_cholesky(const Context& ctx, cusolverDnHandle_t solver, double* h, int64_t n) {
   if (n <= 0) return true;

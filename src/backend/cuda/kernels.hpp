@@ -52,6 +52,8 @@ struct Context {
   // While a step graph is recorded: a device int the graph's replays set to their position; the
   // positions handed to rope, kv_store and attention are then offsets from it. Null otherwise.
   const int32_t* step_position = nullptr;
+  // f32 x f32 products on TF32 tensor cores (Backend::allow_tf32).
+  bool tf32 = false;
 };
 
 // ---- matmul.cu
@@ -86,6 +88,13 @@ void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t
 // h (n x n doubles, row-major, symmetric) becomes the upper U with H⁻¹ = UᵀU (strict lower zero);
 // false when H is not positive definite (h is then overwritten).
 bool inverse_upper_cholesky(const Context& ctx, cusolverDnHandle_t solver, double* h, int64_t n);
+// out [n][n] = GPTQ's Hessian in processing order: out[i][j] = scale * sums[min(p_i, p_j)][max(..)]
+// (sums: the upper triangle is read) off the diagonal, diag[i] on it; order_and_diag on the device
+// holds n doubles (diag) then n int32 (p).
+void hessian_in_order(const Context& ctx, const double* sums, double scale, const void* order_and_diag, int64_t n,
+                      double* out);
+// out[i] = h[i][i] (device doubles) for i < n.
+void read_diagonal(const Context& ctx, const double* h, int64_t n, double* out);
 // c [m][n] -= aᵀ b with a [k][m] (doubles rounded to f32 first when a_f64), b [k][n], row strides
 // in elements.
 void subtract_transposed_product(const Context& ctx, const void* a, bool a_f64, int64_t lda, const float* b,

@@ -9,7 +9,7 @@
 //     32-value blocks through __dp4a against every token's 8-bit activations.
 //   * more tokens (prefill): the weights are decoded to f16 in row chunks, the 8-bit rounded
 //     activations converted to f16 (exact to 2^-11), and cuBLAS multiplies them with f32 accumulation.
-// f32 weights: cuBLAS SGEMM (no TF32) for prefill, a warp-per-row GEMV for decode; f16/bf16 weights:
+// f32 weights: cuBLAS SGEMM (no TF32 unless Backend::allow_tf32) for prefill, a warp-per-row GEMV for decode; f16/bf16 weights:
 // GEMV for decode, cuBLAS GemmEx with the activations rounded to f16/bf16 for prefill.
 // Every output element is reduced in a fixed order (warp shuffle trees, cuBLAS's fixed algorithms
 // on one stream), so the same inputs give the same bits run to run.
@@ -352,10 +352,10 @@ void gemv_dense_launch(const Context& ctx, const GemvRows& r, int64_t cols, cons
 
 // y [n][rows] (column-major rows x n) = W^T-view (W row-major [rows][cols]) times x ([n][cols]).
 void gemm_ex(const Context& ctx, const void* w, cudaDataType wt, const void* x, cudaDataType xt, int64_t rows,
-             int64_t cols, int64_t n, float* y, int64_t ldc) {
+             int64_t cols, int64_t n, float* y, int64_t ldc, cublasComputeType_t compute = CUBLAS_COMPUTE_32F) {
   const float one = 1.0f, zero = 0.0f;
   check_cublas(cublas_library().gemm_ex(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w, wt, int(cols), x,
-                            xt, int(cols), &zero, y, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                            xt, int(cols), &zero, y, CUDA_R_32F, int(ldc), compute, CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx");
 }
 
@@ -410,7 +410,9 @@ bool matmul(const Context& ctx, FormatId f, size_t stride, int64_t cols, std::sp
     }
     for (const MatmulTarget& t : targets) {
       if (t.rows <= 0) continue;
-      if (f == FormatId::F32) {
+      if (f == FormatId::F32 && ctx.tf32) {
+        gemm_ex(ctx, t.w, CUDA_R_32F, x, CUDA_R_32F, t.rows, cols, n, t.y, t.rows, CUBLAS_COMPUTE_32F_FAST_TF32);
+      } else if (f == FormatId::F32) {
         const float one = 1.0f, zero = 0.0f;
         check_cublas(cublas_library().sgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(t.rows), int(n), int(cols), &one,
                                  static_cast<const float*>(t.w), int(cols), x, int(cols), &zero, t.y, int(t.rows)),
