@@ -242,6 +242,9 @@ int run_quantize_calibrated(const Args& a) {
   out["calibration_samples"] = samples.size();
   out["calibration_tokens"] = q.calibration_tokens;
   out["quantize_seconds"] = q.seconds;
+  nlohmann::ordered_json layer_seconds = nlohmann::ordered_json::array();
+  for (const pipeline::LayerStats& l : q.layers) layer_seconds.push_back(l.seconds);
+  out["layer_seconds"] = layer_seconds;  // each decoder layer's; the rest of quantize_seconds is set-up
   out["peak_rss_mib_after_quantize"] = quant_peak;
   out["bits_per_weight"] = pipeline::quantized_bits_per_weight(q);
   out["streamed"] = stream;

@@ -1,5 +1,6 @@
 #include "src/model/decoder_block.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/core/phase_times.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -125,10 +126,13 @@ bool DecoderBlock::attention(int64_t layer, const LayerTensors& w, Tensor& x, st
   if (c_.attn_q_scale > 0) be_.scale(q, c_.attn_q_scale);
   Tensor attn = scratch(attn_, n, q_dim);
   const AttentionShape shape = attention_shape(c_, layer);
-  for (const BlockSequence& s : sequences) {
-    Tensor out = attn.row_range(s.first_row, s.n_rows);
-    be_.attention(shape, q.row_range(s.first_row, s.n_rows), k.row_range(s.first_row, s.n_rows),
-                  v.row_range(s.first_row, s.n_rows), *s.cache, s.cache_layer, s.first_pos, out);
+  {
+    const PhaseScope timing("attention");  // quantize --profile: the attention kernels' share
+    for (const BlockSequence& s : sequences) {
+      Tensor out = attn.row_range(s.first_row, s.n_rows);
+      be_.attention(shape, q.row_range(s.first_row, s.n_rows), k.row_range(s.first_row, s.n_rows),
+                    v.row_range(s.first_row, s.n_rows), *s.cache, s.cache_layer, s.first_pos, out);
+    }
   }
   if (stopped(tap, LinearInput::AttnOutput, attn)) return false;
   be_.matmul(w.wo, attn, xn);

@@ -28,9 +28,14 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, Gpt
   const int maxq = grid.max_code();
 
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
-  std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
+  std::vector<int64_t> perm(static_cast<size_t>(cols));
+  std::iota(perm.begin(), perm.end(), 0);
+  if (opt.act_order)
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](int64_t a, int64_t b) { return H.gptq_diagonal(a) > H.gptq_diagonal(b); });
+  gptq_detail::SweptWeight wt = gptq_detail::weight_in_order(w, rows, cols, perm, H, pool);
   GptqReport rep;
-  rep.dead_columns = gptq_detail::zero_dead_columns(H, wt, rows);
+  rep.dead_columns = wt.dead;
 
   IntQuantizedMatrix out;
   out.rows = rows, out.cols = cols, out.spec = grid, out.n_groups = (cols + gs - 1) / gs;
@@ -38,25 +43,25 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, Gpt
   out.params.resize(size_t(rows * out.n_groups));
   out.g_idx.resize(size_t(cols));
 
-  // Rows [r0, r1) of group `group`'s parameters, fitted from the ncols columns from first_col.
+  // Rows [r0, r1) of group `group`'s parameters, fitted from the ncols columns (in processing
+  // order) from first_col.
   auto fit_group = [&](int64_t group, const float* first_col, int64_t ncols, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       out.params[size_t(r * out.n_groups + group)] = fit_int_params(first_col + r, ncols, rows, grid);
   };
-  // Static groups (and per-channel grids) take their params from the weights as given.
+  // Static groups (and per-channel grids) take their params from the weights as given (in their
+  // original order, dead inputs zero).
   const bool fixed_groups = opt.static_groups || gs == cols;
   if (fixed_groups)
     gptq_detail::for_rows(pool, rows, rows * cols, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t g = 0; g < out.n_groups; ++g) fit_group(g, wt.data() + g * gs * rows, std::min(gs, cols - g * gs), r0, r1);
+      std::vector<float> x(static_cast<size_t>(std::min(gs, cols)));
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t g = 0; g < out.n_groups; ++g) {
+          const int64_t c0 = g * gs, width = std::min(gs, cols - c0);
+          for (int64_t i = 0; i < width; ++i) x[size_t(i)] = H.dead(c0 + i) ? 0.0f : w[r * cols + c0 + i];
+          out.params[size_t(r * out.n_groups + g)] = fit_int_params(x.data(), width, 1, grid);
+        }
     });
-
-  std::vector<int64_t> perm(static_cast<size_t>(cols));
-  std::iota(perm.begin(), perm.end(), 0);
-  if (opt.act_order) {
-    std::stable_sort(perm.begin(), perm.end(),
-                     [&](int64_t a, int64_t b) { return H.gptq_diagonal(a) > H.gptq_diagonal(b); });
-    gptq_detail::permute_columns(wt, rows, cols, perm, pool);
-  }
 
   preparing.reset();
   Backend& be = H.backend();
@@ -68,7 +73,7 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, Gpt
   // g_idx records it).
   auto group_of = [&](int64_t col) { return fixed_groups ? perm[size_t(col)] / gs : col / gs; };
   for (int64_t col = 0; col < cols; ++col) out.g_idx[size_t(perm[size_t(col)])] = int32_t(group_of(col));
-  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, opt.block_size, reach,
+  rep.loss = gptq_detail::sweep(be, pool, wt.data(), rows, cols, factor.u, opt.block_size, reach,
                                 [&](int64_t col, int64_t r0, int64_t r1, int, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)], group = group_of(col);
     if (!fixed_groups && col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col), r0, r1);

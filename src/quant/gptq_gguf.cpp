@@ -60,9 +60,7 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, G
   const int64_t bs = grid->block_size, n_blocks = cols / bs;
 
   std::optional<PhaseScope> preparing(std::in_place, "gptq.prepare");
-  std::vector<float> wt = gptq_detail::transposed(w, rows, cols, pool);
   GptqReport rep;
-  rep.dead_columns = gptq_detail::zero_dead_columns(H, wt, rows);
   // The importance of each input column for the parameter fit, as an imatrix would give it.
   std::vector<float> importance(static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c) importance[size_t(c)] = float(H.gptq_diagonal(c));
@@ -82,8 +80,9 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, G
       std::iota(first, first + bs, blocks[size_t(i)] * bs);
       std::stable_sort(first, first + bs, [&](int64_t a, int64_t b) { return H.gptq_diagonal(a) > H.gptq_diagonal(b); });
     }
-    gptq_detail::permute_columns(wt, rows, cols, perm, pool);
   }
+  gptq_detail::SweptWeight wt = gptq_detail::weight_in_order(w, rows, cols, perm, H, pool);
+  rep.dead_columns = wt.dead;
   std::vector<int64_t> position(static_cast<size_t>(cols));  // original column -> processing position
   for (int64_t i = 0; i < cols; ++i) position[size_t(perm[size_t(i)])] = i;
 
@@ -108,14 +107,14 @@ GgufBlockMatrix gptq_quantize_gguf(const float* w, int64_t rows, int64_t cols, G
   // a block's parameters are fitted from its bs columns.
   const int64_t lazy = (std::max<int64_t>(1, opt.block_size) + bs - 1) / bs * bs;
   // Rows are independent throughout: the sweep shares them out without changing a bit.
-  rep.loss = gptq_detail::sweep(be, pool, wt, rows, cols, factor.u, lazy, bs,
+  rep.loss = gptq_detail::sweep(be, pool, wt.data(), rows, cols, factor.u, lazy, bs,
                                 [&](int64_t col, int64_t r0, int64_t r1, int thread, const float* wc, float* q) {
     const int64_t orig = perm[size_t(col)];
     const int64_t b = orig / bs, k = orig % bs;
     if (col % bs == 0) {  // entering block b: fit its parameters on each row's current weights
       float* x = xs.data() + thread * bs;
       for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t i = 0; i < bs; ++i) x[i] = wt[size_t(position[size_t(b * bs + i)] * rows + r)];
+        for (int64_t i = 0; i < bs; ++i) x[i] = wt.data()[position[size_t(b * bs + i)] * rows + r];
         uint8_t* blk = block_of(r, b);
         ft.from_float(x, blk, bs, importance.data() + b * bs);
         grid->read(blk, scale.data() + r * bs, offset.data() + r * bs, level.data() + r * bs);

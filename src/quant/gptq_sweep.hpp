@@ -28,29 +28,31 @@ void for_range(ThreadPool* pool, int64_t n, Work&& fn) {
   else fn(int64_t(0), n, 0);
 }
 
-// The weight transposed, [cols][rows]: column c of W is the contiguous row wt[c*rows ...], the
-// layout the sweep walks. Tiles of 32 x 32 keep both sides in cache; tile columns are shared out.
-inline std::vector<float> transposed(const float* w, int64_t rows, int64_t cols, ThreadPool* pool = nullptr) {
-  std::vector<float> wt(size_t(rows * cols));
+// The weight as the sweep walks it: transposed ([cols][rows], column c of W the contiguous row
+// wt[c*rows ...]), its columns in processing order (row i holds input perm[i]), and the columns of
+// dead inputs (GptqHessian::dead: never seen non-zero, so their weights cannot matter) zero.
+// Written in tiles of 32 x 32 by the pool's threads into memory nobody touched before: the first
+// touch of 4 bytes a weight is most of this step's cost, so it is shared out too.
+struct SweptWeight {
+  std::unique_ptr<float[]> wt;
+  int64_t dead = 0;  // how many inputs were dead
+  float* data() { return wt.get(); }
+};
+inline SweptWeight weight_in_order(const float* w, int64_t rows, int64_t cols, const std::vector<int64_t>& perm,
+                                   const GptqHessian& h, ThreadPool* pool) {
+  SweptWeight out{std::unique_ptr<float[]>(new float[size_t(rows * cols)]), 0};
+  float* wt = out.wt.get();
   constexpr int64_t kTile = 32;
   for_range(pool, (cols + kTile - 1) / kTile, [&](int64_t t0, int64_t t1, int) {
     for (int64_t r0 = 0; r0 < rows; r0 += kTile)
-      for (int64_t c = t0 * kTile; c < std::min(cols, t1 * kTile); ++c)
-        for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) wt[size_t(c * rows + r)] = w[r * cols + c];
+      for (int64_t i = t0 * kTile; i < std::min(cols, t1 * kTile); ++i) {
+        const int64_t c = perm[size_t(i)];
+        const bool dead = h.dead(c);
+        for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) wt[i * rows + r] = dead ? 0.0f : w[r * cols + c];
+      }
   });
-  return wt;
-}
-
-// Inputs that were always zero carry no information: their weights cannot matter and are zeroed
-// (GptqHessian counts their diagonal as 1). Returns how many there were.
-inline int64_t zero_dead_columns(const GptqHessian& h, std::vector<float>& wt, int64_t rows) {
-  int64_t dead = 0;
-  for (int64_t c = 0; c < h.n(); ++c)
-    if (h.dead(c)) {
-      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
-      ++dead;
-    }
-  return dead;
+  for (int64_t c = 0; c < cols; ++c) out.dead += h.dead(c);
+  return out;
 }
 
 // The CPU backend the quantizers use when their caller names none (one thread: the factor and the
@@ -59,16 +61,6 @@ inline Backend& host_backend() {
   static ThreadPool pool(1);
   static const std::unique_ptr<Backend> backend = make_cpu_backend(pool);
   return *backend;
-}
-
-// Act-order's reordering of wt's columns: column i becomes the old column perm[i].
-inline void permute_columns(std::vector<float>& wt, int64_t rows, int64_t cols, const std::vector<int64_t>& perm,
-                            ThreadPool* pool = nullptr) {
-  std::vector<float> wp(wt.size());
-  for_range(pool, cols, [&](int64_t i0, int64_t i1, int) {
-    for (int64_t i = i0; i < i1; ++i) std::copy_n(wt.begin() + perm[size_t(i)] * rows, rows, wp.begin() + i * rows);
-  });
-  wt.swap(wp);
 }
 
 // fn(r0, r1, thread) over the rows [0, rows), shared out over `pool` (may be null) when the work
@@ -98,7 +90,7 @@ void for_rows(ThreadPool* pool, int64_t rows, int64_t values, RowWork&& fn) {
 // live there and each block's columns, with the `reach` after it, come back to `wt` before the
 // block is swept.
 template <class QuantizeColumns>
-double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows, int64_t cols, const Tensor& u,
+double sweep(Backend& be, ThreadPool* pool, float* wt, int64_t rows, int64_t cols, const Tensor& u,
              int64_t block_size, int64_t reach, QuantizeColumns&& quantize) {
   const PhaseScope phase("gptq.sweep");
   const int64_t bs = std::max<int64_t>(1, block_size);
@@ -106,8 +98,8 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
   std::vector<double> ublock(size_t(bs * bs));  // U[i1:i2, i1:i2]
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
   std::optional<PhaseScope> placing(std::in_place, "gptq.sweep.place");
-  Tensor w = be.place(host_tensor(FormatId::F32, wt.data(), cols, rows));
-  const bool on_host = w.data == wt.data();
+  Tensor w = be.place(host_tensor(FormatId::F32, wt, cols, rows));
+  const bool on_host = w.data == wt;
   Tensor device_err = on_host ? Tensor{} : be.alloc(FormatId::F32, bs, rows);
   placing.reset();
   for (int64_t i1 = 0; i1 < cols; i1 += bs) {
@@ -116,7 +108,7 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
       const PhaseScope fetching("gptq.sweep.fetch");
       if (!on_host) {
         const int64_t fetch = std::min(cols, i2 + std::max<int64_t>(1, reach) - 1) - i1;
-        be.to_host(w.row_range(i1, fetch), wt.data() + i1 * rows);
+        be.to_host(w.row_range(i1, fetch), wt + i1 * rows);
       }
       be.to_host(u.row_range(i1, nb).columns(i1, nb), ublock.data());
     }
@@ -126,7 +118,7 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
         for (int64_t col = i1; col < i2; ++col) {
           const double* urow = ublock.data() + (col - i1) * nb;  // urow[j - i1] = U[col][j]
           const double d = urow[col - i1];
-          float* wc = wt.data() + col * rows;
+          float* wc = wt + col * rows;
           float* e = err.data() + (col - i1) * rows;
           quantize(col, r0, r1, thread, static_cast<const float*>(wc), q.data());
           for (int64_t r = r0; r < r1; ++r) {
@@ -137,7 +129,7 @@ double sweep(Backend& be, ThreadPool* pool, std::vector<float>& wt, int64_t rows
           // This column's error onto the rest of the block now; beyond it, lazily below.
           for (int64_t j = col + 1; j < i2; ++j) {
             const float uj = float(urow[j - i1]);
-            float* wj = wt.data() + j * rows;
+            float* wj = wt + j * rows;
             for (int64_t r = r0; r < r1; ++r) wj[r] = std::fma(-e[r], uj, wj[r]);
           }
         }
