@@ -2,9 +2,10 @@
 // The part of GPTQ that does not depend on the grid (shared by gptq.cpp's integer groups and
 // gptq_gguf.cpp's GGUF blocks): the weight's transposed layout, dead inputs, act-order's reordering
 // of the columns (the Hessian's, and its factor, are GptqHessian's), and the column sweep that
-// quantizes one column at a time and pushes its error onto the later columns, in lazy blocks. On the CPU every floating-point step is in a fixed order with explicit fused
-// multiply-adds (backend/linalg.hpp's kernels for the factor and the lazy update), so the result
-// has the same bits on every CPU and build; on a GPU the factor and the lazy update run there
+// quantizes one column at a time and pushes its error onto the later columns, in lazy blocks. On
+// the CPU every floating-point step is in a fixed order with explicit fused multiply-adds
+// (backend/linalg.hpp's kernels for the factor and the lazy update), so the result has the same
+// bits on every CPU and build; on a GPU the factor and the lazy update run there
 // (the same bits run to run, the CPU's up to rounding).
 #include "quantlab/backend/backend.hpp"
 #include "quantlab/core/error.hpp"
@@ -40,7 +41,7 @@ struct SweptWeight {
 };
 inline SweptWeight weight_in_order(const float* w, int64_t rows, int64_t cols, const std::vector<int64_t>& perm,
                                    const GptqHessian& h, ThreadPool* pool) {
-  SweptWeight out{std::unique_ptr<float[]>(new float[size_t(rows * cols)]), 0};
+  SweptWeight out{std::unique_ptr<float[]>(new float[size_t(rows * cols)]), h.dead_count()};
   float* wt = out.wt.get();
   constexpr int64_t kTile = 32;
   for_range(pool, (cols + kTile - 1) / kTile, [&](int64_t t0, int64_t t1, int) {
@@ -51,7 +52,6 @@ inline SweptWeight weight_in_order(const float* w, int64_t rows, int64_t cols, c
         for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) wt[i * rows + r] = dead ? 0.0f : w[r * cols + c];
       }
   });
-  for (int64_t c = 0; c < cols; ++c) out.dead += h.dead(c);
   return out;
 }
 
