@@ -126,7 +126,7 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
       const bool stop_here = pass.stop && which == pass.stop_at;
       if (!hook || !(stop_here || pass.observe_all)) return detail::TapAction::Continue;
       const PhaseScope observing("calibration pass.observe");
-      if (!hook->observe_on(be, layer, which, a, t0))
+      if (on_host || !hook->observe_on(be, layer, which, a, t0))
         hook->observe(layer, which, detail::host_values(be, a, observed_), t0, a.rows, a.cols);
       return stop_here ? detail::TapAction::Stop : detail::TapAction::Continue;
     };

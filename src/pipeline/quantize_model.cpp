@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 
 namespace quantlab::pipeline {
 namespace {
@@ -88,20 +87,26 @@ void store_values(WeightMatrix& m, const std::vector<float>& values) {
 // group's linears quantized and swapped in before the next stage runs (true-sequential).
 class GptqHook : public LayerHook {
  public:
-  // `pool` shares the host's part of GPTQ out by rows (no bit changes with the thread count).
+  // The Hessian sums are split across `pool` by element; every element is summed token after
+  // token either way, so the pool changes no bit.
   GptqHook(const QuantizeOptions& o, std::vector<QuantizedTensor>& out, LayerStats& stats, ThreadPool& pool)
       : o_(o), out_(out), stats_(stats), pool_(pool) {}
 
-  // The sums stay on the runner's device (a GPU's activations are never copied back): the CPU
-  // backend sums linalg.hpp's exact products token after token, a GPU in double with its BLAS.
+  void observe(int, LinearInput, const float* x, int64_t, int64_t n_tokens, int64_t n_features) override {
+    if (!acc_) acc_.emplace(n_features, &pool_);
+    acc_->add(x, n_tokens);
+  }
+
+  // On a GPU the sums stay on the device (the activations are never copied back); the Hessian
+  // comes to the host once per stage.
   bool observe_on(Backend& be, int, LinearInput, const Tensor& x, int64_t) override {
-    if (sums_.empty()) {
-      sums_ = be.alloc(FormatId::F64, x.cols, x.cols);
-      be.zero(sums_);  // on the device: no n x n host buffer of zeros (6.6 GB for a 70B's down_proj)
-      backend_ = &be;
+    if (device_sum_.empty()) {
+      device_sum_ = be.alloc(FormatId::F64, x.cols, x.cols);
+      be.zero(device_sum_);  // on the device: no n x n host buffer of zeros (6.6 GB for a 70B's down_proj)
+      device_ = &be;
     }
-    be.gram_accumulate(x, sums_);
-    tokens_ += x.rows;
+    be.gram_accumulate(x, device_sum_);
+    device_tokens_ += x.rows;
     return true;
   }
 
@@ -109,13 +114,25 @@ class GptqHook : public LayerHook {
     // The stage's Hessian where it was summed (a GPU's never comes to the host), prepared once for
     // all of the stage's linears: they share its factor when they share the processing order.
     std::optional<PhaseScope> preparing(std::in_place, "gptq.hessian");
-    GptqHessian h(*backend_, std::exchange(sums_, {}), 2.0 / double(std::exchange(tokens_, 0)));
+    std::vector<double> host_sums;
+    std::optional<GptqHessian> h;
+    if (!device_sum_.empty()) {
+      h.emplace(*device_, std::move(device_sum_), 2.0 / double(device_tokens_));
+      device_sum_ = {};
+      device_tokens_ = 0;
+    } else {
+      const int64_t n = acc_->dim(), tokens = acc_->tokens();
+      host_sums = acc_->take_sums();
+      if (!cpu_) cpu_ = make_cpu_backend(pool_);
+      h.emplace(*cpu_, host_tensor(FormatId::F64, host_sums.data(), n, n), tokens == 0 ? 0.0 : 2.0 / double(tokens));
+    }
+    acc_.reset();  // its sums are now the Hessian's
     preparing.reset();
     const std::vector<LinearSlot> slots = consumers(which);
     // A NaN or infinite activation makes its input's diagonal entry (a sum of squares) non-finite:
     // name the cause here rather than let the factorization fail on "not positive definite".
-    for (int64_t c = 0; c < h.n(); ++c)
-      if (!std::isfinite(h.diagonal()[size_t(c)]))
+    for (int64_t c = 0; c < h->n(); ++c)
+      if (!std::isfinite(h->diagonal()[size_t(c)]))
         throw Error(tensor_name(layer, slots.front()), "calibration activations",
                     "input " + std::to_string(c) + " is NaN or infinite on the calibration data (the layer overflows)");
     for (const LinearSlot& slot : slots) {
@@ -125,7 +142,7 @@ class GptqHook : public LayerHook {
       t.rows = m.rows, t.cols = m.cols;
       GptqReport rep;
       try {
-        quantize_one(t, m, h, rep);
+        quantize_one(t, m, *h, rep);
       } catch (const Error& e) {  // the quantizers name the field; the tensor is known here
         if (!e.source().empty()) throw;
         throw Error(t.name, e.field(), e.message());
@@ -166,9 +183,11 @@ class GptqHook : public LayerHook {
   std::vector<QuantizedTensor>& out_;
   LayerStats& stats_;
   ThreadPool& pool_;
-  Backend* backend_ = nullptr;  // the runner's, where the sums are
-  Tensor sums_;                 // Σ x xᵀ of the stage's input so far (upper triangle)
-  int64_t tokens_ = 0;
+  std::optional<HessianAccumulator> acc_;
+  Backend* device_ = nullptr;
+  std::unique_ptr<Backend> cpu_;  // the CPU path's factor and updates, over the hook's pool
+  Tensor device_sum_;
+  int64_t device_tokens_ = 0;
 };
 
 // AWQ's statistics of every input group over every calibration token: mean |x| and second moments.

@@ -32,6 +32,14 @@ std::vector<double> hessian_from_gram(std::vector<double> h, int64_t n, int64_t 
   return h;
 }
 
+std::vector<double> HessianAccumulator::take_sums() {
+  if (sum_.empty()) sum_.assign(size_t(n_ * n_), 0.0);
+  std::vector<double> s = std::move(sum_);
+  sum_ = {};
+  tokens_ = 0;
+  return s;
+}
+
 std::vector<double> HessianAccumulator::take_hessian() {
   if (sum_.empty()) sum_.assign(size_t(n_ * n_), 0.0);  // nothing added since the last take
   std::vector<double> h = hessian_from_gram(std::move(sum_), n_, tokens_, pool_);

@@ -38,14 +38,12 @@ class LayerHook {
  public:
   virtual ~LayerHook() = default;
   // x: [n_tokens][n_features], the batch's tokens [first_token, first_token + n_tokens) (whole
-  // samples); micro-batches of one stage arrive in token order. The default ignores them (a hook
-  // that takes every input in observe_on).
-  virtual void observe(int /*layer*/, LinearInput /*which*/, const float* /*x*/, int64_t /*first_token*/,
-                       int64_t /*n_tokens*/, int64_t /*n_features*/) {}
-  // The same input where the runner computed it, on the runner's backend (the CPU's, or a GPU's
-  // device). A hook that uses it there (GPTQ's Hessian sums, through the backend's ops) returns true
-  // and `observe` is not called for it: a GPU's activations are not copied to the host. The default
-  // declines.
+  // samples); micro-batches of one stage arrive in token order.
+  virtual void observe(int layer, LinearInput which, const float* x, int64_t first_token, int64_t n_tokens,
+                       int64_t n_features) = 0;
+  // The same input where the runner computed it, on a GPU backend's device. A hook that uses it
+  // there (GPTQ's Hessian sums) returns true and `observe` is not called for it: the activations
+  // are not copied to the host. The default declines.
   virtual bool observe_on(Backend& /*backend*/, int /*layer*/, LinearInput /*which*/, const Tensor& /*x*/,
                           int64_t /*first_token*/) {
     return false;

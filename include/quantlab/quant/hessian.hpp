@@ -10,7 +10,7 @@ namespace quantlab {
 class ThreadPool;
 
 // 2/N Σ x xᵀ from the sums Σ x xᵀ of N = `tokens` tokens given in the upper triangle (i <= j) of
-// the row-major n x n `upper` (the lower triangle is overwritten).
+// the row-major n x n `upper` (the lower triangle is overwritten): the Hessian of a GPU's sums.
 // `pool` (may be null) shares the work out (a copy and a scaling: the same bits).
 std::vector<double> hessian_from_gram(std::vector<double> upper, int64_t n, int64_t tokens, ThreadPool* pool = nullptr);
 
@@ -31,6 +31,8 @@ class HessianAccumulator {
   // Formed in the accumulator's own buffer and handed over, so the n x n matrix exists once: the
   // accumulator starts again from nothing afterwards (its sum is re-made only when tokens come).
   std::vector<double> take_hessian();
+  // The sums Σ x xᵀ as they are (upper triangle filled, lower undefined), handed over like take_hessian.
+  std::vector<double> take_sums();
 
  private:
   int64_t n_;

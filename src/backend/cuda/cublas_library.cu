@@ -2,6 +2,7 @@
 
 #include "src/backend/cuda/shared_library.hpp"
 
+#include <mutex>
 #include <string>
 
 namespace quantlab::cuda {
@@ -23,7 +24,9 @@ CublasLibrary open_cublas() {
 }  // namespace
 
 const CublasLibrary& cublas_library() {
-  static const CublasLibrary library = open_cublas();  // once per process; a failed open is tried again
+  static std::once_flag once;
+  static CublasLibrary library;
+  std::call_once(once, [] { library = open_cublas(); });
   return library;
 }
 

@@ -2,6 +2,7 @@
 
 #include "src/backend/cuda/shared_library.hpp"
 
+#include <mutex>
 #include <string>
 
 namespace quantlab::cuda {
@@ -24,7 +25,9 @@ CusolverLibrary open_cusolver() {
 }  // namespace
 
 const CusolverLibrary& cusolver_library() {
-  static const CusolverLibrary library = open_cusolver();  // once per process; a failed open is tried again
+  static std::once_flag once;
+  static CusolverLibrary library;
+  std::call_once(once, [] { library = open_cusolver(); });
   return library;
 }
 
