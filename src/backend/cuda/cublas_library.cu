@@ -2,7 +2,6 @@
 
 #include "src/backend/cuda/shared_library.hpp"
 
-#include <mutex>
 #include <string>
 
 namespace quantlab::cuda {
@@ -24,9 +23,7 @@ CublasLibrary open_cublas() {
 }  // namespace
 
 const CublasLibrary& cublas_library() {
-  static std::once_flag once;
-  static CublasLibrary library;
-  std::call_once(once, [] { library = open_cublas(); });
+  static const CublasLibrary library = open_cublas();  // once per process; a failed open is tried again
   return library;
 }
 

@@ -2,7 +2,6 @@
 
 #include "src/backend/cuda/shared_library.hpp"
 
-#include <mutex>
 #include <string>
 
 namespace quantlab::cuda {
@@ -25,9 +24,7 @@ CusolverLibrary open_cusolver() {
 }  // namespace
 
 const CusolverLibrary& cusolver_library() {
-  static std::once_flag once;
-  static CusolverLibrary library;
-  std::call_once(once, [] { library = open_cusolver(); });
+  static const CusolverLibrary library = open_cusolver();  // once per process; a failed open is tried again
   return library;
 }
 
