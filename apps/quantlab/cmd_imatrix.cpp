@@ -27,6 +27,7 @@ int run_imatrix(const Args& args) {
   o.process_output = args.has("process-output");
   o.threads = thread_count(args);
   o.device = device_option(args);
+  o.tf32 = calibration_tf32(args);
   o.add_bos = model.config.add_bos;
   o.bos_id = model.config.bos_id;
   const auto t0 = std::chrono::steady_clock::now();
@@ -85,6 +86,7 @@ QUANTLAB_COMMAND(Command{"imatrix",
                           {"out", Takes::Value, "output: .gguf (llama.cpp's format, default imatrix.gguf) or .dat (legacy)", "o"},
                           {"process-output", Takes::Nothing, "also collect output.weight"},
                           {"threads", Takes::Value, "worker threads (default: all cores)"}, device_flag(),
+                          calibration_matmul_flag(),
                           {"calib", Takes::Value, "calibration dataset instead of --file: packed as quantize packs it"},
                           allow_long_context_flag()};
                            for (auto& f : calibration_flags()) flags.push_back(std::move(f));

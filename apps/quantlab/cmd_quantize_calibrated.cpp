@@ -61,7 +61,7 @@ std::vector<FlagSpec> quantize_calibrated_flags() {
           {"in-memory", Takes::Nothing, "keep the whole quantized model in memory, export at the end (default: stream each layer to --out)"},
           {"max-host-memory", Takes::Value, "refuse before any work a run whose memory plan needs more host memory than SIZE (e.g. 64GiB), saying what fits"},
           {"max-gpu-memory", Takes::Value, "the same for the GPU's memory (the device's free memory is always a limit)"},
-          {"calibration-matmul", Takes::Value, "on a GPU: tf32 (default: tensor cores, inputs rounded to 10-bit mantissas as the reference code's f16 passes round them) or f32 (exact products, slower)"},
+          calibration_matmul_flag(),
           {"profile", Takes::Nothing, "report the seconds of each phase (forward passes, Hessians, GPTQ's factor and sweep, ...); on a GPU each phase waits for the device"},
           {"calib", Takes::Value, "calibration dataset (gptq, awq)"},
           {"tokenizer", Takes::Value, "tokenizer file (default: the model's own, for GGUF)"}};
@@ -86,10 +86,7 @@ int run_quantize_calibrated(const Args& a) {
   o.gptq.static_groups = a.has("static-groups");
   o.gptq.damp_percent = a.get_double("damp", 0.01);
   o.profile = a.has("profile");
-  if (const auto m = a.get("calibration-matmul")) {
-    if (*m != "tf32" && *m != "f32") throw Error("--calibration-matmul", *m, "expected tf32 or f32");
-    o.tf32_calibration = *m == "tf32";
-  }
+  o.tf32_calibration = calibration_tf32(a);
   if (!(o.gptq.damp_percent > 0 && o.gptq.damp_percent < 1)) throw Error("--damp", "", "must be in (0, 1)");
   if (o.method == pipeline::Method::Nf4 || o.method == pipeline::Method::Fp4) {
     o.bnb4.block_size = positive(a, "block-size", 64);

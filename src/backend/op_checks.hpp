@@ -57,6 +57,12 @@ inline void check_hessian_in_order(const char* backend, const Tensor& sums, std:
   }
 }
 
+inline void check_column_moments(const char* backend, const Tensor& x, const Tensor& sums, const Device& device) {
+  if (!(sums.format == FormatId::F64 && sums.device == device && sums.rows == 2 && sums.cols == x.cols &&
+        sums.row_stride == size_t(x.cols) * sizeof(double)))
+    throw Error(backend, "column_moments", "sums must be a packed 2 x n F64 tensor on the backend's device, n = x's columns");
+}
+
 inline void check_read_diagonal(const char* backend, const Tensor& h, std::span<const double> out, const Device& device) {
   if (!packed_square_f64(h, device) || int64_t(out.size()) != h.rows)
     throw Error(backend, "read_diagonal", "h must be a packed square F64 tensor on " + device.name() +

@@ -135,10 +135,15 @@ bool DecoderBlock::attention(int64_t layer, const LayerTensors& w, Tensor& x, st
     }
   }
   if (stopped(tap, LinearInput::AttnOutput, attn)) return false;
+  attention_output(w, attn, x);
+  return true;
+}
+
+void DecoderBlock::attention_output(const LayerTensors& w, const Tensor& attn, Tensor& x) {
+  Tensor xn = scratch(xn_, x.rows, c_.n_embd);
   be_.matmul(w.wo, attn, xn);
   if (!w.attn_post_norm.empty()) be_.rms_norm(xn, w.attn_post_norm, c_.rms_eps, xn);
   be_.add(x, xn);
-  return true;
 }
 
 bool DecoderBlock::ffn(int64_t /*layer*/, const LayerTensors& w, Tensor& x, const BlockTap& tap) {

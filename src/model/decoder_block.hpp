@@ -64,6 +64,9 @@ class DecoderBlock {
   // sequence's cache, output projection, post-norm). Returns false if the tap stopped it.
   bool attention(int64_t layer, const LayerTensors& w, Tensor& x, std::span<const BlockSequence> sequences,
                  const BlockTap& tap = {});
+  // x += output projection of `attn` (the attention's result for x's rows), post-normed: the end of
+  // `attention`, for a caller that kept attn from an earlier pass through the same Q/K/V.
+  void attention_output(const LayerTensors& w, const Tensor& attn, Tensor& x);
   // x += FFN sublayer of `layer` (norm, gate/up, activation, down, post-norm).
   bool ffn(int64_t layer, const LayerTensors& w, Tensor& x, const BlockTap& tap = {});
   // logits = output(norm(x)) (soft-capped where the model says so): [x.rows][n_vocab].

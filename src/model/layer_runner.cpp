@@ -15,6 +15,10 @@ struct LayerRunner::Pass {
   bool stop = false;            // observe `stop_at` and end the pass there
   LinearInput stop_at = LinearInput::AttnQKV;
   bool observe_all = false;     // observe every stage's input and go on
+  // Keeps the attention's result (the output projection's input) of every token on the device /
+  // starts from the kept one instead of computing it again (runner's keep_attention_on_device).
+  bool keep_attention = false;
+  bool reuse_attention = false;
 };
 
 LayerRunner::LayerRunner(const ModelConfig& config, ThreadPool& pool, const Device& device)
@@ -64,7 +68,7 @@ void LayerRunner::prepare_cache(const SampleBatch& batch) {
   int64_t longest = 0;
   for (int64_t s = 0; s < batch.n_samples(); ++s) longest = std::max(longest, batch.sample_length(s));
   if (!cache_ || cache_->capacity() < longest)
-    cache_ = backend_->make_kv_cache(1, longest, config_.n_head_kv * config_.head_dim);
+    cache_ = backend_->make_kv_cache(1, longest, config_.n_head_kv * config_.head_dim, KvStorage::Exact);
 }
 
 Tensor& LayerRunner::resident_hidden(const SampleBatch& batch) {
@@ -76,6 +80,15 @@ Tensor& LayerRunner::resident_hidden(const SampleBatch& batch) {
     host_stale_ = false;
   }
   return resident_hidden_;
+}
+
+Tensor& LayerRunner::kept_attention(const SampleBatch& batch) {
+  const int64_t q_dim = config_.n_head * config_.head_dim;
+  if (kept_attention_.rows != batch.n_tokens() || kept_attention_.cols != q_dim) {
+    kept_attention_ = {};
+    kept_attention_ = backend_->alloc(FormatId::F32, batch.n_tokens(), q_dim);
+  }
+  return kept_attention_;
 }
 
 void LayerRunner::sync_to_host(SampleBatch& batch) {
@@ -123,6 +136,10 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
       sequences.push_back({batch.offsets[size_t(s)] - t0, batch.sample_length(s), cache_.get(), 0, 0});
 
     const detail::BlockTap tap = [&](LinearInput which, const Tensor& a) {
+      if (pass.keep_attention && which == LinearInput::AttnOutput) {
+        Tensor rows_kept = kept_attention(batch).row_range(t0, a.rows);
+        be.copy(a, rows_kept);
+      }
       const bool stop_here = pass.stop && which == pass.stop_at;
       if (!hook || !(stop_here || pass.observe_all)) return detail::TapAction::Continue;
       const PhaseScope observing("calibration pass.observe");
@@ -131,7 +148,8 @@ void LayerRunner::run_pass(int layer, const detail::LayerTensors& w, const Sampl
       return stop_here ? detail::TapAction::Stop : detail::TapAction::Continue;
     };
     bool go_on = true;
-    if (pass.attention) go_on = block_->attention(layer, w, x, sequences, tap);
+    if (pass.reuse_attention) block_->attention_output(w, kept_attention(batch).row_range(t0, n), x);
+    else if (pass.attention) go_on = block_->attention(layer, w, x, sequences, tap);
     if (go_on && pass.ffn) block_->ffn(layer, w, x, tap);
     if (!on_host && out) {
       if (resident) host_stale_ = true;
@@ -177,11 +195,17 @@ void LayerRunner::run_layer(int layer, LayerWeights& weights, SampleBatch& batch
   };
   run_pass(layer, w, batch, stop_at(LinearInput::AttnQKV, true), hook, nullptr);
   stage_done(LinearInput::AttnQKV);
-  run_pass(layer, w, batch, stop_at(LinearInput::AttnOutput, true), hook, nullptr);
+  // The attention with the final Q/K/V: computed once when it is kept (the output projection's
+  // stage changes only what comes after it), else again in the next pass.
+  const bool keep = keep_attention_ && resident_ && !backend_->device().is_cpu();
+  Pass attention = stop_at(LinearInput::AttnOutput, true);
+  attention.keep_attention = keep;
+  run_pass(layer, w, batch, attention, hook, nullptr);
   stage_done(LinearInput::AttnOutput);
   // The residual through the final attention, then the FFN's input.
   Pass residual = stop_at(LinearInput::FfnGateUp, false);
   residual.attention = true;
+  residual.reuse_attention = keep;
   run_pass(layer, w, batch, residual, hook, batch.hidden.data());
   stage_done(LinearInput::FfnGateUp);
   run_pass(layer, w, batch, stop_at(LinearInput::FfnDown, false), hook, nullptr);

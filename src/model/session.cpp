@@ -26,7 +26,7 @@ std::vector<std::string> linear_input_tensors(int layer, LinearInput which) {
   return {};
 }
 
-Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, const Device& device)
+Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, const Device& device, KvStorage kv_storage)
     : model_(model), pool_(pool), backend_(make_backend(device, pool)) {
   const auto& c = model.config;
   if (n_ctx <= 0) n_ctx = c.n_ctx_train > 0 ? std::min<int64_t>(c.n_ctx_train, 4096) : 4096;
@@ -35,7 +35,7 @@ Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, const Devi
   layers_.reserve(model.layers.size());
   for (const LayerWeights& w : model.layers) layers_.push_back(detail::place_layer(*backend_, w));
   head_ = std::make_unique<detail::HeadTensors>(detail::place_head(*backend_, model));
-  cache_ = backend_->make_kv_cache(c.n_layer, n_ctx, c.n_head_kv * c.head_dim);
+  cache_ = backend_->make_kv_cache(c.n_layer, n_ctx, c.n_head_kv * c.head_dim, kv_storage);
 }
 
 Session::~Session() = default;
@@ -75,13 +75,15 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, int64_t first_outp
   Tensor x = x_.row_range(0, n);
   block_->embed(*head_, {tokens, size_t(n)}, x);
 
-  // The observer sees host memory: on a GPU the tapped activations are copied back first.
+  // The observer sees host memory (on a GPU the tapped activations are copied back first) unless it
+  // takes them on the device.
   int64_t layer = 0;
   detail::BlockTap tap;
   if (observer_) {
     tap = [&](LinearInput which, const Tensor& a) {
-      observer_->on_linear_input(which == LinearInput::Output ? -1 : int(layer), which,
-                                 detail::host_values(be, a, observed_), a.rows, a.cols);
+      const int l = which == LinearInput::Output ? -1 : int(layer);
+      if (be.device().is_cpu() || !observer_->on_linear_input_on(be, l, which, a))
+        observer_->on_linear_input(l, which, detail::host_values(be, a, observed_), a.rows, a.cols);
       return detail::TapAction::Continue;
     };
   }

@@ -131,20 +131,24 @@ struct Planner {
     if (on_gpu) {
       if (o.hidden_on_device)
         p.device.push_back({"calibration hidden states (f32, kept on the GPU)", 4.0 * double(c.tokens) * double(E)});
+      if (o.hidden_on_device && o.attention_on_device && o.method == Method::Gptq)
+        p.device.push_back({"attention results of every token (f32, kept on the GPU)",
+                            4.0 * double(c.tokens) * double(big.q_dim)});
       p.device.push_back({"layer " + layer_name + " (f32)", layer_bytes});
       p.device.push_back({"micro-batch activations (f32, " + std::to_string(m) + " tokens)", activations});
-      p.device.push_back({"KV cache (one sample, f16)", 4.0 * double(c.longest_sample) * double(big.kv_dim)});
+      p.device.push_back({"KV cache (one sample, f32)", 8.0 * double(c.longest_sample) * double(big.kv_dim)});
       if (o.method == Method::Gptq) {
         double sums = large_hessian;
         for (int64_t n : pooled_hessians) sums += 8.0 * double(n) * double(n);
         p.device.push_back({"Hessian sums (f64)", sums});
         p.device.push_back({"Gram widening (f64)", gram});
         // The factor made from the sums, of the same size (both live while the stage's linears are
-        // swept; small ones stay pooled alike), and the sweep of one linear (gptq_sweep.hpp): its
-        // weights (f32) and the lazy update's f32 copy of 128 rows of the factor.
+        // swept; small ones stay pooled alike), and the sweep of one linear: its weights (f32),
+        // codes (a byte each) and the error of one lazy block (f32, 128 columns), or on the host
+        // sweep's path the lazy update's f32 copy of 128 rows of the factor.
         p.device.push_back({"GPTQ factor (f64)", sums});
-        p.device.push_back({"GPTQ sweep: a linear's weights and update scratch (f32)",
-                            4.0 * big.largest_linear + 4.0 * 128 * double(widest_input)});
+        p.device.push_back({"GPTQ sweep: a linear's weights, codes and update scratch",
+                            5.0 * big.largest_linear + 4.0 * 128 * double(std::max({widest_input, big.ff, E}))});
       }
     }
     // Embedding the calibration tokens reads rows of the mapped token embedding before the first

@@ -397,15 +397,20 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     }
     bool on;
   } profiling(o.profile, runner);
-  // The hidden states stay on the GPU when the plan with them fits; the budgets are then checked
-  // on the plan as it will run.
+  // The hidden states stay on the GPU when the plan with them fits, and GPTQ's attention results
+  // too when that still fits; the budgets are then checked on the plan as it will run.
   QuantizeOptions planned = o;
+  planned.attention_on_device = o.attention_on_device && o.hidden_on_device;
   if (on_gpu && o.hidden_on_device) {
     double limit = double(runner.memory_use().free);
     if (o.max_device_bytes > 0) limit = std::min(limit, o.max_device_bytes);
-    planned.hidden_on_device = plan_memory(source, planned, shape).device_bytes() <= limit;
+    const auto fits = [&] { return plan_memory(source, planned, shape).device_bytes() <= limit; };
+    if (planned.attention_on_device && !fits()) planned.attention_on_device = false;
+    planned.hidden_on_device = fits();
+    planned.attention_on_device = planned.attention_on_device && planned.hidden_on_device;
   }
   runner.keep_hidden_on_device(on_gpu && planned.hidden_on_device);
+  runner.keep_attention_on_device(on_gpu && planned.attention_on_device);
   result.memory_plan = plan_memory(source, planned, shape);
   if (o.max_device_bytes > 0 && !on_gpu)
     throw Error("--max-gpu-memory", "", std::string("this run uses no GPU (") +

@@ -73,17 +73,32 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, Gpt
   // g_idx records it).
   auto group_of = [&](int64_t col) { return fixed_groups ? perm[size_t(col)] / gs : col / gs; };
   for (int64_t col = 0; col < cols; ++col) out.g_idx[size_t(perm[size_t(col)])] = int32_t(group_of(col));
-  rep.loss = gptq_detail::sweep(be, pool, wt.data(), rows, cols, factor.u, opt.block_size, reach,
-                                [&](int64_t col, int64_t r0, int64_t r1, int, const float* wc, float* q) {
-    const int64_t orig = perm[size_t(col)], group = group_of(col);
-    if (!fixed_groups && col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col), r0, r1);
-    for (int64_t r = r0; r < r1; ++r) {
-      const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
-      const int code = quantize_code(wc[r], p, maxq);
-      out.codes[size_t(r * cols + orig)] = uint8_t(code);
-      q[r] = dequantize_code(code, p);
-    }
-  });
+  // A GPU sweeps on the device (the same steps per row); elsewhere the host sweeps.
+  GptqIntSweep spec;
+  spec.max_code = maxq, spec.symmetric = grid.symmetric, spec.rule = grid.rule, spec.group_size = gs;
+  spec.fixed_groups = fixed_groups, spec.block_size = opt.block_size;
+  std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
+  bool swept;
+  {
+    const PhaseScope phase("gptq.sweep");
+    swept = be.gptq_int_sweep(host_tensor(FormatId::F32, wt.data(), cols, rows), factor.u, spec, perm, out.params,
+                              out.codes, row_loss);
+  }
+  if (swept) {
+    for (double l : row_loss) rep.loss += l;
+  } else {
+    rep.loss = gptq_detail::sweep(be, pool, wt.data(), rows, cols, factor.u, opt.block_size, reach,
+                                  [&](int64_t col, int64_t r0, int64_t r1, int, const float* wc, float* q) {
+      const int64_t orig = perm[size_t(col)], group = group_of(col);
+      if (!fixed_groups && col % gs == 0) fit_group(group, wt.data() + col * rows, std::min(gs, cols - col), r0, r1);
+      for (int64_t r = r0; r < r1; ++r) {
+        const IntGroupParams& p = out.params[size_t(r * out.n_groups + group)];
+        const int code = quantize_code(wc[r], p, maxq);
+        out.codes[size_t(r * cols + orig)] = uint8_t(code);
+        q[r] = dequantize_code(code, p);
+      }
+    });
+  }
   if (report) *report = rep;
   return out;
 }

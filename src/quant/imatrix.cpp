@@ -1,5 +1,7 @@
 #include "quantlab/quant/imatrix.hpp"
 
+#include "quantlab/backend/linalg.hpp"
+
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/foreign_error.hpp"
 #include "quantlab/core/mapped_file.hpp"
@@ -21,12 +23,7 @@ void Imatrix::add(const std::string& name, const float* x, int64_t tokens, int64
   } else if (int64_t(e.sum_x2.size()) != n) {
     throw Error("imatrix", name, "input width changed from " + std::to_string(e.sum_x2.size()) + " to " + std::to_string(n));
   }
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t j = 0; j < n; ++j) {
-      const double v = x[t * n + j];
-      e.sum_x2[size_t(j)] += v * v;
-      e.sum_x[size_t(j)] += v;
-    }
+  column_moments(x, tokens, n, e.sum_x2.data(), e.sum_x.data());
   e.count += tokens;
 }
 

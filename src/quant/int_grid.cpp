@@ -9,45 +9,11 @@
 
 namespace quantlab {
 
-namespace {
-
-IntGroupParams fit_awq_params(const float* values, int64_t n, int64_t stride, const IntGridSpec& spec) {
-  float lo = values[0], hi = values[0];
-  for (int64_t i = 1; i < n; ++i) {
-    lo = std::min(lo, values[i * stride]);
-    hi = std::max(hi, values[i * stride]);
-  }
-  const int maxq = spec.max_code();
-  IntGroupParams p;
-  p.scale = fp16_to_f32(f32_to_fp16(std::max(hi - lo, 1e-5f) / float(maxq)));  // stored as f16 (see below)
-  const float z = -__builtin_nearbyintf(lo / p.scale);
-  p.zero = std::clamp(z, 0.0f, float(maxq));
-  return p;
-}
-
-}  // namespace
-
 IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, const IntGridSpec& spec) {
-  if (spec.rule == IntGridRule::AwqMinMax && !spec.symmetric && n > 0) return fit_awq_params(values, n, stride, spec);
-  float lo = 0, hi = 0;  // the range always includes zero
-  for (int64_t i = 0; i < n; ++i) {
-    lo = std::min(lo, values[i * stride]);
-    hi = std::max(hi, values[i * stride]);
-  }
-  const int maxq = spec.max_code();
-  if (spec.symmetric) {
-    hi = std::max(-lo, hi);
-    if (lo < 0) lo = -hi;
-  }
-  if (lo == 0 && hi == 0) lo = -1, hi = 1;
-  IntGroupParams p;
-  // Scales are stored as f16 in every export: fit with the f16 value so the in-memory model and
-  // a reloaded file agree bit for bit.
-  p.scale = fp16_to_f32(f32_to_fp16((hi - lo) / float(maxq)));
-  if (!(p.scale > 0)) p.scale = fp16_to_f32(1);  // smallest f16 subnormal; avoids 0/0
-
-  p.zero = spec.symmetric ? float((maxq + 1) / 2) : __builtin_nearbyintf(-lo / p.scale);
-  return p;
+  IntGroupRange range;
+  range.from_zero = !uses_awq_rule(spec.rule, spec.symmetric);
+  for (int64_t i = 0; i < n; ++i) range.add(values[i * stride]);
+  return int_params_from_range(range, spec.max_code(), spec.symmetric);
 }
 
 std::vector<float> IntQuantizedMatrix::dequantize() const {

@@ -75,7 +75,7 @@ TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) 
   const MemoryPlan p = plan_memory(m, o, c);
   const double layer = 4.0 * (2.0 * 8192 * 8192 + 2.0 * 1024 * 8192 + 3.0 * 8192 * 28672 + 2 * 8192);
   EXPECT_DOUBLE_EQ(part(p.device, "layer blk.0"), layer);
-  EXPECT_DOUBLE_EQ(part(p.device, "KV cache"), 2.0 * 2048 * 1024 * 2);
+  EXPECT_DOUBLE_EQ(part(p.device, "KV cache"), 2.0 * 2048 * 1024 * 4);  // f32: calibration's statistics
   // Only the sums of 64 MiB and more go back to the driver; 8192² doubles are 512 MiB.
   EXPECT_DOUBLE_EQ(part(p.device, "Hessian sums"), 8.0 * 28672.0 * 28672.0);
   EXPECT_DOUBLE_EQ(part(p.device, "micro-batch activations"),
@@ -85,18 +85,24 @@ TEST(MemoryPlan, SeventyBShapedGptqOnAGpuHasTheLayerTheHessianAndTheMicroBatch) 
   // The Hessian and its factor never come to the host: the factor is made beside the sums.
   for (const MemoryPart& h : p.host) EXPECT_EQ(h.name.find("GPTQ Hessian"), std::string::npos) << h.name;
   EXPECT_DOUBLE_EQ(part(p.device, "GPTQ factor"), 8.0 * 28672.0 * 28672.0);
-  // GPTQ's sweep of ffn_down on the GPU: its f32 weights and 128 f32 rows of the factor.
-  EXPECT_DOUBLE_EQ(part(p.device, "GPTQ sweep"), 4.0 * 8192 * 28672 + 4.0 * 128 * 28672);
-  // About 17.3 GiB, 19.1 GiB with the 10 % slack: one layer of a 70B calibrates and quantizes on any
+  // GPTQ's sweep of ffn_down on the GPU: its f32 weights, its codes and a lazy block's f32 errors.
+  EXPECT_DOUBLE_EQ(part(p.device, "GPTQ sweep"), 5.0 * 8192 * 28672 + 4.0 * 128 * 28672);
+  // About 17.5 GiB, 19.4 GiB with the 10 % slack: one layer of a 70B calibrates and quantizes on any
   // 24 GB GPU.
   EXPECT_GT(p.device_bytes(), 17.0 * (1 << 30));
   EXPECT_LT(p.device_bytes(), 20.0 * (1 << 30));
   for (const MemoryPart& d : p.device) EXPECT_EQ(d.name.rfind("calibration hidden states", 0), std::string::npos);
-  // Kept on the GPU (the default where they fit), the hidden states are a device part too.
+  // Kept on the GPU (the default where they fit), the hidden states are a device part too, and so
+  // are GPTQ's attention results (8192 per token here) unless they are left out.
   o.hidden_on_device = true;
+  o.attention_on_device = false;
   const MemoryPlan kept = plan_memory(m, o, c);
   EXPECT_DOUBLE_EQ(part(kept.device, "calibration hidden states"), 4.0 * 128 * 2048 * 8192);
   EXPECT_NEAR(kept.device_bytes(), p.device_bytes() + 1.1 * 4.0 * 128 * 2048 * 8192, 1.0);
+  o.attention_on_device = true;
+  const MemoryPlan with_attention = plan_memory(m, o, c);
+  EXPECT_DOUBLE_EQ(part(with_attention.device, "attention results"), 4.0 * 128 * 2048 * 8192);
+  EXPECT_NEAR(with_attention.device_bytes(), kept.device_bytes() + 1.1 * 4.0 * 128 * 2048 * 8192, 1.0);
 }
 
 TEST(MemoryPlan, TheCpuPathHasNoDevicePartsAndCalibrationFreeMethodsNoActivations) {

@@ -37,6 +37,7 @@ std::vector<float> linears(const QuantizeResult& r) {
   return v;
 }
 
+// Hidden states (and GPTQ's attention results) kept on the GPU give the bits of copying them over.
 TEST(CudaPipeline, HiddenStatesKeptOnTheGpuGiveTheBitsOfCopyingThemOver) {
   if (cuda_device_count() == 0) QUANTLAB_SKIP() << "no GPU";
   const std::filesystem::path dir = test::temp_dir("gpu-pipeline");
@@ -52,10 +53,16 @@ TEST(CudaPipeline, HiddenStatesKeptOnTheGpuGiveTheBitsOfCopyingThemOver) {
     o.micro_batch_tokens = 100;  // several micro-batches
     o.hidden_on_device = true;
     const QuantizeResult kept = quantize_model(m, samples, o, pool);
+    o.attention_on_device = false;  // GPTQ computes each layer's attention twice
+    const QuantizeResult attention_twice = quantize_model(m, samples, o, pool);
     o.hidden_on_device = false;
     const QuantizeResult copied = quantize_model(m, samples, o, pool);
     EXPECT_EQ(linears(kept), linears(copied)) << method_name(method);
+    EXPECT_EQ(linears(attention_twice), linears(copied)) << method_name(method);
     EXPECT_NE(kept.memory_plan.device.front().name.find("hidden states"), std::string::npos);
+    bool attention_planned = false;
+    for (const MemoryPart& part : kept.memory_plan.device) attention_planned |= part.name.find("attention results") != std::string::npos;
+    EXPECT_EQ(attention_planned, method == Method::Gptq) << method_name(method);
   }
 }
 

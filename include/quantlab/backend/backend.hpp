@@ -13,6 +13,8 @@
 #include "quantlab/backend/tensor.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 
+#include "quantlab/quant/int_grid_math.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +30,24 @@ class KvCache {
   virtual ~KvCache() = default;
   virtual int64_t capacity() const = 0;
 };
+
+// GPTQ's column sweep onto an integer grid (Backend::gptq_int_sweep; quant/gptq.cpp).
+struct GptqIntSweep {
+  int max_code = 15;
+  bool symmetric = false;
+  IntGridRule rule = IntGridRule::AutoGptq;
+  int64_t group_size = 128;   // columns per group (the last may be narrower)
+  // true: every group's parameters are given (static groups, per-channel grids) and processing
+  // position i uses group perm[i] / group_size; false: group i / group_size, fitted at its first
+  // column in processing order from the weights as they are then.
+  bool fixed_groups = false;
+  int64_t block_size = 128;  // lazy-batch width
+};
+
+// How a KV cache keeps keys and values: as the backend prefers (a GPU: f16, as llama.cpp's default
+// cache, half the memory and bandwidth of a decode step) or exactly as computed (f32: calibration,
+// whose statistics must agree with the CPU's to 1e-5, not f16's 2^-11). The CPU always keeps f32.
+enum class KvStorage { Compact, Exact };
 
 // The ops of one decode step recorded once and replayed at later positions (a CUDA graph): a GPU
 // spends a few microseconds launching each of the ~20 kernels per layer, longer than most of them
@@ -102,7 +122,8 @@ class Backend {
   virtual void softcap(Tensor& x, float cap) = 0;
 
   // ---- attention
-  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) = 0;
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim,
+                                                 KvStorage storage = KvStorage::Compact) = 0;
   // Stores k and v ([n][n_head_kv * head_dim]) at positions first_pos .. first_pos + n - 1 of
   // `layer`, then computes causal attention for the n queries q ([n][n_head * head_dim]) at those
   // positions against positions 0 .. own position of the cache (the last s.window of them when a
@@ -116,6 +137,11 @@ class Backend {
   // computes linalg.hpp's gram_accumulate sequence (exact products summed token after token); a
   // GPU sums the same exact products in double, in its BLAS's order.
   virtual void gram_accumulate(const Tensor& x, Tensor& sum) = 0;
+
+  // sums += column moments of x ([tokens][n] f32): sums is a 2 x n F64 tensor, row 0 Σ x², row 1
+  // Σ x per column (an importance matrix's statistics), each column's terms added in token order
+  // (linalg.hpp's column_moments): the same bits on every backend for the same x.
+  virtual void column_moments(const Tensor& x, Tensor& sums) = 0;
 
   // ---- GPTQ's linear algebra (linalg.hpp defines both; the CPU computes exactly those sequences)
   // h: a packed n x n F64 tensor holding a symmetric positive definite H (both triangles). Replaces
@@ -137,6 +163,20 @@ class Backend {
   // b is [k][n] F32, c is [m][n] F32; each may be a strided view (Tensor::columns). The CPU sums
   // every element with fused multiply-adds in increasing k; a GPU in its BLAS's order, in f32.
   virtual void subtract_transposed_product(const Tensor& a, const Tensor& b, Tensor& c) = 0;
+  // GPTQ's whole column sweep onto an integer grid on this device: what quant/gptq_sweep.hpp's
+  // sweep does on the host with gptq.cpp's quantize step, each row's steps the same operations in
+  // the same order, the lazy updates between blocks subtract_transposed_product's. wt: the weight
+  // transposed ([cols][rows] F32, host or device; not changed), columns in processing order (row i
+  // holds input perm[i]); u: GPTQ's factor in that order (cols x cols F64 on this device). params:
+  // [rows][n_groups] (read when spec.fixed_groups, else written); codes: [rows][cols] by input
+  // column; row_loss: each row's Σ (w - q)² / (2 d²). Returns false, doing nothing, on a backend
+  // that has no such kernel (the CPU) or for a block size it does not take: the caller sweeps on
+  // the host.
+  virtual bool gptq_int_sweep(const Tensor& /*wt*/, const Tensor& /*u*/, const GptqIntSweep& /*spec*/,
+                              std::span<const int64_t> /*perm*/, std::span<IntGroupParams> /*params*/,
+                              std::span<uint8_t> /*codes*/, std::span<double> /*row_loss*/) {
+    return false;
+  }
 
   // ---- step graphs
   // Runs `ops` (the backend ops of one decode step at `position`) and returns them recorded for

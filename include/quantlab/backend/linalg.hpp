@@ -24,6 +24,18 @@ class ThreadPool;
 // multiply-adds give the same bits. Rows of `sum` are shared out over `pool` when one is given.
 void gram_accumulate(double* sum, const float* x, int64_t tokens, int64_t n, ThreadPool* pool = nullptr);
 
+// sum_x2[j] += Σ_t x[t*n + j]², sum_x[j] += Σ_t x[t*n + j], x: [tokens, n] row-major (an importance
+// matrix's statistics): each column summed in double, token after token, of exact squares (a
+// float squared is exact in double). A GPU backend sums the same terms in the same order.
+inline void column_moments(const float* x, int64_t tokens, int64_t n, double* sum_x2, double* sum_x) {
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < n; ++j) {
+      const double v = x[t * n + j];
+      sum_x2[j] += v * v;
+      sum_x[j] += v;
+    }
+}
+
 // The dot products of the two factorizations below: Σ_k a[k]·b[k] over k in [begin, end) is summed
 // in 8 lanes, lane k mod 8 taking its terms in increasing k with fused multiply-adds, and the lanes
 // are then added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).

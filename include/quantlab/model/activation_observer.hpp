@@ -8,6 +8,9 @@
 
 namespace quantlab {
 
+class Backend;
+struct Tensor;
+
 enum class LinearInput {
   AttnQKV,     // input of blk.N.attn_q/k/v.weight (normed hidden state)
   AttnOutput,  // input of blk.N.attn_output.weight (attention result)
@@ -24,6 +27,12 @@ class ActivationObserver {
   virtual ~ActivationObserver() = default;
   // x is [n_tokens][n_features], valid only during the call.
   virtual void on_linear_input(int layer, LinearInput which, const float* x, int64_t n_tokens, int64_t n_features) = 0;
+  // The same input where it was computed, on a GPU backend's device: an observer that uses it there
+  // returns true and on_linear_input is not called (the activations are not copied to the host).
+  // The default declines.
+  virtual bool on_linear_input_on(Backend& /*backend*/, int /*layer*/, LinearInput /*which*/, const Tensor& /*x*/) {
+    return false;
+  }
 };
 
 }  // namespace quantlab

@@ -80,6 +80,11 @@ class LayerRunner {
   // must not change it meanwhile. Costs tokens x n_embd floats of device memory; no result changes.
   // Nothing changes on the CPU.
   void keep_hidden_on_device(bool on) { resident_ = on; }
+  // With the hidden states kept on a GPU, a hooked layer may also keep its attention's result for
+  // every token (tokens x n_head * head_dim floats of device memory) between the pass that observes
+  // it and the one that advances the batch: each layer then computes its attention once instead of
+  // twice. No result changes.
+  void keep_attention_on_device(bool on) { keep_attention_ = on; }
   // Brings the hidden states kept on the device back into `batch` (a no-op when they are not kept).
   void sync_to_host(SampleBatch& batch);
 
@@ -117,7 +122,8 @@ class LayerRunner {
  private:
   // Which sublayers of one micro-batch to run, and what the tap shows.
   struct Pass;
-  // A KV cache as long as the batch's longest sample (samples run one by one through it).
+  // A KV cache as long as the batch's longest sample (samples run one by one through it), f32 on
+  // every device (KvStorage::Exact): calibration statistics must not differ by f16's rounding.
   void prepare_cache(const SampleBatch& batch);
   // Runs one pass over every micro-batch with the layer's placed weights; the new hidden states go
   // to `hidden_out` (the batch's own, to advance it) or nowhere (null: the batch is left as it was).
@@ -133,8 +139,13 @@ class LayerRunner {
   // The device rows of `batch`'s hidden states (uploaded on first use) when kept on the device.
   Tensor& resident_hidden(const SampleBatch& batch);
 
+  // The attention's result for every token of `batch`, kept on the device (allocated on first use).
+  Tensor& kept_attention(const SampleBatch& batch);
+
   Tensor x_;                        // a micro-batch's hidden states on a GPU backend
   bool resident_ = false;
+  bool keep_attention_ = false;
+  Tensor kept_attention_;
   Tensor resident_hidden_;                  // every token's hidden state, kept on the device
   const SampleBatch* resident_of_ = nullptr;  // the batch they are of
   bool host_stale_ = false;                 // resident_hidden_ is ahead of the batch's host copy

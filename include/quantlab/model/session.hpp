@@ -24,8 +24,10 @@ struct HeadTensors;
 class Session {
  public:
   // n_ctx: KV cache capacity in tokens (0: the model's training context, capped at 4096).
-  // `device`: where it runs (the CPU backend over `pool`, or a GPU).
-  Session(const Model& model, ThreadPool& pool, int64_t n_ctx = 0, const Device& device = Device{});
+  // `device`: where it runs (the CPU backend over `pool`, or a GPU). `kv_storage`: the cache's
+  // values as the backend prefers, or exactly (calibration statistics; see KvStorage).
+  Session(const Model& model, ThreadPool& pool, int64_t n_ctx = 0, const Device& device = Device{},
+          KvStorage kv_storage = KvStorage::Compact);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

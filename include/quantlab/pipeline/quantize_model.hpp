@@ -64,6 +64,10 @@ struct QuantizeOptions {
   // memory plan with them fits the budget and the free memory (else they stay on the host and each
   // pass copies them over). Results do not depend on it.
   bool hidden_on_device = true;
+  // With the hidden states on the GPU: GPTQ also keeps each layer's attention result for every
+  // token there (tokens x n_head * head_dim floats) when the plan with it fits, so that a layer
+  // computes its attention once instead of twice. Results do not depend on it.
+  bool attention_on_device = true;
   // On a GPU: the calibration passes multiply the layer's f32 working weights on TF32 tensor cores
   // (inputs rounded to 10-bit mantissas, as the f16 forward passes of GPTQ's and AWQ's reference
   // code round them), about 8x faster than exact f32 products. false: exact f32 products.

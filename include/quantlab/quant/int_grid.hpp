@@ -3,18 +3,13 @@
 // stored as codes q in [0, 2^bits - 1] with w ≈ scale * (q - zero). Parameter fitting follows
 // AutoGPTQ's min/max rule (the range always contains 0; symmetric puts zero at 2^(bits-1)), so
 // RTN and GPTQ results are comparable with theirs.
+#include "quantlab/quant/int_grid_math.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace quantlab {
-
-// How a group's scale and zero are fitted from its values.
-enum class IntGridRule {
-  AutoGptq,   // AutoGPTQ: the range [min(0, lo), max(0, hi)], zero = round(-lo / scale)
-  AwqMinMax,  // AutoAWQ's pseudo_quantize: the range [lo, hi] itself (zero need not be in it),
-              // scale = max(hi - lo, 1e-5) / max_code, zero = clamp(-round(lo / scale), 0, max_code)
-};
 
 struct IntGridSpec {
   int bits = 4;          // 2, 3, 4 or 8
@@ -24,19 +19,7 @@ struct IntGridSpec {
   int max_code() const { return (1 << bits) - 1; }
 };
 
-struct IntGroupParams {
-  float scale = 1;
-  float zero = 0;  // integer-valued
-};
-
 IntGroupParams fit_int_params(const float* values, int64_t n, int64_t stride, const IntGridSpec& spec);
-
-inline int quantize_code(float w, const IntGroupParams& p, int max_code) {
-  float q = __builtin_nearbyintf(w / p.scale) + p.zero;  // round half to even, as torch.round
-  q = q < 0 ? 0 : (q > float(max_code) ? float(max_code) : q);
-  return int(q);
-}
-inline float dequantize_code(int q, const IntGroupParams& p) { return p.scale * (float(q) - p.zero); }
 
 // A weight matrix [rows, cols] quantized group-wise. Groups run along the input dimension (cols);
 // with act-order, column c belongs to group g_idx[c] (not necessarily c / group_size).

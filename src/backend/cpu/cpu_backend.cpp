@@ -131,6 +131,13 @@ class CpuBackend final : public Backend {
     quantlab::matmul(pool_, w, x.f32(), x.rows, y.f32());
   }
 
+  void column_moments(const Tensor& x, Tensor& sums) override {
+    need_f32(x, "column_moments", "x");
+    detail::check_column_moments("cpu backend", x, sums, device());
+    auto* s = static_cast<double*>(sums.mutable_data());
+    quantlab::column_moments(x.f32(), x.rows, x.cols, s, s + x.cols);
+  }
+
   void gram_accumulate(const Tensor& x, Tensor& sum) override {
     need_f32(x, "gram_accumulate", "x");
     need(sum.format == FormatId::F64 && sum.device.is_cpu() && sum.rows == x.cols && sum.cols == x.cols &&
@@ -274,7 +281,7 @@ class CpuBackend final : public Backend {
     quantlab::softcap(x.f32(), x.rows * x.cols, cap);
   }
 
-  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim, KvStorage) override {
     need(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
     return std::make_unique<CpuKvCache>(n_layer, capacity, kv_dim);
   }

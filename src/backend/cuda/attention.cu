@@ -5,9 +5,10 @@
 // sum, weighted values) one more kernel merges in split order: split-K without atomics, so the
 // result repeats bit for bit.
 //
-// KV cache precision: keys and values are stored as f16 (as llama.cpp's default cache type), f32
-// math throughout. Rounding them costs at most 2^-11 relative per value; tests/backend/
-// backend_parity_test.cpp bounds the effect on attention outputs against the CPU's f32 cache.
+// KV cache precision: keys and values are stored as f16 (as llama.cpp's default cache type) or, for
+// calibration (KvStorage::Exact), as f32 like the CPU's; f32 math throughout. Rounding them to f16
+// costs at most 2^-11 relative per value; tests/backend/backend_parity_test.cpp bounds the effect
+// on attention outputs against the CPU's f32 cache, and holds the f32 cache closer.
 #include "src/backend/cuda/kernels.hpp"
 #include "src/backend/cuda/cuda_common.cuh"
 
@@ -22,20 +23,27 @@ constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = kRowsPerCta / kWarps;
 constexpr int kKeyTile = 32;
 
+__device__ inline void store_value(float x, __half* at) { *at = __float2half_rn(x); }
+__device__ inline void store_value(float x, float* at) { *at = x; }
+__device__ inline float load_value(const __half* at) { return __half2float(*at); }
+__device__ inline float load_value(const float* at) { return *at; }
+
 // Rows of k and v into the cache from position first_pos (+ *base within a step graph).
+template <class KV>
 __global__ void kv_store_kernel(const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
-                                const int32_t* base, __half* kc, __half* vc) {
+                                const int32_t* base, KV* kc, KV* vc) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const int64_t at = (first_pos + (base ? *base : 0)) * kv_dim + i;
-  kc[at] = __float2half_rn(k[i]);
-  vc[at] = __float2half_rn(v[i]);
+  store_value(k[i], kc + at);
+  store_value(v[i], vc + at);
 }
 
+template <class KV>
 struct AttnArgs {
   const float* q;
-  const __half* kc;
-  const __half* vc;
+  const KV* kc;
+  const KV* vc;
   int64_t n_tokens, first_pos, window;
   const int32_t* pos_base;  // within a step graph: first_pos is an offset from *pos_base
   int n_head, n_head_kv, head_dim, group, splits;
@@ -46,8 +54,8 @@ struct AttnArgs {
 };
 
 // Dims per lane: head_dim <= 32 * DPL.
-template <int DPL>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
+template <int DPL, class KV>
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs<KV> a) {
   constexpr int kD = 32 * DPL;
   extern __shared__ float smem[];
   float* qs = smem;                          // [kRowsPerCta][kD]
@@ -102,8 +110,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
       float kv = 0.0f, vv = 0.0f;
       if (key < s_hi && d < D) {
         const int64_t at = key * kv_dim + int64_t(kvh) * D + d;
-        kv = __half2float(a.kc[at]);
-        vv = __half2float(a.vc[at]);
+        kv = load_value(a.kc + at);
+        vv = load_value(a.vc + at);
       }
       ks[j * (kD + 1) + d] = kv;
       vs[j * kD + d] = vv;
@@ -157,7 +165,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 }
 
 // One warp per (kv head, row): partial results merged in split order.
-__global__ void combine_kernel(AttnArgs a) {
+template <class KV>
+__global__ void combine_kernel(AttnArgs<KV> a) {
   const int lane = threadIdx.x & 31;
   const int64_t rows = a.n_tokens * a.group;
   const int64_t gw = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
@@ -183,35 +192,32 @@ __global__ void combine_kernel(AttnArgs a) {
   }
 }
 
-template <int DPL>
-void launch(const Context& ctx, const AttnArgs& a, dim3 grid) {
+template <int DPL, class KV>
+void launch(const Context& ctx, const AttnArgs<KV>& a, dim3 grid) {
   constexpr int kD = 32 * DPL;
   const size_t smem = size_t(kRowsPerCta * kD + kKeyTile * (kD + 1) + kKeyTile * kD) * sizeof(float);
   static bool configured = false;  // per process: the attribute belongs to the kernel
   if (!configured) {
-    check(cudaFuncSetAttribute(attention_kernel<DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+    check(cudaFuncSetAttribute(attention_kernel<DPL, KV>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
           "attention smem");
     configured = true;
   }
-  attention_kernel<DPL><<<grid, kWarps * 32, smem, ctx.stream>>>(a);
+  attention_kernel<DPL, KV><<<grid, kWarps * 32, smem, ctx.stream>>>(a);
   check_launch("attention");
 }
 
-}  // namespace
-
-void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
-              __half* kc, __half* vc) {
-  const int64_t count = n * kv_dim;
-  if (count <= 0) return;
-  kv_store_kernel<<<unsigned(ceil_div(count, 256)), 256, 0, ctx.stream>>>(k, v, count, kv_dim, first_pos,
-                                                                          ctx.step_position, kc, vc);
+template <class KV>
+void store(const Context& ctx, const float* k, const float* v, int64_t count, int64_t kv_dim, int64_t first_pos,
+           const KvLayer& kv) {
+  kv_store_kernel<<<unsigned(ceil_div(count, 256)), 256, 0, ctx.stream>>>(
+      k, v, count, kv_dim, first_pos, ctx.step_position, static_cast<KV*>(kv.keys), static_cast<KV*>(kv.values));
   check_launch("kv_store");
 }
 
-void attention(const Context& ctx, const AttentionShape& s, const float* q, const __half* kc, const __half* vc,
-               int64_t first_pos, int64_t n, int64_t capacity, float* out) {
-  if (n <= 0) return;
-  AttnArgs a{};
+template <class KV>
+void attend(const Context& ctx, const AttentionShape& s, const float* q, const KV* kc, const KV* vc,
+            int64_t first_pos, int64_t n, int64_t capacity, float* out) {
+  AttnArgs<KV> a{};
   a.q = q;
   a.kc = kc;
   a.vc = vc;
@@ -253,6 +259,26 @@ void attention(const Context& ctx, const AttentionShape& s, const float* q, cons
     combine_kernel<<<unsigned(ceil_div(warps * 32, 256)), 256, 0, ctx.stream>>>(a);
     check_launch("attention combine");
   }
+}
+
+}  // namespace
+
+void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
+              const KvLayer& kv) {
+  const int64_t count = n * kv_dim;
+  if (count <= 0) return;
+  if (kv.exact) store<float>(ctx, k, v, count, kv_dim, first_pos, kv);
+  else store<__half>(ctx, k, v, count, kv_dim, first_pos, kv);
+}
+
+void attention(const Context& ctx, const AttentionShape& s, const float* q, const KvLayer& kv, int64_t first_pos,
+               int64_t n, int64_t capacity, float* out) {
+  if (n <= 0) return;
+  if (kv.exact)
+    attend(ctx, s, q, static_cast<const float*>(kv.keys), static_cast<const float*>(kv.values), first_pos, n, capacity, out);
+  else
+    attend(ctx, s, q, static_cast<const __half*>(kv.keys), static_cast<const __half*>(kv.values), first_pos, n, capacity,
+           out);
 }
 
 }  // namespace quantlab::cuda

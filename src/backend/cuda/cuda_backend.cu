@@ -107,23 +107,27 @@ class BufferPool {
 
 class CudaKvCache final : public KvCache {
  public:
-  CudaKvCache(int64_t n_layer, int64_t capacity, int64_t kv_dim)
-      : n_layer_(n_layer), capacity_(capacity), kv_dim_(kv_dim) {
-    bytes_ = size_t(n_layer) * size_t(capacity) * size_t(kv_dim) * 2 * sizeof(__half);
-    base_ = static_cast<__half*>(device_malloc(bytes_, "KV cache alloc"));
+  CudaKvCache(int64_t n_layer, int64_t capacity, int64_t kv_dim, KvStorage storage)
+      : n_layer_(n_layer), capacity_(capacity), kv_dim_(kv_dim),
+        value_bytes_(storage == KvStorage::Exact ? sizeof(float) : sizeof(__half)) {
+    bytes_ = size_t(n_layer) * size_t(capacity) * size_t(kv_dim) * 2 * value_bytes_;
+    base_ = static_cast<char*>(device_malloc(bytes_, "KV cache alloc"));
     check(cudaMemset(base_, 0, bytes_), "KV cache clear");
   }
   ~CudaKvCache() override { device_free(base_, bytes_); }
   int64_t capacity() const override { return capacity_; }
   int64_t n_layer() const { return n_layer_; }
   int64_t kv_dim() const { return kv_dim_; }
-  __half* keys(int64_t layer) { return base_ + size_t(2 * layer) * size_t(capacity_ * kv_dim_); }
-  __half* values(int64_t layer) { return base_ + size_t(2 * layer + 1) * size_t(capacity_ * kv_dim_); }
+  // f32 values (KvStorage::Exact) or f16.
+  bool exact() const { return value_bytes_ == sizeof(float); }
+  void* keys(int64_t layer) { return base_ + size_t(2 * layer) * size_t(capacity_ * kv_dim_) * value_bytes_; }
+  void* values(int64_t layer) { return base_ + size_t(2 * layer + 1) * size_t(capacity_ * kv_dim_) * value_bytes_; }
 
  private:
   int64_t n_layer_, capacity_, kv_dim_;
+  size_t value_bytes_;
   size_t bytes_ = 0;
-  __half* base_ = nullptr;
+  char* base_ = nullptr;
 };
 
 class CudaBackend final : public Backend {
@@ -294,6 +298,15 @@ class CudaBackend final : public Backend {
     }
   }
 
+  void column_moments(const Tensor& x, Tensor& sums) override {
+    use_device();
+    need_f32(x, "column_moments", "x");
+    detail::check_column_moments("cuda backend", x, sums, device());
+    ++epoch_;
+    cuda::column_moments(ctx_, x.f32(), x.rows, x.cols, int64_t(x.row_stride / sizeof(float)),
+                         static_cast<double*>(sums.mutable_data()));
+  }
+
   void gram_accumulate(const Tensor& x, Tensor& sum) override {
     use_device();
     need_f32(x, "gram_accumulate", "x");
@@ -349,6 +362,49 @@ class CudaBackend final : public Backend {
     cuda::subtract_transposed_product(ctx_, a.data, a.format == FormatId::F64, int64_t(a.row_stride / a_elem),
                                       static_cast<const float*>(b.data), int64_t(b.row_stride / sizeof(float)), c.f32(),
                                       int64_t(c.row_stride / sizeof(float)), a.cols, b.cols, a.rows);
+  }
+
+  bool gptq_int_sweep(const Tensor& wt, const Tensor& u, const GptqIntSweep& spec, std::span<const int64_t> perm,
+                      std::span<IntGroupParams> params, std::span<uint8_t> codes, std::span<double> row_loss) override {
+    if (spec.block_size < 1 || spec.block_size > cuda::kMaxSweepBlock) return false;
+    use_device();
+    const int64_t cols = wt.rows, rows = wt.cols;
+    NEED(wt.format == FormatId::F32 && wt.row_stride == size_t(rows) * sizeof(float), "gptq_int_sweep",
+         "wt must be packed F32");
+    NEED(u.format == FormatId::F64 && u.device == device() && u.rows == cols && u.cols == cols &&
+             u.row_stride == size_t(cols) * sizeof(double),
+         "gptq_int_sweep", "u must be a packed cols x cols F64 tensor on this device");
+    NEED(spec.group_size >= 1 && spec.max_code >= 1 && spec.max_code <= 255, "gptq_int_sweep", "grid");
+    const int64_t n_groups = (cols + spec.group_size - 1) / spec.group_size;
+    NEED(int64_t(perm.size()) == cols && int64_t(params.size()) == rows * n_groups &&
+             int64_t(codes.size()) == rows * cols && int64_t(row_loss.size()) == rows,
+         "gptq_int_sweep", "perm, params, codes or row_loss of the wrong size");
+    NEED(cols < (int64_t(1) << 31), "gptq_int_sweep", "too many columns");
+    ++epoch_;
+    Tensor w = place(wt);
+    std::vector<int32_t> perm32(perm.begin(), perm.end());
+    Tensor perm_dev = place(host_tensor(FormatId::I32, perm32.data(), 1, cols));
+    Tensor params_dev = alloc(FormatId::F32, rows, n_groups * 2);
+    if (spec.fixed_groups) from_host(params.data(), params_dev);
+    Tensor codes_dev = alloc(FormatId::I8, rows, cols);
+    Tensor loss_dev = alloc(FormatId::F64, 1, rows);
+    zero(loss_dev);
+    const int64_t bs = spec.block_size;
+    Tensor err = alloc(FormatId::F32, bs, rows);
+    auto* pd = static_cast<IntGroupParams*>(params_dev.mutable_data());
+    for (int64_t i1 = 0; i1 < cols; i1 += bs) {
+      const int64_t i2 = std::min(cols, i1 + bs), nb = i2 - i1;
+      cuda::gptq_sweep_block(ctx_, w.f32(), static_cast<const double*>(u.data), static_cast<const int32_t*>(perm_dev.data),
+                             rows, cols, i1, nb, spec, pd, static_cast<uint8_t*>(codes_dev.mutable_data()), err.f32(),
+                             static_cast<double*>(loss_dev.mutable_data()));
+      if (i2 < cols)  // W[i2:] -= U[i1:i2, i2:]ᵀ · Err
+        cuda::subtract_transposed_product(ctx_, static_cast<const double*>(u.data) + i1 * cols + i2, true, cols, err.f32(),
+                                          rows, w.f32() + i2 * rows, rows, cols - i2, rows, nb);
+    }
+    to_host(codes_dev, codes.data());
+    to_host(params_dev, params.data());
+    to_host(loss_dev, row_loss.data());
+    return true;
   }
 
   void embed(const Tensor& table, std::span<const int32_t> ids, float scale, Tensor& out) override {
@@ -469,11 +525,11 @@ class CudaBackend final : public Backend {
     cuda::softcap(ctx_, x.f32(), x.rows * x.cols, cap);
   }
 
-  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim) override {
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layer, int64_t capacity, int64_t kv_dim, KvStorage storage) override {
     use_device();
     ++epoch_;  // a new buffer may be one that held rounded activations
     NEED(n_layer > 0 && capacity > 0 && kv_dim > 0, "kv_cache", "empty cache");
-    return std::make_unique<CudaKvCache>(n_layer, capacity, kv_dim);
+    return std::make_unique<CudaKvCache>(n_layer, capacity, kv_dim, storage);
   }
 
   void attention(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v, KvCache& cache,
@@ -491,8 +547,9 @@ class CudaBackend final : public Backend {
          "attention", "heads: n_head a multiple of n_head_kv, head_dim 1..256");
     ::quantlab::detail::check_attention_shapes("cuda backend", s, q, k, v, out, c->kv_dim(), c->n_layer(), cap, layer, first_pos);
     const int64_t pos = first_pos - recorded_at_;
-    cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, pos, c->keys(layer), c->values(layer));
-    cuda::attention(ctx_, s, q.f32(), c->keys(layer), c->values(layer), pos, n, cap, out.f32());
+    const cuda::KvLayer kv{c->keys(layer), c->values(layer), c->exact()};
+    cuda::kv_store(ctx_, k.f32(), v.f32(), n, kv_dim, pos, kv);
+    cuda::attention(ctx_, s, q.f32(), kv, pos, n, cap, out.f32());
   }
 
   std::unique_ptr<StepGraph> run_and_record(int64_t position, const std::function<void()>& ops) override {

@@ -1,4 +1,6 @@
-// Gram matrices of calibration activations on the GPU (GPTQ's Hessian, AWQ's second moments):
+// Calibration statistics on the GPU. Column moments (an importance matrix's Σx², Σx): one thread
+// per column adds its tokens in order, in double, as linalg.hpp's column_moments does on the CPU
+// (the same bits for the same activations). Gram matrices (GPTQ's Hessian, AWQ's second moments):
 // the activations are widened to double, which makes every product exact as on the CPU, and
 // cuBLAS's DSYRK sums them in double (FP64 tensor cores on sm_80+). The order of the sums is
 // cuBLAS's, fixed for a shape on one stream, so results repeat bit for bit; they differ from the
@@ -17,7 +19,26 @@ __global__ void widen(const float* x, int64_t n, double* out) {
   if (i < n) out[i] = double(x[i]);
 }
 
+__global__ void column_moments_kernel(const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  double s2 = sums[j], s1 = sums[n + j];
+  for (int64_t t = 0; t < tokens; ++t) {
+    const double v = x[t * stride + j];
+    s2 += v * v;
+    s1 += v;
+  }
+  sums[j] = s2;
+  sums[n + j] = s1;
+}
+
 }  // namespace
+
+void column_moments(const Context& ctx, const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums) {
+  if (tokens <= 0 || n <= 0) return;
+  column_moments_kernel<<<unsigned(ceil_div(n, 128)), 128, 0, ctx.stream>>>(x, tokens, n, stride, sums);
+  check_launch("column moments");
+}
 
 void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum) {
   if (tokens <= 0 || n <= 0) return;

@@ -1,6 +1,7 @@
 #pragma once
 // The launch functions of the CUDA backend's kernels, one .cu file per op family; cuda_backend.cu
 // checks shapes and calls these. All pointers are device pointers; every launch goes on ctx.stream.
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/formats/format.hpp"
 
@@ -81,6 +82,8 @@ void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride,
            int64_t n, float scale, float* out);
 
 // ---- gram.cu
+// sums [2][n] += column moments (Σx², Σx) of x [tokens][n] (row stride in floats), token order per column.
+void column_moments(const Context& ctx, const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums);
 // sum (n x n doubles, row-major) += xᵀx over x [tokens][n]: the upper triangle (i <= j) only.
 void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum);
 
@@ -99,6 +102,13 @@ void read_diagonal(const Context& ctx, const double* h, int64_t n, double* out);
 // in elements.
 void subtract_transposed_product(const Context& ctx, const void* a, bool a_f64, int64_t lda, const float* b,
                                  int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n, int64_t k);
+
+// ---- gptq_sweep.cu
+// GPTQ's int-grid column sweep of the lazy block [i1, i1 + nb) (Backend::gptq_int_sweep), nb <= kMaxSweepBlock.
+constexpr int64_t kMaxSweepBlock = 128;
+void gptq_sweep_block(const Context& ctx, const float* wt, const double* u, const int32_t* perm, int64_t rows,
+                      int64_t cols, int64_t i1, int64_t nb, const GptqIntSweep& spec, IntGroupParams* params,
+                      uint8_t* codes, float* err, double* row_loss);
 
 // ---- elementwise.cu
 void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,
@@ -122,12 +132,17 @@ void rope(const Context& ctx, float* x, int64_t rows, int64_t cols, int64_t head
           const RopeTables& tables);
 
 // ---- attention.cu
-// Keys and values of one layer, f16, [capacity][kv_dim] each.
+// Keys and values of one layer, [capacity][kv_dim] each: f16, or f32 when `exact` (KvStorage).
+struct KvLayer {
+  void* keys;
+  void* values;
+  bool exact;
+};
 void kv_store(const Context& ctx, const float* k, const float* v, int64_t n, int64_t kv_dim, int64_t first_pos,
-              __half* kc, __half* vc);
+              const KvLayer& kv);
 // `capacity`: positions the cache holds (a one-token step splits its keys by it, not by its own
 // position, so that a step graph recorded at one position replays the same split at every other).
-void attention(const Context& ctx, const AttentionShape& s, const float* q, const __half* kc, const __half* vc,
-               int64_t first_pos, int64_t n, int64_t capacity, float* out);
+void attention(const Context& ctx, const AttentionShape& s, const float* q, const KvLayer& kv, int64_t first_pos,
+               int64_t n, int64_t capacity, float* out);
 
 }  // namespace quantlab::cuda
