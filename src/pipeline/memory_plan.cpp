@@ -1,4 +1,5 @@
 #include "quantlab/pipeline/memory_plan.hpp"
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/pipeline/quantize_model.hpp"
 
@@ -52,9 +53,11 @@ double activations_per_token(const LayerShape& s, int64_t n_embd) {
   return 4.0 * double(2 * n_embd + 2 * s.q_dim + 2 * s.kv_dim + 2 * s.ff);
 }
 
-// The double copy of a micro-batch that the GPU's Gram accumulation widens (gram.cu: at most
-// ~256 MiB of doubles per DSYRK call), with the workspace's 1.25x growth.
-double gram_widening(int64_t tokens, int64_t n) {
+// The GPU's Gram accumulation's scratch (gram.cu), with the workspace's 1.25x growth: the double
+// copy of a micro-batch (at most ~256 MiB of doubles per DSYRK call), or with TF32 the f32 product
+// of one block of columns (n x block, ~256 MiB).
+double gram_scratch(int64_t tokens, int64_t n, bool tf32) {
+  if (tf32) return 1.25 * 4.0 * double(n) * double(gpu_gram_tf32_block(n));
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(tokens, (int64_t(256) << 20) / (n * 8)));
   return 1.25 * 8.0 * double(chunk) * double(n);
 }
@@ -95,7 +98,7 @@ struct Planner {
         const double device_sum = 8.0 * n2;
         if (device_sum < double(int64_t(64) << 20)) pooled_hessians.insert(s.inputs[k]);
         else large_hessian = std::max(large_hessian, device_sum);
-        gram = std::max(gram, gram_widening(m, s.inputs[k]));
+        gram = std::max(gram, gram_scratch(m, s.inputs[k], o.tf32_calibration));
       }
       moments = std::max(moments, awq + 4.0 * largest_in);
       kept += 4.0 * s.linear_values + 1.0 * s.linear_values;  // dequantized f32 + codes
@@ -141,7 +144,7 @@ struct Planner {
         double sums = large_hessian;
         for (int64_t n : pooled_hessians) sums += 8.0 * double(n) * double(n);
         p.device.push_back({"Hessian sums (f64)", sums});
-        p.device.push_back({"Gram widening (f64)", gram});
+        p.device.push_back({o.tf32_calibration ? "Gram product (f32, TF32)" : "Gram widening (f64)", gram});
         // The factor made from the sums, of the same size (both live while the stage's linears are
         // swept; small ones stay pooled alike), and the sweep of one linear: its weights (f32),
         // codes (a byte each) and the error of one lazy block (f32, 128 columns), or on the host

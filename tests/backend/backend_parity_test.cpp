@@ -426,8 +426,6 @@ TEST(CudaParity, GramAccumulate) {
   }
 }
 
-// zero() clears every row of a tensor (a row range too) on both backends; the GPU's memory meter
-// counts a new buffer and its peak never falls below what is held.
 // An importance matrix's column moments: the CPU's bits (each column's terms in token order, in
 // double), over calls of awkward token counts and a strided view.
 TEST(CudaParity, ColumnMoments) {
@@ -450,6 +448,45 @@ TEST(CudaParity, ColumnMoments) {
   }
 }
 
+// Gram sums with TF32 allowed (the calibration default): TF32 products of blocks of columns added
+// to the double sums, within TF32's rounding (2^-11 per input) of the exact double sums, the strict
+// lower triangle left alone, the same bits run to run. 9000 inputs take two column blocks.
+TEST(CudaParity, GramAccumulateTf32) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  for (int64_t n : {67, 576, 9000}) {
+    const int64_t tokens = n > 1000 ? 40 : 300;
+    const std::vector<float> xv = randoms(size_t(tokens * n), 77);
+    auto run = [&](bool tf32) {
+      bk.gpu->allow_tf32(tf32);
+      Tensor sum = bk.gpu->alloc(FormatId::F64, n, n);
+      bk.gpu->zero(sum);
+      bk.gpu->gram_accumulate(on(*bk.gpu, xv, tokens, n), sum);
+      bk.gpu->allow_tf32(false);
+      std::vector<double> out(size_t(n * n));
+      bk.gpu->to_host(sum, out.data());
+      return out;
+    };
+    const std::vector<double> exact = run(false), fast = run(true), again = run(true);
+    double err = 0, ref = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const size_t at = size_t(i * n + j);
+        if (j < i) {
+          ASSERT_EQ(fast[at], 0.0) << "lower triangle written at " << i << "," << j;
+          continue;
+        }
+        err += (fast[at] - exact[at]) * (fast[at] - exact[at]);
+        ref += exact[at] * exact[at];
+      }
+    EXPECT_LE(err / ref, 1e-6) << "n " << n;
+    EXPECT_GT(err, 0.0) << "n " << n << ": TF32 products should round";
+    EXPECT_EQ(fast, again) << "n " << n;
+  }
+}
+
+// zero() clears every row of a tensor (a row range too) on both backends; the GPU's memory meter
+// counts a new buffer and its peak never falls below what is held.
 TEST(CudaParity, ZeroAndTheDeviceMemoryMeter) {
   REQUIRE_GPU();
   Backends& bk = *backends();

@@ -15,6 +15,7 @@
 
 #include "quantlab/quant/int_grid_math.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,12 @@ struct GptqIntSweep {
   bool fixed_groups = false;
   int64_t block_size = 128;  // lazy-batch width
 };
+
+// Columns per block of a GPU's Gram product with TF32 allowed (Backend::gram_accumulate): its f32
+// scratch is n x this, ~256 MiB at most (memory plans count it).
+inline int64_t gpu_gram_tf32_block(int64_t n) {
+  return n < 128 ? n : std::min<int64_t>(n, std::max<int64_t>(128, ((int64_t(64) << 20) / n) / 128 * 128));
+}
 
 // How a KV cache keeps keys and values: as the backend prefers (a GPU: f16, as llama.cpp's default
 // cache, half the memory and bandwidth of a decode step) or exactly as computed (f32: calibration,
@@ -78,9 +85,11 @@ class Backend {
   // Copies the bytes of `t` (rows packed back to back) to host memory / from host memory into `t`.
   virtual void to_host(const Tensor& t, void* dst) = 0;
   virtual void from_host(const void* src, Tensor& t) = 0;
-  // Lets products of f32 weights with f32 activations (more than a few tokens) round both to TF32
-  // (10-bit mantissas, as f16 has) on a GPU's tensor cores, ~8x faster than exact f32 products;
-  // off by default. The CPU has no such path and ignores it. Results still repeat bit for bit.
+  // Lets products of f32 weights with f32 activations (more than a few tokens), and Gram matrices
+  // (gram_accumulate: per chunk of tokens, summed in f32, then added to the double sums), round
+  // their inputs to TF32 (10-bit mantissas, as f16 has) on a GPU's tensor cores, ~8x faster than
+  // exact f32 products; off by default. The CPU has no such path and ignores it. Results still
+  // repeat bit for bit.
   virtual void allow_tf32(bool /*on*/) {}
   // Waits until every op issued so far has finished (a no-op on the CPU).
   virtual void synchronize() {}
@@ -135,7 +144,7 @@ class Backend {
   // sum += xᵀx: x is [tokens][n] f32, sum an n x n F64 tensor of which the upper triangle (i <= j)
   // is updated and the strict lower one left alone (GPTQ's Hessian, AWQ's second moments). The CPU
   // computes linalg.hpp's gram_accumulate sequence (exact products summed token after token); a
-  // GPU sums the same exact products in double, in its BLAS's order.
+  // GPU sums the same exact products in double, in its BLAS's order (with allow_tf32: see there).
   virtual void gram_accumulate(const Tensor& x, Tensor& sum) = 0;
 
   // sums += column moments of x ([tokens][n] f32): sums is a 2 x n F64 tensor, row 0 Σ x², row 1
