@@ -39,8 +39,9 @@ void walk(const std::string& s, const std::string& source, const std::string& wh
 
 void JudgePrompt::check(const std::set<std::string>& allowed, const std::set<std::string>& required) const {
   std::set<std::string> used;
-  for (const auto& [where, s] : {std::pair<const char*, const std::string*>{"system", &system}, {"user", &user}})
-    walk(*s, source, where, [](const std::string&) {}, [&](const std::string& name) {
+  for (const auto& part : {std::pair<const char*, const std::string*>{"system", &system}, {"user", &user}}) {
+    const char* where = part.first;  // a plain variable: clang < 16 cannot capture a structured binding
+    walk(*part.second, source, where, [](const std::string&) {}, [&](const std::string& name) {
       if (!allowed.count(name)) {
         std::string list;
         for (const std::string& a : allowed) list += (list.empty() ? "{" : ", {") + a + "}";
@@ -48,6 +49,7 @@ void JudgePrompt::check(const std::set<std::string>& allowed, const std::set<std
       }
       used.insert(name);
     });
+  }
   if (user.empty()) throw Error(source, "user", "the user message is empty");
   for (const std::string& r : required)
     if (!used.count(r)) throw Error(source, "user", "the placeholder {" + r + "} appears nowhere: the judge would not see it");
