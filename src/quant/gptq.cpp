@@ -78,12 +78,11 @@ IntQuantizedMatrix gptq_quantize(const float* w, int64_t rows, int64_t cols, Gpt
   spec.max_code = maxq, spec.symmetric = grid.symmetric, spec.rule = grid.rule, spec.group_size = gs;
   spec.fixed_groups = fixed_groups, spec.block_size = opt.block_size;
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
-  bool swept;
-  {
+  const bool swept = !be.device().is_cpu() && [&] {
     const PhaseScope phase("gptq.sweep");
-    swept = be.gptq_int_sweep(host_tensor(FormatId::F32, wt.data(), cols, rows), factor.u, spec, perm, out.params,
-                              out.codes, row_loss);
-  }
+    return be.gptq_int_sweep(host_tensor(FormatId::F32, wt.data(), cols, rows), factor.u, spec, perm, out.params,
+                             out.codes, row_loss);
+  }();
   if (swept) {
     for (double l : row_loss) rep.loss += l;
   } else {
