@@ -389,6 +389,18 @@ TEST(CudaParity, Attention) {
 }
 
 // Bandwidth of the decode GEMV against the device's own copy bandwidth (QUANTLAB_CUDA_BENCH=1).
+// Σ (got - want)² / Σ want² over the upper triangle (i <= j) of two row-major n x n matrices.
+double upper_triangle_error(const std::vector<double>& got, const std::vector<double>& want, int64_t n) {
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i; j < n; ++j) {
+      const size_t at = size_t(i * n + j);
+      err += (got[at] - want[at]) * (got[at] - want[at]);
+      ref += want[at] * want[at];
+    }
+  return err / ref;
+}
+
 // Gram matrices of activations (GPTQ's Hessian sums): the GPU's double sums against the CPU's
 // token-after-token ones, added over three calls of awkward token counts; the strict lower triangle
 // stays as it was. Both sum exact products in double: only double rounding tells them apart.
@@ -468,18 +480,10 @@ TEST(CudaParity, GramAccumulateTf32) {
       return out;
     };
     const std::vector<double> exact = run(false), fast = run(true), again = run(true);
-    double err = 0, ref = 0;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        const size_t at = size_t(i * n + j);
-        if (j < i) {
-          ASSERT_EQ(fast[at], 0.0) << "lower triangle written at " << i << "," << j;
-          continue;
-        }
-        err += (fast[at] - exact[at]) * (fast[at] - exact[at]);
-        ref += exact[at] * exact[at];
-      }
-    EXPECT_LE(err / ref, 1e-5) << "n " << n;  // rms relative error ≤ 3e-3
+      for (int64_t j = 0; j < i; ++j) ASSERT_EQ(fast[size_t(i * n + j)], 0.0) << "lower triangle written at " << i << "," << j;
+    const double err = upper_triangle_error(fast, exact, n);
+    EXPECT_LE(err, 1e-5) << "n " << n;  // rms relative error ≤ 3e-3
     EXPECT_GT(err, 0.0) << "n " << n << ": TF32 products should round";
     EXPECT_EQ(fast, again) << "n " << n;
   }
@@ -687,18 +691,9 @@ TEST(CudaParity, GptqFactor) {
     ASSERT_TRUE(bk.gpu->inverse_upper_cholesky(g)) << n;
     ASSERT_TRUE(bk.cpu->inverse_upper_cholesky(c)) << n;
     bk.gpu->to_host(g, gpu_result.data());
-    double err = 0, ref = 0;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        const size_t at = size_t(i * n + j);
-        if (j < i) {
-          ASSERT_EQ(gpu_result[at], 0.0) << "lower triangle at " << i << "," << j;
-          continue;
-        }
-        err += (gpu_result[at] - cpu[at]) * (gpu_result[at] - cpu[at]);
-        ref += cpu[at] * cpu[at];
-      }
-    EXPECT_LE(err / ref, 1e-20) << "n " << n;
+      for (int64_t j = 0; j < i; ++j) ASSERT_EQ(gpu_result[size_t(i * n + j)], 0.0) << "lower triangle at " << i << "," << j;
+    EXPECT_LE(upper_triangle_error(gpu_result, cpu, n), 1e-20) << "n " << n;
   }
   std::vector<double> indefinite = spd_matrix(40, 3);
   indefinite[size_t(17 * 40 + 17)] = -1.0;
