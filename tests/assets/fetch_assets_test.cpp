@@ -51,11 +51,12 @@ class FetchAssets : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result fetch(const std::string& args) const {
+  Result fetch(const std::string& args) const { return run(fetch_command(args)); }
+  std::string fetch_command(const std::string& args) const {
     const std::string env = "QUANTLAB_ASSETS=" + cache_.string() + " QUANTLAB_SHARED=" + (dir_ / "shared").string() +
                             " QUANTLAB_ASSETS_MANIFEST=" + (dir_ / "manifest.json").string() +
                             " PIP_NO_INDEX=1 PIP_NO_CACHE_DIR=1 PIP_FIND_LINKS=" + (dir_ / "wheels").string() + " ";
-    return run(env + shell_quote_path(python()) + " " + (source_dir() / "tools/fetch-assets").string() + " " + args);
+    return env + shell_quote_path(python()) + " " + (source_dir() / "tools/fetch-assets").string() + " " + args;
   }
   void expect_all_fetched() const {
     EXPECT_EQ(read_file(cache_ / "models/fixture/model.bin"), read_file(dir_ / "expected/model.bin"));
@@ -134,6 +135,20 @@ TEST_F(FetchAssets, PrintGivesThePathOfTheRole) {
   const auto r = fetch("--print g");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out, (cache_ / "data/fixture/text.txt").string() + "\n");
+  EXPECT_EQ(read_file(cache_ / "data/fixture/text.txt"), read_file(dir_ / "expected/text.txt"));
+}
+
+// ctest -j runs tests that ask for the same roles at once (the sweep tests did, and CI failed on
+// it): eight runs started together on an empty cache must all succeed and print the same path.
+TEST_F(FetchAssets, RunsAtOnceTakeTurns) {
+  const std::string one = "( " + fetch_command("--print g") + " > " + (dir_ / "out.").string() + "$i 2>&1; echo $? >> " +
+                          (dir_ / "out.").string() + "$i ) &";
+  const auto r = run("for i in 1 2 3 4 5 6 7 8; do " + one + " done; wait");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (int i = 1; i <= 8; ++i) {
+    EXPECT_EQ(read_file(dir_ / ("out." + std::to_string(i))), (cache_ / "data/fixture/text.txt").string() + "\n0\n")
+        << "run " << i;
+  }
   EXPECT_EQ(read_file(cache_ / "data/fixture/text.txt"), read_file(dir_ / "expected/text.txt"));
 }
 
