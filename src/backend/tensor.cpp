@@ -43,8 +43,11 @@ Tensor Tensor::reshaped(int64_t new_rows, int64_t new_cols) const {
 
 Tensor host_tensor(FormatId format, const void* data, int64_t rows, int64_t cols) {
   const auto& f = format_traits(format);
-  // F64 has no decoder (no weight is stored in it) but is the format of the quantizers' sums and factors.
-  if (!f.to_float && format != FormatId::F64)
+  // F64 and the integer formats have no decoder (no weight is stored in them), but they are plain
+  // values: the quantizers' sums and factors, and index or code arrays that go to a device.
+  const bool plain = format == FormatId::F64 || format == FormatId::I8 || format == FormatId::I16 ||
+                     format == FormatId::I32 || format == FormatId::I64;
+  if (!f.to_float && !plain)
     throw Error("", "format", "format " + std::string(f.name) + " cannot be decoded");
   Tensor t;
   t.format = format;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace quantlab {
@@ -41,6 +43,19 @@ TEST(Tensor, RowRangeAndReshapeViewTheSameBytes) {
   EXPECT_EQ(6.0f, s.row_range(1, 1).f32()[0]);
   EXPECT_EQ(8, t.reshaped(2, 4).elements());  // a prefix of the values
   EXPECT_THROW(t.reshaped(5, 3), Error);
+}
+
+// Index and code arrays go to a device as host tensors of integer formats (the GPU GPTQ sweep's
+// column order is I32): plain values with no decoder, viewed like F64.
+TEST(Tensor, HostViewsOfPlainValueFormats) {
+  std::vector<int64_t> v(6);
+  const std::pair<FormatId, size_t> plain[] = {
+      {FormatId::I8, 1}, {FormatId::I16, 2}, {FormatId::I32, 4}, {FormatId::I64, 8}, {FormatId::F64, 8}};
+  for (const auto& [format, bytes] : plain) {
+    const Tensor t = host_tensor(format, v.data(), 2, 3);
+    EXPECT_EQ(3 * bytes, t.row_stride) << int(format);
+    EXPECT_EQ(6, t.elements());
+  }
 }
 
 TEST(CpuBackend, PlacesHostTensorsWithoutCopyingAndOwnsWhatItAllocates) {

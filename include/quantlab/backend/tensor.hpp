@@ -40,7 +40,7 @@ struct Tensor {
 };
 
 // A host view of `rows` x `cols` values at `data`, rows packed back to back; throws if the format
-// cannot be decoded (F64, the quantizers' sums and factors, is allowed) or `cols` is not a multiple
+// cannot be decoded (F64 and the integer formats, plain values, are allowed) or `cols` is not a multiple
 // of its block size.
 Tensor host_tensor(FormatId format, const void* data, int64_t rows, int64_t cols);
 
