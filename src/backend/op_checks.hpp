@@ -2,6 +2,7 @@
 // The argument checks every backend makes before an op, written once so that a shape error reads
 // the same on the CPU and the GPU. Messages are built only on failure: these run on every op of a
 // decode step. `backend` names the source of the error ("cpu backend", "cuda backend").
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/backend/tensor.hpp"
 #include "quantlab/core/error.hpp"
@@ -61,6 +62,31 @@ inline void check_column_moments(const char* backend, const Tensor& x, const Ten
   if (!(sums.format == FormatId::F64 && sums.device == device && sums.rows == 2 && sums.cols == x.cols &&
         sums.row_stride == size_t(x.cols) * sizeof(double)))
     throw Error(backend, "column_moments", "sums must be a packed 2 x n F64 tensor on the backend's device, n = x's columns");
+}
+
+inline void check_column_abs_sums(const char* backend, const Tensor& x, const Tensor& sums, const Device& device) {
+  if (!(sums.format == FormatId::F64 && sums.device == device && sums.rows == 1 && sums.cols == x.cols))
+    throw Error(backend, "column_abs_sums", "sums must be a 1 x n F64 tensor on the backend's device, n = x's columns");
+}
+
+// awq_scaled_delta: w and delta [rows][cols] F32, s 1 x cols F32, a grid of groups >= 1 wide.
+inline void check_awq_scaled_delta(const char* backend, const Tensor& w, const Tensor& s, const IntGroupGrid& grid,
+                                   const Tensor& delta, const Device& device) {
+  const bool f32 = w.format == FormatId::F32 && s.format == FormatId::F32 && delta.format == FormatId::F32;
+  const bool placed = w.device == device && s.device == device && delta.device == device;
+  if (!f32 || !placed || s.rows != 1 || s.cols != w.cols || delta.rows != w.rows || delta.cols != w.cols)
+    throw Error(backend, "awq_scaled_delta", "w and delta [rows][cols] and s 1 x cols, F32 on " + device.name() +
+                                                 ", got w " + shape_text(w) + ", s " + shape_text(s) + ", delta " +
+                                                 shape_text(delta));
+  if (delta.data == w.data) throw Error(backend, "awq_scaled_delta", "delta must not be w");
+  if (grid.group_size < 1 || grid.max_code < 1 || grid.max_code > 255)
+    throw Error(backend, "awq_scaled_delta", "grid: groups of at least one column and 1..255 codes");
+}
+
+inline void check_sum_of_products(const char* backend, const Tensor& a, const Tensor& b, const Device& device) {
+  if (a.format != FormatId::F32 || b.format != FormatId::F32 || a.device != device || b.device != device)
+    throw Error(backend, "sum_of_products", "a and b must be F32 tensors on " + device.name());
+  check_same_shape(backend, a, b, "sum_of_products");
 }
 
 inline void check_read_diagonal(const char* backend, const Tensor& h, std::span<const double> out, const Device& device) {

@@ -78,7 +78,7 @@ struct Planner {
     // per-layer FFN widths, sliding-window layers).
     LayerShape big;
     int64_t big_layer = 0;
-    double layer_bytes = 0, activations = 0, hessian = 0, gram = 0, moments = 0, kept = 0;
+    double layer_bytes = 0, activations = 0, hessian = 0, gram = 0, moments = 0, kept = 0, awq_sums = 0, widest_sq = 0;
     std::set<int64_t> pooled_hessians;  // GPU: freed sums under 64 MiB stay in the buffer pool
     double large_hessian = 0;
     int64_t widest_input = 0;
@@ -101,6 +101,8 @@ struct Planner {
         gram = std::max(gram, gram_scratch(m, s.inputs[k], o.tf32_calibration));
       }
       moments = std::max(moments, awq + 4.0 * largest_in);
+      awq_sums = std::max(awq_sums, awq);
+      widest_sq = std::max(widest_sq, largest_in);
       kept += 4.0 * s.linear_values + 1.0 * s.linear_values;  // dequantized f32 + codes
     }
     const std::string layer_name = "blk." + std::to_string(big_layer);
@@ -119,12 +121,6 @@ struct Planner {
     if (calibrated && !on_gpu) {
       p.host.push_back({"micro-batch activations (f32, " + std::to_string(m) + " tokens)", activations});
       p.host.push_back({"KV cache (one sample, f32)", 8.0 * double(c.longest_sample) * double(big.kv_dim)});
-    }
-    if (on_gpu && o.method != Method::Gptq) {
-      // AWQ's statistics are gathered on the host: each observed micro-batch is copied back.
-      int64_t widest = 0;
-      for (int64_t n : big.inputs) widest = std::max(widest, n);
-      p.host.push_back({"observed micro-batch (f32)", 4.0 * double(m) * double(widest)});
     }
     // The layer's codes (at most a byte a weight) live until the sink has written the layer.
     p.host.push_back({"quantized layer's codes until written", big.linear_values});
@@ -152,6 +148,16 @@ struct Planner {
         p.device.push_back({"GPTQ factor (f64)", sums});
         p.device.push_back({"GPTQ sweep: a linear's weights, codes and update scratch",
                             5.0 * big.largest_linear + 4.0 * 128 * double(std::max({widest_input, big.ff, E}))});
+      }
+      if (o.method == Method::Awq) {
+        // Every input's Gram sums for the whole layer (the search starts after the float pass),
+        // then the search: G in f32, the group's weights (at most the two largest linears) and two
+        // blocks of candidates of at most 64 MiB each (quant/awq.cpp).
+        p.device.push_back({"AWQ input sums (f64)", awq_sums});
+        p.device.push_back({o.tf32_calibration ? "Gram product (f32, TF32)" : "Gram widening (f64)", gram});
+        p.device.push_back({"AWQ search: moments (f32), a group's weights, candidate blocks",
+                            4.0 * widest_sq + 8.0 * big.largest_linear +
+                                2.0 * std::max(double(int64_t(64) << 20), 4.0 * 256 * double(widest_input))});
       }
     }
     // Embedding the calibration tokens reads rows of the mapped token embedding before the first

@@ -191,10 +191,14 @@ class GptqHook : public LayerHook {
 };
 
 // AWQ's statistics of every input group over every calibration token: mean |x| and second moments.
+// On the CPU they are summed on the host (HessianAccumulator's fixed chunks); on a GPU where the
+// runner computed the inputs (Gram sums and Σ|x| on the device), and come to the host once.
 class CaptureHook : public LayerHook {
  public:
   explicit CaptureHook(ThreadPool& pool) : pool_(pool) {}
   AwqInputStats stats[4];
+  // The backend that summed on its device (the search runs there too), or null.
+  Backend* device() const { return device_; }
 
   void observe(int, LinearInput which, const float* x, int64_t, int64_t n, int64_t n_features) override {
     Accumulating& a = accumulating_[int(which)];
@@ -209,19 +213,48 @@ class CaptureHook : public LayerHook {
     a.moments->add(x, n);
   }
 
+  bool observe_on(Backend& be, int, LinearInput which, const Tensor& x, int64_t) override {
+    Accumulating& a = accumulating_[int(which)];
+    if (a.device_sum.empty()) {
+      a.device_sum = be.alloc(FormatId::F64, x.cols, x.cols);
+      be.zero(a.device_sum);
+      a.device_abs = be.alloc(FormatId::F64, 1, x.cols);
+      be.zero(a.device_abs);
+      device_ = &be;
+    }
+    be.gram_accumulate(x, a.device_sum);
+    be.column_abs_sums(x, a.device_abs);
+    a.device_tokens += x.rows;
+    return true;
+  }
+
   void finish() {
     for (int i = 0; i < 4; ++i) {
       Accumulating& a = accumulating_[i];
-      if (!a.moments) continue;
+      std::vector<double> h, abs_sum;  // 2/N Σ xᵀx (both triangles) and Σ|x|
+      int64_t n = 0, tokens = 0;
+      if (a.moments) {
+        n = a.moments->dim();
+        tokens = a.moments->tokens();
+        h = a.moments->take_hessian();
+        abs_sum = std::move(a.abs_sum);
+      } else if (!a.device_sum.empty()) {
+        n = a.device_sum.cols;
+        tokens = a.device_tokens;
+        std::vector<double> sums(size_t(n * n));
+        abs_sum.resize(size_t(n));
+        device_->to_host(a.device_sum, sums.data());
+        device_->to_host(a.device_abs, abs_sum.data());
+        h = hessian_from_gram(std::move(sums), n, tokens, &pool_);  // the device summed the upper triangle
+      }
+      a = Accumulating{};
+      if (n == 0) continue;
       AwqInputStats& s = stats[i];
-      const int64_t tokens = a.moments->tokens();
-      s.cols = a.moments->dim();
-      s.abs_mean.resize(a.abs_sum.size());
-      for (size_t f = 0; f < a.abs_sum.size(); ++f) s.abs_mean[f] = float(a.abs_sum[f] / double(tokens));
-      const std::vector<double> h = a.moments->take_hessian();  // 2/N Σ xᵀx
+      s.cols = n;
+      s.abs_mean.resize(size_t(n));
+      for (int64_t f = 0; f < n; ++f) s.abs_mean[size_t(f)] = float(abs_sum[size_t(f)] / double(tokens));
       s.moments.resize(h.size());
       for (size_t k = 0; k < h.size(); ++k) s.moments[k] = float(0.5 * h[k]);
-      a = Accumulating{};
     }
   }
 
@@ -229,8 +262,11 @@ class CaptureHook : public LayerHook {
   struct Accumulating {
     std::vector<double> abs_sum;
     std::optional<HessianAccumulator> moments;
+    Tensor device_sum, device_abs;
+    int64_t device_tokens = 0;
   };
   ThreadPool& pool_;
+  Backend* device_ = nullptr;
   Accumulating accumulating_[4];
 };
 
@@ -252,8 +288,12 @@ void divide_rows(WeightMatrix& m, std::vector<float>& bias, const std::vector<fl
 void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap, const QuantizeOptions& o,
                std::vector<QuantizedTensor>& out, LayerStats& stats) {
   auto lin = [](WeightMatrix& m) { return AwqLinear{f32_data(m), m.rows}; };
+  // The candidates are scored where the statistics were summed: on the GPU, or the CPU backend.
+  std::unique_ptr<Backend> cpu;
+  Backend* be = cap.device();
+  if (!be) be = (cpu = make_cpu_backend(pool)).get();
   auto search = [&](LinearInput which, std::vector<AwqLinear> ls) {
-    AwqScaleResult r = awq_search_scales(pool, cap.stats[int(which)], ls, o.grid, o.awq);
+    AwqScaleResult r = awq_search_scales(*be, cap.stats[int(which)], ls, o.grid, o.awq);
     stats.awq_ratios.push_back(r.ratio);
     return r.scales;
   };

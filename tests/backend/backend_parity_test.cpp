@@ -22,6 +22,7 @@
 #include "quantlab/backend/device.hpp"
 #include "quantlab/core/half.hpp"
 #include "quantlab/formats/format.hpp"
+#include "quantlab/quant/awq.hpp"
 #include "quantlab/quant/gptq.hpp"
 #include "quantlab/quant/gptq_gguf.hpp"
 
@@ -804,6 +805,72 @@ TEST(CudaParity, GptqOnTheGpu) {
   for (size_t i = 0; i < c.dequantized.size(); ++i) same += c.dequantized[i] == g.dequantized[i];
   EXPECT_GE(double(same) / double(c.dequantized.size()), 0.98);
   EXPECT_NEAR(rg.loss, rc.loss, 1e-3 * rc.loss);
+}
+
+// AWQ's search on the GPU: Σ|x| per column and each candidate's Q(W·s)/s - W with the CPU's bits
+// (quant/awq_math.hpp is shared), the output error's reduction within double rounding and the same
+// bits run to run, and the whole search (exact f32 products) choosing the CPU's ratio.
+TEST(CudaParity, AwqSearch) {
+  REQUIRE_GPU();
+  Backends& bk = *backends();
+  bk.gpu->allow_tf32(false);
+  const int64_t cols = 200, tokens = 500;
+  const std::vector<float> xv = randoms(size_t(tokens * cols), 90);
+  {
+    Tensor c = bk.cpu->alloc(FormatId::F64, 1, cols), g = bk.gpu->alloc(FormatId::F64, 1, cols);
+    bk.cpu->zero(c);
+    bk.gpu->zero(g);
+    bk.cpu->column_abs_sums(on(*bk.cpu, xv, tokens, cols), c);
+    bk.gpu->column_abs_sums(on(*bk.gpu, xv, tokens, cols), g);
+    std::vector<double> cv(static_cast<size_t>(cols)), gv(static_cast<size_t>(cols));
+    bk.cpu->to_host(c, cv.data());
+    bk.gpu->to_host(g, gv.data());
+    EXPECT_EQ(gv, cv) << "column_abs_sums";
+  }
+  const int64_t rows = 37;
+  const std::vector<float> wv = randoms(size_t(rows * cols), 91, 0.05f);
+  std::vector<float> sv = randoms(size_t(cols), 92);
+  for (float& s : sv) s = 0.2f + 2.0f * std::fabs(s);
+  const IntGroupGrid grids[] = {{15, false, IntGridRule::AwqMinMax, 64},  // a ragged last group of 8
+                                {7, false, IntGridRule::AutoGptq, 32},
+                                {255, true, IntGridRule::AutoGptq, 200}};
+  for (const IntGroupGrid& grid : grids) {
+    Tensor dc = bk.cpu->alloc(FormatId::F32, rows, cols), dg = bk.gpu->alloc(FormatId::F32, rows, cols);
+    bk.cpu->awq_scaled_delta(on(*bk.cpu, wv, rows, cols), on(*bk.cpu, sv, 1, cols), grid, dc);
+    bk.gpu->awq_scaled_delta(on(*bk.gpu, wv, rows, cols), on(*bk.gpu, sv, 1, cols), grid, dg);
+    const std::vector<float> c = back(*bk.cpu, dc), g = back(*bk.gpu, dg);
+    EXPECT_EQ(0, std::memcmp(c.data(), g.data(), c.size() * sizeof(float)))
+        << "awq_scaled_delta, groups of " << grid.group_size << ", max code " << grid.max_code;
+  }
+  {
+    const std::vector<float> a = randoms(300 * 1000, 93), b = randoms(300 * 1000, 94);
+    const double c = bk.cpu->sum_of_products(on(*bk.cpu, a, 300, 1000), on(*bk.cpu, b, 300, 1000), 1.5);
+    const Tensor ga = on(*bk.gpu, a, 300, 1000), gb = on(*bk.gpu, b, 300, 1000);
+    const double g1 = bk.gpu->sum_of_products(ga, gb, 1.5), g2 = bk.gpu->sum_of_products(ga, gb, 1.5);
+    EXPECT_EQ(g1, g2) << "sum_of_products: two GPU runs differ";
+    EXPECT_NEAR(g1, c, 1e-12 * std::fabs(c) + 1e-12) << "sum_of_products";
+  }
+  // The whole search: G and mean |x| of the tokens above, two linears sharing the input.
+  AwqInputStats stats;
+  stats.cols = cols;
+  stats.abs_mean.assign(size_t(cols), 0.0f);
+  stats.moments.assign(size_t(cols * cols), 0.0f);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t i = 0; i < cols; ++i) {
+      const float xi = xv[size_t(t * cols + i)];
+      stats.abs_mean[size_t(i)] += std::fabs(xi) / float(tokens);
+      for (int64_t j = 0; j < cols; ++j) stats.moments[size_t(i * cols + j)] += xi * xv[size_t(t * cols + j)] / float(tokens);
+    }
+  std::vector<float> w1 = randoms(size_t(48 * cols), 95, 0.05f), w2 = randoms(size_t(32 * cols), 96, 0.05f);
+  IntGridSpec spec;
+  spec.group_size = 64;
+  spec.rule = IntGridRule::AwqMinMax;
+  const std::vector<AwqLinear> linears = {{w1.data(), 48}, {w2.data(), 32}};
+  const AwqScaleResult c = awq_search_scales(*bk.cpu, stats, linears, spec, {});
+  const AwqScaleResult g = awq_search_scales(*bk.gpu, stats, linears, spec, {});
+  EXPECT_EQ(g.ratio, c.ratio);
+  EXPECT_NEAR(g.loss, c.loss, 1e-5 * c.loss);
+  EXPECT_EQ(g.scales, c.scales);
 }
 
 TEST(CudaBench, GemvBandwidth) {

@@ -45,6 +45,14 @@ struct GptqIntSweep {
   int64_t block_size = 128;  // lazy-batch width
 };
 
+// A grid of integer groups along each row (quant/int_grid.hpp's IntGridSpec as a device op sees it).
+struct IntGroupGrid {
+  int max_code = 15;
+  bool symmetric = false;
+  IntGridRule rule = IntGridRule::AutoGptq;
+  int64_t group_size = 128;  // columns per group (the last may be narrower)
+};
+
 // Columns per block of a GPU's Gram product with TF32 allowed (Backend::gram_accumulate): its f32
 // scratch is n x this, ~256 MiB at most (memory plans count it).
 inline int64_t gpu_gram_tf32_block(int64_t n) {
@@ -151,6 +159,21 @@ class Backend {
   // Σ x per column (an importance matrix's statistics), each column's terms added in token order
   // (linalg.hpp's column_moments): the same bits on every backend for the same x.
   virtual void column_moments(const Tensor& x, Tensor& sums) = 0;
+
+  // sums[0][c] += Σ_t |x[t][c]| (sums: 1 x n F64, x: [tokens][n] F32), each column's terms added in
+  // token order: the same bits on every backend (AWQ's mean |x| per input channel).
+  virtual void column_abs_sums(const Tensor& x, Tensor& sums) = 0;
+
+  // ---- AWQ's scale search (quant/awq.hpp)
+  // delta = Q(w·s)/s - w for one candidate scaling s (1 x cols F32) of w ([rows][cols] F32): each
+  // row's groups of grid.group_size columns of w·s fitted and rounded by int_grid_math.hpp, the
+  // result divided by s again (quant/awq_math.hpp, shared by every backend: the same bits).
+  // delta: [rows][cols] F32, not w.
+  virtual void awq_scaled_delta(const Tensor& w, const Tensor& s, const IntGroupGrid& grid, Tensor& delta) = 0;
+  // start + Σ_r Σ_c a[r][c]·b[r][c] for a and b [rows][cols] F32 of one shape: each row's products
+  // summed in double (the CPU in column order, a GPU in a fixed order of its own), the rows' sums
+  // added to `start` one after the other in row order. Same bits run to run on every backend.
+  virtual double sum_of_products(const Tensor& a, const Tensor& b, double start) = 0;
 
   // ---- GPTQ's linear algebra (linalg.hpp defines both; the CPU computes exactly those sequences)
   // h: a packed n x n F64 tensor holding a symmetric positive definite H (both triangles). Replaces

@@ -16,6 +16,7 @@
 // error is (1/rows) Σ_r Δ_r G Δ_rᵀ. AutoAWQ instead runs the candidates on a sample of tokens
 // (4096 for the scales, 512 for clipping); G costs cols² floats whatever the number of tokens, and
 // one candidate costs rows·cols² operations instead of tokens·rows·cols.
+#include "quantlab/backend/backend.hpp"
 #include "quantlab/backend/thread_pool.hpp"
 #include "quantlab/quant/int_grid.hpp"
 
@@ -56,7 +57,12 @@ struct AwqScaleResult {
   double loss = 0;            // its mean squared output error
 };
 
-// The linears are only read.
+// The linears are only read. Each candidate is scored on `backend` (the weights and G are placed
+// on its device once): the CPU's bits on the CPU backend for any thread count; a GPU's own order of
+// sums in the products (TF32 when the backend allows it), the same bits run to run.
+AwqScaleResult awq_search_scales(Backend& backend, const AwqInputStats& x, const std::vector<AwqLinear>& linears,
+                                 const IntGridSpec& grid, const AwqOptions& options);
+// The same on the CPU backend over `pool`.
 AwqScaleResult awq_search_scales(ThreadPool& pool, const AwqInputStats& x, const std::vector<AwqLinear>& linears,
                                  const IntGridSpec& grid, const AwqOptions& options);
 

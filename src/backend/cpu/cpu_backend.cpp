@@ -7,9 +7,11 @@
 #include "quantlab/backend/matmul.hpp"
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
+#include "quantlab/quant/awq_math.hpp"
 #include "src/backend/op_checks.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -136,6 +138,49 @@ class CpuBackend final : public Backend {
     detail::check_column_moments("cpu backend", x, sums, device());
     auto* s = static_cast<double*>(sums.mutable_data());
     quantlab::column_moments(x.f32(), x.rows, x.cols, s, s + x.cols);
+  }
+
+  void column_abs_sums(const Tensor& x, Tensor& sums) override {
+    need_f32(x, "column_abs_sums", "x");
+    detail::check_column_abs_sums("cpu backend", x, sums, device());
+    auto* s = static_cast<double*>(sums.mutable_data());
+    for (int64_t t = 0; t < x.rows; ++t) {
+      const float* row = x.f32() + t * x.cols;
+      for (int64_t c = 0; c < x.cols; ++c) s[c] += std::fabs(row[c]);
+    }
+  }
+
+  void awq_scaled_delta(const Tensor& w, const Tensor& s, const IntGroupGrid& grid, Tensor& delta) override {
+    need_f32(w, "awq_scaled_delta", "w");
+    need_f32(delta, "awq_scaled_delta", "delta");
+    detail::check_awq_scaled_delta("cpu backend", w, s, grid, delta, device());
+    const int64_t cols = w.cols, gs = grid.group_size;
+    const float* sv = static_cast<const float*>(s.data);
+    pool_.parallel_for(w.rows, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t g = 0; g < cols; g += gs)
+          awq_scaled_delta_group(w.f32() + r * cols + g, sv + g, std::min(gs, cols - g), grid.max_code, grid.symmetric,
+                                 grid.rule, delta.f32() + r * cols + g);
+    });
+  }
+
+  double sum_of_products(const Tensor& a, const Tensor& b, double start) override {
+    need_f32(a, "sum_of_products", "a");
+    need_f32(b, "sum_of_products", "b");
+    detail::check_sum_of_products("cpu backend", a, b, device());
+    // Rows in parallel, each in column order; their sums then added in row order.
+    std::vector<double> rows(size_t(a.rows));
+    pool_.parallel_for(a.rows, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* x = a.f32() + r * a.cols;
+        const float* y = b.f32() + r * b.cols;
+        double sum = 0;
+        for (int64_t c = 0; c < a.cols; ++c) sum += double(x[c]) * double(y[c]);
+        rows[size_t(r)] = sum;
+      }
+    });
+    for (double r : rows) start += r;
+    return start;
   }
 
   void gram_accumulate(const Tensor& x, Tensor& sum) override {

@@ -307,6 +307,33 @@ class CudaBackend final : public Backend {
                          static_cast<double*>(sums.mutable_data()));
   }
 
+  void column_abs_sums(const Tensor& x, Tensor& sums) override {
+    use_device();
+    need_f32(x, "column_abs_sums", "x");
+    detail::check_column_abs_sums("cuda backend", x, sums, device());
+    ++epoch_;
+    cuda::column_abs_sums(ctx_, x.f32(), x.rows, x.cols, int64_t(x.row_stride / sizeof(float)),
+                          static_cast<double*>(sums.mutable_data()));
+  }
+
+  void awq_scaled_delta(const Tensor& w, const Tensor& s, const IntGroupGrid& grid, Tensor& delta) override {
+    use_device();
+    detail::check_awq_scaled_delta("cuda backend", w, s, grid, delta, device());
+    NEED(w.row_stride == size_t(w.cols) * sizeof(float) && delta.row_stride == w.row_stride, "awq_scaled_delta",
+         "w and delta must be packed");
+    ++epoch_;
+    cuda::awq_scaled_delta(ctx_, w.f32(), static_cast<const float*>(s.data), w.rows, w.cols, grid, delta.f32());
+  }
+
+  double sum_of_products(const Tensor& a, const Tensor& b, double start) override {
+    use_device();
+    detail::check_sum_of_products("cuda backend", a, b, device());
+    NEED(a.row_stride == size_t(a.cols) * sizeof(float) && b.row_stride == a.row_stride, "sum_of_products",
+         "a and b must be packed");
+    ++epoch_;
+    return cuda::sum_of_products(ctx_, a.f32(), b.f32(), a.rows, a.cols, start);
+  }
+
   void gram_accumulate(const Tensor& x, Tensor& sum) override {
     use_device();
     need_f32(x, "gram_accumulate", "x");

@@ -34,6 +34,14 @@ __global__ void column_moments_kernel(const float* x, int64_t tokens, int64_t n,
   sums[n + j] = s1;
 }
 
+__global__ void column_abs_sums_kernel(const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  double s = sums[j];
+  for (int64_t t = 0; t < tokens; ++t) s += fabs(double(x[t * stride + j]));
+  sums[j] = s;
+}
+
 // sum[i][j0 + c] += g[c * n + i] for the columns c < bn of a block and i <= j0 + c (the row-major
 // upper triangle of sum; g holds the block column-major with leading dimension n).
 __global__ void add_upper_block(const float* g, int64_t n, int64_t j0, int64_t bn, double* sum) {
@@ -73,6 +81,12 @@ void column_moments(const Context& ctx, const float* x, int64_t tokens, int64_t 
   if (tokens <= 0 || n <= 0) return;
   column_moments_kernel<<<unsigned(ceil_div(n, 128)), 128, 0, ctx.stream>>>(x, tokens, n, stride, sums);
   check_launch("column moments");
+}
+
+void column_abs_sums(const Context& ctx, const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums) {
+  if (tokens <= 0 || n <= 0) return;
+  column_abs_sums_kernel<<<unsigned(ceil_div(n, 128)), 128, 0, ctx.stream>>>(x, tokens, n, stride, sums);
+  check_launch("column abs sums");
 }
 
 void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum) {

@@ -85,6 +85,8 @@ void embed(const Context& ctx, FormatId f, const void* table, size_t row_stride,
 // ---- gram.cu
 // sums [2][n] += column moments (Σx², Σx) of x [tokens][n] (row stride in floats), token order per column.
 void column_moments(const Context& ctx, const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums);
+// sums [n] += Σ|x| per column of x [tokens][n], token order per column.
+void column_abs_sums(const Context& ctx, const float* x, int64_t tokens, int64_t n, int64_t stride, double* sums);
 // sum (n x n doubles, row-major) += xᵀx over x [tokens][n]: the upper triangle (i <= j) only.
 void gram_accumulate(const Context& ctx, const float* x, int64_t tokens, int64_t n, double* sum);
 
@@ -110,6 +112,14 @@ constexpr int64_t kMaxSweepBlock = 128;
 void gptq_sweep_block(const Context& ctx, const float* wt, const double* u, const int32_t* perm, int64_t rows,
                       int64_t cols, int64_t i1, int64_t nb, const GptqIntSweep& spec, IntGroupParams* params,
                       uint8_t* codes, float* err, double* row_loss);
+
+// ---- awq_search.cu
+// delta [rows][cols] = Q(w·s)/s - w group by group (Backend::awq_scaled_delta; quant/awq_math.hpp).
+void awq_scaled_delta(const Context& ctx, const float* w, const float* s, int64_t rows, int64_t cols,
+                      const IntGroupGrid& grid, float* delta);
+// start + Σ a[r][c]·b[r][c] over [rows][cols] (packed), each row reduced in a fixed tree order in
+// double and the rows added in order; the result is read back (waits for the stream).
+double sum_of_products(const Context& ctx, const float* a, const float* b, int64_t rows, int64_t cols, double start);
 
 // ---- elementwise.cu
 void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,
