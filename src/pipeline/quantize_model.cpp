@@ -270,16 +270,20 @@ class CaptureHook : public LayerHook {
   Accumulating accumulating_[4];
 };
 
-void scale_columns(WeightMatrix& m, const std::vector<float>& s) {
+void scale_columns(ThreadPool& pool, WeightMatrix& m, const std::vector<float>& s) {
   float* w = f32_data(m);
-  for (int64_t r = 0; r < m.rows; ++r)
-    for (int64_t c = 0; c < m.cols; ++c) w[r * m.cols + c] *= s[size_t(c)];
+  pool.parallel_for(m.rows, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < m.cols; ++c) w[r * m.cols + c] *= s[size_t(c)];
+  });
 }
 
-void divide_rows(WeightMatrix& m, std::vector<float>& bias, const std::vector<float>& s) {
+void divide_rows(ThreadPool& pool, WeightMatrix& m, std::vector<float>& bias, const std::vector<float>& s) {
   float* w = f32_data(m);
-  for (int64_t r = 0; r < m.rows; ++r)
-    for (int64_t c = 0; c < m.cols; ++c) w[r * m.cols + c] /= s[size_t(r)];
+  pool.parallel_for(m.rows, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < m.cols; ++c) w[r * m.cols + c] /= s[size_t(r)];
+  });
   for (size_t r = 0; r < bias.size(); ++r) bias[r] /= s[r];
 }
 
@@ -293,6 +297,7 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
   Backend* be = cap.device();
   if (!be) be = (cpu = make_cpu_backend(pool)).get();
   auto search = [&](LinearInput which, std::vector<AwqLinear> ls) {
+    const PhaseScope searching("awq.scales");
     AwqScaleResult r = awq_search_scales(*be, cap.stats[int(which)], ls, o.grid, o.awq);
     stats.awq_ratios.push_back(r.ratio);
     return r.scales;
@@ -306,19 +311,19 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
   const auto s_down = search(LinearInput::FfnDown, {lin(work.ffn_down)});
 
   for (size_t i = 0; i < work.attn_norm.size(); ++i) work.attn_norm[i] /= s_qkv[i];
-  for (WeightMatrix* m : {&work.wq, &work.wk, &work.wv}) scale_columns(*m, s_qkv);
+  for (WeightMatrix* m : {&work.wq, &work.wk, &work.wv}) scale_columns(pool, *m, s_qkv);
   cap.stats[int(LinearInput::AttnQKV)].divide_inputs(s_qkv);
   if (scale_vo) {
-    divide_rows(work.wv, work.v_bias, s_vo);
-    scale_columns(work.wo, s_vo);
+    divide_rows(pool, work.wv, work.v_bias, s_vo);
+    scale_columns(pool, work.wo, s_vo);
     cap.stats[int(LinearInput::AttnOutput)].divide_inputs(s_vo);
   }
   for (size_t i = 0; i < work.ffn_norm.size(); ++i) work.ffn_norm[i] /= s_ffn[i];
-  for (WeightMatrix* m : {&work.ffn_gate, &work.ffn_up}) scale_columns(*m, s_ffn);
+  for (WeightMatrix* m : {&work.ffn_gate, &work.ffn_up}) scale_columns(pool, *m, s_ffn);
   cap.stats[int(LinearInput::FfnGateUp)].divide_inputs(s_ffn);
   std::vector<float> no_bias;
-  divide_rows(work.ffn_up, no_bias, s_down);
-  scale_columns(work.ffn_down, s_down);
+  divide_rows(pool, work.ffn_up, no_bias, s_down);
+  scale_columns(pool, work.ffn_down, s_down);
   cap.stats[int(LinearInput::FfnDown)].divide_inputs(s_down);
 
   for (LinearInput which : {LinearInput::AttnQKV, LinearInput::AttnOutput, LinearInput::FfnGateUp, LinearInput::FfnDown}) {
@@ -326,12 +331,18 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
     for (const LinearSlot& slot : consumers(which)) {
       WeightMatrix& m = work.*slot.member;
       const bool query_or_key = slot.member == &LayerWeights::wq || slot.member == &LayerWeights::wk;
-      if (!query_or_key) awq_clip(pool, f32_data(m), m.rows, x, o.grid, o.awq);
+      if (!query_or_key) {
+        const PhaseScope clipping("awq.clip");
+        awq_clip(pool, f32_data(m), m.rows, x, o.grid, o.awq);
+      }
+      const PhaseScope rounding("awq.quantize");
       QuantizedTensor t;
       t.name = tensor_name(layer, slot);
       t.rows = m.rows, t.cols = m.cols;
-      t.int_grid = quantize_rtn(f32_data(m), m.rows, m.cols, o.grid);
-      store_values(m, t.int_grid->dequantize());
+      t.int_grid = quantize_rtn(f32_data(m), m.rows, m.cols, o.grid, &pool);
+      const IntQuantizedMatrix& q = *t.int_grid;
+      float* values = f32_data(m);
+      pool.parallel_for(q.rows, [&](int64_t r0, int64_t r1, int) { q.dequantize_rows(r0, r1, values + r0 * q.cols); });
       out.push_back(std::move(t));
     }
   }
@@ -497,7 +508,7 @@ QuantizeResult quantize_model(const Model& source, const std::vector<std::vector
     } else if (o.method == Method::Awq) {
       CaptureHook cap(pool);
       runner.observe_layer(l, work, batch, cap);  // the float pass only observes
-      const PhaseScope searching("awq search");
+      const PhaseScope searching("awq search");  // statistics to the host, scales, clipping, rounding
       cap.finish();
       awq_layer(pool, l, work, cap, o, tensors, stats);
       runner.run_layer(l, work, batch);  // the quantized layer feeds the next one

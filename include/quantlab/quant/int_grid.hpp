@@ -11,6 +11,8 @@
 
 namespace quantlab {
 
+class ThreadPool;
+
 struct IntGridSpec {
   int bits = 4;          // 2, 3, 4 or 8
   int64_t group_size = 128;  // columns per group; <= 0 means one group per row (per-channel)
@@ -40,6 +42,8 @@ struct IntQuantizedMatrix {
 };
 
 // Round-to-nearest: fit each group's params on the weights and round.
-IntQuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, const IntGridSpec& spec);
+// Rows split across `pool` when one is given (the same bits).
+IntQuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, const IntGridSpec& spec,
+                                ThreadPool* pool = nullptr);
 
 }  // namespace quantlab
