@@ -83,6 +83,16 @@ inline void check_awq_scaled_delta(const char* backend, const Tensor& w, const T
     throw Error(backend, "awq_scaled_delta", "grid: groups of at least one column and 1..255 codes");
 }
 
+inline void check_awq_clip(const char* backend, const Tensor& w, const Tensor& g, const IntGroupGrid& grid,
+                           int clip_grid, int n_shrink, const Device& device) {
+  if (w.format != FormatId::F32 || g.format != FormatId::F32 || w.device != device || g.device != device ||
+      g.rows != w.cols || g.cols != w.cols)
+    throw Error(backend, "awq_clip", "w [rows][cols] and g cols x cols, F32 on " + device.name() + ", got w " +
+                                         shape_text(w) + ", g " + shape_text(g));
+  if (grid.group_size < 1 || grid.max_code < 1 || grid.max_code > 255 || clip_grid < 1 || n_shrink < 0)
+    throw Error(backend, "awq_clip", "grid: groups of at least one column, 1..255 codes, a clip grid of at least 1");
+}
+
 inline void check_sum_of_products(const char* backend, const Tensor& a, const Tensor& b, const Device& device) {
   if (a.format != FormatId::F32 || b.format != FormatId::F32 || a.device != device || b.device != device)
     throw Error(backend, "sum_of_products", "a and b must be F32 tensors on " + device.name());

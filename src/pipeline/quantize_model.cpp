@@ -328,12 +328,16 @@ void awq_layer(ThreadPool& pool, int layer, LayerWeights& work, CaptureHook& cap
 
   for (LinearInput which : {LinearInput::AttnQKV, LinearInput::AttnOutput, LinearInput::FfnGateUp, LinearInput::FfnDown}) {
     const AwqInputStats& x = cap.stats[int(which)];
+    Tensor g;  // the input's moments where the clipping runs (placed once, for its first clipped linear)
     for (const LinearSlot& slot : consumers(which)) {
       WeightMatrix& m = work.*slot.member;
       const bool query_or_key = slot.member == &LayerWeights::wq || slot.member == &LayerWeights::wk;
       if (!query_or_key) {
         const PhaseScope clipping("awq.clip");
-        awq_clip(pool, f32_data(m), m.rows, x, o.grid, o.awq);
+        if (g.empty()) g = be->place(host_tensor(FormatId::F32, x.moments.data(), x.cols, x.cols));
+        Tensor w = be->place(host_tensor(FormatId::F32, f32_data(m), m.rows, m.cols));
+        awq_clip(*be, w, g, o.grid, o.awq);
+        be->to_host(w, f32_data(m));  // the CPU clipped in place: nothing to copy
       }
       const PhaseScope rounding("awq.quantize");
       QuantizedTensor t;

@@ -11,12 +11,6 @@ namespace {
 
 int64_t group_width(const IntGridSpec& grid, int64_t cols) { return grid.group_size <= 0 ? cols : grid.group_size; }
 
-// Pseudo-quantization of one group of n values in place: fit, round, dequantize.
-void fake_quantize_group(float* v, int64_t n, const IntGridSpec& grid) {
-  const IntGroupParams p = fit_int_params(v, n, 1, grid);
-  for (int64_t i = 0; i < n; ++i) v[i] = dequantize_code(quantize_code(v[i], p, grid.max_code()), p);
-}
-
 void check_stats(const AwqInputStats& x) {
   if (x.cols <= 0) throw Error("awq", "inputs", "no activation statistics (the input group was never run)");
   if (int64_t(x.abs_mean.size()) != x.cols) throw Error("awq", "abs_mean", "size differs from the input width");
@@ -145,54 +139,16 @@ AwqScaleResult awq_search_scales(Backend& be, const AwqInputStats& x, const std:
   return best;
 }
 
+void awq_clip(Backend& be, Tensor& w, const Tensor& g, const IntGridSpec& grid, const AwqOptions& options) {
+  be.awq_clip(w, g, group_grid(grid, w.cols), options.clip_grid, int(options.max_shrink * options.clip_grid));
+}
+
 void awq_clip(ThreadPool& pool, float* w, int64_t rows, const AwqInputStats& x, const IntGridSpec& grid,
               const AwqOptions& options) {
   check_stats(x);
-  const int64_t cols = x.cols;
-  const int64_t gs = group_width(grid, cols);
-  const int64_t n_groups = (cols + gs - 1) / gs;
-  const int n_shrink = int(options.max_shrink * options.clip_grid);
-  // A group's output error only involves its own block of G: copy the diagonal blocks contiguously.
-  std::vector<float> blocks(size_t(n_groups * gs * gs));
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const int64_t width = std::min(gs, cols - g * gs);
-    for (int64_t i = 0; i < width; ++i)
-      for (int64_t j = 0; j < width; ++j)
-        blocks[size_t((g * gs + i) * gs + j)] = x.moments[size_t((g * gs + i) * cols + g * gs + j)];
-  }
-  // Each (row, group) is independent: rows are split across threads, one fixed order per row.
-  pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-    std::vector<float> diff(static_cast<size_t>(gs)), gd(static_cast<size_t>(gs));
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t g = 0; g < n_groups; ++g) {
-        float* src = w + r * cols + g * gs;
-        const int64_t width = std::min(gs, cols - g * gs);
-        const float* block = blocks.data() + g * gs * gs;
-        float amax = 0;
-        for (int64_t i = 0; i < width; ++i) amax = std::max(amax, std::fabs(src[i]));
-        double best_err = std::numeric_limits<double>::infinity();
-        float best_max = amax;
-        for (int k = 0; k < n_shrink; ++k) {
-          const float max_val = amax * (1.0f - float(k) / float(options.clip_grid));
-          for (int64_t i = 0; i < width; ++i) diff[size_t(i)] = std::clamp(src[i], -max_val, max_val);
-          fake_quantize_group(diff.data(), width, grid);
-          for (int64_t i = 0; i < width; ++i) diff[size_t(i)] -= src[i];
-          // G·d as a sum of G's rows (G is symmetric): each element's sum runs in j order, and the
-          // inner loop over i vectorizes without reordering any sum; the fused multiply-add is
-          // explicit so that no build (with or without FMA) rounds it differently.
-          std::fill(gd.begin(), gd.begin() + width, 0.0f);
-          for (int64_t j = 0; j < width; ++j) {
-            const float* gj = block + j * gs;
-            const float dj = diff[size_t(j)];
-            for (int64_t i = 0; i < width; ++i) gd[size_t(i)] = std::fma(dj, gj[i], gd[size_t(i)]);
-          }
-          double err = 0;
-          for (int64_t i = 0; i < width; ++i) err += double(diff[size_t(i)]) * double(gd[size_t(i)]);
-          if (err < best_err) best_err = err, best_max = max_val;
-        }
-        for (int64_t i = 0; i < width; ++i) src[i] = std::clamp(src[i], -best_max, best_max);
-      }
-  });
+  const auto be = make_cpu_backend(pool);
+  Tensor wt = host_tensor(FormatId::F32, w, rows, x.cols);
+  awq_clip(*be, wt, host_tensor(FormatId::F32, x.moments.data(), x.cols, x.cols), grid, options);
 }
 
 }  // namespace quantlab

@@ -807,9 +807,10 @@ TEST(CudaParity, GptqOnTheGpu) {
   EXPECT_NEAR(rg.loss, rc.loss, 1e-3 * rc.loss);
 }
 
-// AWQ's search on the GPU: Σ|x| per column and each candidate's Q(W·s)/s - W with the CPU's bits
+// AWQ's searches on the GPU: Σ|x| per column and each candidate's Q(W·s)/s - W with the CPU's bits
 // (quant/awq_math.hpp is shared), the output error's reduction within double rounding and the same
-// bits run to run, and the whole search (exact f32 products) choosing the CPU's ratio.
+// bits run to run, the whole scale search (exact f32 products) choosing the CPU's ratio, and the
+// clipping giving the CPU's weights.
 TEST(CudaParity, AwqSearch) {
   REQUIRE_GPU();
   Backends& bk = *backends();
@@ -871,6 +872,16 @@ TEST(CudaParity, AwqSearch) {
   EXPECT_EQ(g.ratio, c.ratio);
   EXPECT_NEAR(g.loss, c.loss, 1e-5 * c.loss);
   EXPECT_EQ(g.scales, c.scales);
+  // Clipping: the CPU's thresholds bit for bit (the same operations in the same order), groups of
+  // 64 with a ragged last one and one group per row.
+  for (int64_t group : {int64_t(64), cols}) {
+    spec.group_size = group;
+    Tensor wc = on(*bk.cpu, w1, 48, cols), wg = on(*bk.gpu, w1, 48, cols);
+    awq_clip(*bk.cpu, wc, host_tensor(FormatId::F32, stats.moments.data(), cols, cols), spec, {});
+    awq_clip(*bk.gpu, wg, on(*bk.gpu, stats.moments, cols, cols), spec, {});
+    const std::vector<float> cc = back(*bk.cpu, wc), gc = back(*bk.gpu, wg);
+    EXPECT_EQ(0, std::memcmp(cc.data(), gc.data(), cc.size() * sizeof(float))) << "awq_clip, groups of " << group;
+  }
 }
 
 TEST(CudaBench, GemvBandwidth) {

@@ -175,6 +175,15 @@ class Backend {
   // added to `start` one after the other in row order. Same bits run to run on every backend.
   virtual double sum_of_products(const Tensor& a, const Tensor& b, double start) = 0;
 
+  // AWQ's clipping (quant/awq.hpp): for each row and group of w ([rows][cols] F32, changed in
+  // place), the threshold t among awq_clip_candidate(amax, k, clip_grid), k < n_shrink (amax: the
+  // group's largest |w|), whose candidate d = awq_clipped_delta_group gives the smallest output
+  // error Σ_i d_i (Σ_j d_j G[j][i]) over the group's diagonal block of g (cols x cols F32,
+  // symmetric); the group is then clamped to [-t, t]. Each inner sum is a chain of fused
+  // multiply-adds in increasing j from 0, the outer sum in double in increasing i, the first
+  // smallest wins: the same bits on every backend.
+  virtual void awq_clip(Tensor& w, const Tensor& g, const IntGroupGrid& grid, int clip_grid, int n_shrink) = 0;
+
   // ---- GPTQ's linear algebra (linalg.hpp defines both; the CPU computes exactly those sequences)
   // h: a packed n x n F64 tensor holding a symmetric positive definite H (both triangles). Replaces
   // it by the upper triangular U with H⁻¹ = UᵀU, strict lower triangle zero. Returns false when H

@@ -66,7 +66,11 @@ AwqScaleResult awq_search_scales(Backend& backend, const AwqInputStats& x, const
 AwqScaleResult awq_search_scales(ThreadPool& pool, const AwqInputStats& x, const std::vector<AwqLinear>& linears,
                                  const IntGridSpec& grid, const AwqOptions& options);
 
-// Clamps w [rows][cols] group by group to the clipping threshold that minimises the group's output error.
+// Clamps w [rows][cols] group by group to the clipping threshold that minimises the group's output
+// error (Backend::awq_clip). On a backend: w placed there (F32, changed in place), g the input's
+// second moments G placed there (cols x cols F32).
+void awq_clip(Backend& backend, Tensor& w, const Tensor& g, const IntGridSpec& grid, const AwqOptions& options);
+// The same on the CPU backend over `pool`.
 void awq_clip(ThreadPool& pool, float* w, int64_t rows, const AwqInputStats& x, const IntGridSpec& grid,
               const AwqOptions& options);
 

@@ -8,6 +8,7 @@
 #include "quantlab/backend/ops.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/quant/awq_math.hpp"
+#include "src/backend/cpu/awq_clip.hpp"
 #include "src/backend/op_checks.hpp"
 
 #include <algorithm>
@@ -162,6 +163,13 @@ class CpuBackend final : public Backend {
           awq_scaled_delta_group(w.f32() + r * cols + g, sv + g, std::min(gs, cols - g), grid.max_code, grid.symmetric,
                                  grid.rule, delta.f32() + r * cols + g);
     });
+  }
+
+  void awq_clip(Tensor& w, const Tensor& g, const IntGroupGrid& grid, int clip_grid, int n_shrink) override {
+    need_f32(w, "awq_clip", "w");
+    need_f32(g, "awq_clip", "g");
+    detail::check_awq_clip("cpu backend", w, g, grid, clip_grid, n_shrink, device());
+    cpu::awq_clip(pool_, w.f32(), w.rows, w.cols, static_cast<const float*>(g.data), grid, clip_grid, n_shrink);
   }
 
   double sum_of_products(const Tensor& a, const Tensor& b, double start) override {

@@ -325,6 +325,15 @@ class CudaBackend final : public Backend {
     cuda::awq_scaled_delta(ctx_, w.f32(), static_cast<const float*>(s.data), w.rows, w.cols, grid, delta.f32());
   }
 
+  void awq_clip(Tensor& w, const Tensor& g, const IntGroupGrid& grid, int clip_grid, int n_shrink) override {
+    use_device();
+    detail::check_awq_clip("cuda backend", w, g, grid, clip_grid, n_shrink, device());
+    NEED(w.row_stride == size_t(w.cols) * sizeof(float) && g.row_stride == size_t(g.cols) * sizeof(float), "awq_clip",
+         "w and g must be packed");
+    ++epoch_;
+    cuda::awq_clip(ctx_, w.f32(), static_cast<const float*>(g.data), w.rows, w.cols, grid, clip_grid, n_shrink);
+  }
+
   double sum_of_products(const Tensor& a, const Tensor& b, double start) override {
     use_device();
     detail::check_sum_of_products("cuda backend", a, b, device());

@@ -121,6 +121,10 @@ void awq_scaled_delta(const Context& ctx, const float* w, const float* s, int64_
 // double and the rows added in order; the result is read back (waits for the stream).
 double sum_of_products(const Context& ctx, const float* a, const float* b, int64_t rows, int64_t cols, double start);
 
+// w [rows][cols] clamped group by group to AWQ's best clipping threshold (Backend::awq_clip); g: cols x cols.
+void awq_clip(const Context& ctx, float* w, const float* g, int64_t rows, int64_t cols, const IntGroupGrid& grid,
+              int clip_grid, int n_shrink);
+
 // ---- elementwise.cu
 void rms_norm(const Context& ctx, const float* x, const float* w, int64_t rows, int64_t cols, int64_t group, float eps,
               float* y);
