@@ -95,7 +95,8 @@ void validate(Vocab& v) {
 // End-of-turn token texts of the common chat formats, most specific first (llama.cpp's list).
 const char* const kEndOfTurnTexts[] = {"<|eot_id|>",    "<|im_end|>",      "<|end|>", "<end_of_turn>",
                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>",   "_<EOT>",
-                                       "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
+                                       // One literal in two: a hex escape would swallow the "e" of "end".
+                                       ("<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")};
 
 
 }  // namespace
