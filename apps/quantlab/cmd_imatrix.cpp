@@ -63,9 +63,11 @@ int run_imatrix(const Args& args) {
   write_imatrix(m, out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (args.has("json")) {
+    // --ctx cuts a text into chunks; a calibration set's sequence length is its packing's (in "input").
     print_json({{"command", "imatrix"}, {"model", model_path}, {"out", out},
                 {"input", input_json},
-                {"n_ctx", o.n_ctx}, {"chunks", m.chunk_count}, {"entries", m.entries.size()}, {"seconds", seconds}});
+                {"n_ctx", args.has("calib") ? nlohmann::json() : nlohmann::json(o.n_ctx)}, {"chunks", m.chunk_count},
+                {"entries", m.entries.size()}, {"seconds", seconds}});
   } else {
     std::printf("%s: %zu entries from %lld %s, %.1f s\n", out.c_str(), m.entries.size(),
                 static_cast<long long>(m.chunk_count), args.has("calib") ? "calibration sequences" : "chunks", seconds);
