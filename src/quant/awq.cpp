@@ -17,16 +17,6 @@ void check_stats(const AwqInputStats& x) {
   if (int64_t(x.moments.size()) != x.cols * x.cols) throw Error("awq", "moments", "size differs from cols x cols");
 }
 
-}  // namespace
-
-void AwqInputStats::divide_inputs(const std::vector<float>& s) {
-  for (int64_t i = 0; i < cols; ++i)
-    for (int64_t j = 0; j < cols; ++j) moments[size_t(i * cols + j)] /= s[size_t(i)] * s[size_t(j)];
-  for (int64_t i = 0; i < cols; ++i) abs_mean[size_t(i)] /= s[size_t(i)];
-}
-
-namespace {
-
 IntGroupGrid group_grid(const IntGridSpec& grid, int64_t cols) {
   return {grid.max_code(), grid.symmetric, grid.rule, group_width(grid, cols)};
 }
@@ -52,6 +42,12 @@ struct OutputError {
 };
 
 }  // namespace
+
+void AwqInputStats::divide_inputs(const std::vector<float>& s) {
+  for (int64_t i = 0; i < cols; ++i)
+    for (int64_t j = 0; j < cols; ++j) moments[size_t(i * cols + j)] /= s[size_t(i)] * s[size_t(j)];
+  for (int64_t i = 0; i < cols; ++i) abs_mean[size_t(i)] /= s[size_t(i)];
+}
 
 double awq_output_mse(ThreadPool& pool, const float* delta, int64_t rows, const AwqInputStats& x) {
   check_stats(x);
