@@ -1,6 +1,7 @@
 #include "quantlab/pipeline/quantize_model.hpp"
 #include "quantlab/core/error.hpp"
 #include "quantlab/core/mapped_file.hpp"
+#include "quantlab/backend/linalg.hpp"
 #include "quantlab/core/phase_times.hpp"
 #include "quantlab/model/layer_runner.hpp"
 #include "quantlab/quant/gptq_hessian.hpp"
@@ -208,8 +209,7 @@ class CaptureHook : public LayerHook {
     }
     // Token by token, in batch order whatever the micro-batches: the same sums as in one pass (the
     // moments are summed over fixed 256-token chunks, HessianAccumulator).
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t f = 0; f < n_features; ++f) a.abs_sum[size_t(f)] += std::fabs(x[t * n_features + f]);
+    column_abs_sums(x, n, n_features, a.abs_sum.data());
     a.moments->add(x, n);
   }
 

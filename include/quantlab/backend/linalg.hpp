@@ -9,6 +9,7 @@
 // tests hold the blocked kernels to plain loops written from those definitions, bit for bit.
 // Multiply-adds are explicit std::fma and the files are compiled without contraction, so -march
 // does not change a bit either.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -34,6 +35,13 @@ inline void column_moments(const float* x, int64_t tokens, int64_t n, double* su
       sum_x2[j] += v * v;
       sum_x[j] += v;
     }
+}
+
+// sum_abs[j] += Σ_t |x[t*n + j]| (AWQ's input statistic), each column summed in double token after
+// token; a GPU backend sums the same terms in the same order.
+inline void column_abs_sums(const float* x, int64_t tokens, int64_t n, double* sum_abs) {
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < n; ++j) sum_abs[j] += std::fabs(double(x[t * n + j]));
 }
 
 // The dot products of the two factorizations below: Σ_k a[k]·b[k] over k in [begin, end) is summed

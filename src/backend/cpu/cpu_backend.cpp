@@ -144,11 +144,7 @@ class CpuBackend final : public Backend {
   void column_abs_sums(const Tensor& x, Tensor& sums) override {
     need_f32(x, "column_abs_sums", "x");
     detail::check_column_abs_sums("cpu backend", x, sums, device());
-    auto* s = static_cast<double*>(sums.mutable_data());
-    for (int64_t t = 0; t < x.rows; ++t) {
-      const float* row = x.f32() + t * x.cols;
-      for (int64_t c = 0; c < x.cols; ++c) s[c] += std::fabs(row[c]);
-    }
+    quantlab::column_abs_sums(x.f32(), x.rows, x.cols, static_cast<double*>(sums.mutable_data()));
   }
 
   void awq_scaled_delta(const Tensor& w, const Tensor& s, const IntGroupGrid& grid, Tensor& delta) override {
